@@ -1,0 +1,113 @@
+"""`cjw`: the command line. Errors come out as one clear message and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .errors import WorkbenchError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cjw", description="Customer-journey analytics workbench.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ing = sub.add_parser("ingest", help="load exports into the canonical DuckDB model")
+    ing.add_argument("--config", required=True, help="ingest config (YAML)")
+    ing.add_argument("--db", required=True, help="DuckDB file to build (swapped in on success)")
+    ing.add_argument("--json", action="store_true", help="print a machine-readable summary")
+    ing.add_argument("--strict", action="store_true", help="fail (and keep the old database) on any reject")
+    ing.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+    info = sub.add_parser("info", help="tables, row counts, date ranges, sources and rejects")
+    info.add_argument("--db", required=True)
+    info.add_argument("--json", action="store_true")
+
+    exp = sub.add_parser("export", help="write the canonical tables as partitioned Parquet")
+    exp.add_argument("--db", required=True)
+    exp.add_argument("--parquet", required=True, metavar="DIR")
+
+    demo = sub.add_parser("demo-data", help="generate the demo exports with planted effects")
+    demo.add_argument("out_dir")
+    demo.add_argument("--customers", type=int, default=20_000)
+    demo.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        return _COMMANDS[args.command](args) or 0
+    except WorkbenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted; nothing was changed", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: say so plainly, traceback only on request
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n(run `cjw --debug ...` for the traceback "
+              f"and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _ingest(args) -> int:
+    from .ingest import run_ingest
+
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    summary = run_ingest(args.config, args.db, strict=args.strict, progress=progress)
+    print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format_text())
+    return 0
+
+
+def _info(args) -> int:
+    from .db import connect, describe
+
+    info = describe(connect(args.db))
+    if args.json:
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"database: {args.db}")
+    for name, n in info["tables"].items():
+        rng = info["time_ranges"].get(name)
+        span = f"  {rng[0]} .. {rng[1]}" if rng and rng[0] else ""
+        print(f"  {name:<12} {n:>12,} rows{span}")
+    print("sources:")
+    for s in info["sources"]:
+        print(f"  {s['source']:<24} {s['table']:<10} {s['rows']:>12,}")
+    if info.get("rejects"):
+        print("rejects:")
+        for r in info["rejects"]:
+            print(f"  {r['source']:<24} {r['reason']:<28} {r['rows']:>10,}")
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export_parquet
+
+    for table, n in export_parquet(args.db, args.parquet).items():
+        print(f"{table}: {n:,} rows -> {Path(args.parquet) / table}")
+    return 0
+
+
+def _demo_data(args) -> int:
+    from .demo import generate
+
+    result = generate(args.out_dir, customers=args.customers, seed=args.seed)
+    print(json.dumps(result, indent=2, default=str))
+    return 0
+
+
+_COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _demo_data}
+
+if __name__ == "__main__":
+    sys.exit(main())

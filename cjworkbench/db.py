@@ -1,0 +1,78 @@
+"""The query layer's entry point: an Ibis backend over tables that follow the data contract.
+
+Analyses take the returned backend and read `con.table("events")` etc., so the same code runs
+on the embedded DuckDB file (default, read-only so many dashboard kernels can share it) or on
+any Ibis backend, such as PySpark, whose tables follow the contract.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ibis
+from ibis.backends import BaseBackend
+
+from .contract import BOOKKEEPING_TABLES, CANONICAL_TABLES
+from .errors import DatabaseError
+
+DEFAULT_DB = "demo/cjworkbench.duckdb"
+
+
+def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only: bool = True) -> BaseBackend:
+    """An Ibis backend on `target`: a DuckDB file path (default $CJW_DB or the demo) or a backend."""
+    if isinstance(target, BaseBackend):
+        _check_contract(target, str(target.name))
+        return target
+    path = Path(target or os.environ.get("CJW_DB", DEFAULT_DB))
+    if not path.is_file():
+        raise DatabaseError(f"Database '{path}' does not exist. Build it with "
+                            f"`cjw ingest --config CONFIG --db {path}` (or `make demo`).")
+    try:
+        con = ibis.duckdb.connect(str(path), read_only=read_only)
+    except Exception as exc:  # duckdb.IOException on a lock held by a writer
+        msg = str(exc).splitlines()[0]
+        hint = (" Another process holds it open for writing; dashboards must open it read-only."
+                if "lock" in msg.lower() else "")
+        raise DatabaseError(f"Cannot open database '{path}': {msg}.{hint}") from None
+    _check_contract(con, str(path))
+    return con
+
+
+def _check_contract(con: BaseBackend, name: str) -> None:
+    tables = set(con.list_tables())
+    missing = [t for t in CANONICAL_TABLES if t not in tables]
+    if missing:
+        raise DatabaseError(f"'{name}' does not follow the data contract: table(s) "
+                            f"{', '.join(missing)} missing (has: {', '.join(sorted(tables)) or 'none'}).")
+
+
+def describe(con: BaseBackend) -> dict:
+    """Tables with row counts and time ranges, loaded sources and rejects: what `cjw info` prints."""
+    tables = set(con.list_tables())
+    out: dict = {"tables": {}}
+    for name in CANONICAL_TABLES + BOOKKEEPING_TABLES:
+        if name in tables:
+            out["tables"][name] = int(con.table(name).count().execute())
+    ranges = {}
+    for table, col in (("events", "event_ts"), ("feedback", "feedback_ts")):
+        t = con.table(table)
+        lo, hi = t.aggregate(lo=t[col].min(), hi=t[col].max()).execute().iloc[0]
+        ranges[table] = [None if lo is None or lo != lo else str(lo), None if hi is None or hi != hi else str(hi)]
+    out["time_ranges"] = ranges
+    sources = []
+    for table in CANONICAL_TABLES:
+        t = con.table(table)
+        agg = t.group_by("source").aggregate(rows=t.count()).order_by("source").execute()
+        sources += [{"table": table, "source": s, "rows": int(n)} for s, n in zip(agg["source"], agg["rows"])]
+    out["sources"] = sources
+    if "rejects" in tables:
+        r = con.table("rejects")
+        agg = r.group_by(["source", "reason"]).aggregate(rows=r.count()).order_by(["source", "reason"]).execute()
+        out["rejects"] = [{"source": s, "reason": why, "rows": int(n)}
+                          for s, why, n in zip(agg["source"], agg["reason"], agg["rows"])]
+    if "ingest_runs" in tables:
+        runs = con.table("ingest_runs")
+        last = runs.aggregate(run=runs.run_id.max()).execute().iloc[0, 0]
+        out["last_run"] = last
+    return out

@@ -1,0 +1,49 @@
+"""Exceptions a user can act on. Each also inherits the matching builtin."""
+
+from __future__ import annotations
+
+import difflib
+
+
+class WorkbenchError(Exception):
+    """Base class: the message says what failed and how to fix it."""
+
+
+class ConfigError(WorkbenchError, ValueError):
+    """The ingest config is invalid."""
+
+
+class InputFileError(WorkbenchError, OSError):
+    """An export file is missing, empty, unreadable or in an unknown format."""
+
+
+class MissingColumnsError(WorkbenchError, KeyError):
+    """A mapped export column is absent."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class RejectedRowsError(WorkbenchError, ValueError):
+    """Rows were rejected while --strict forbids it."""
+
+
+class DatabaseError(WorkbenchError, RuntimeError):
+    """The DuckDB file is missing, locked or does not follow the data contract."""
+
+
+def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
+    """' Did you mean 'x'?' when a close match exists, else ''."""
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
+    if not close:
+        lowered = {c.lower(): c for c in choices}
+        if value.lower() in lowered:
+            close = [lowered[value.lower()]]
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def one_of(what: str, value: object, choices) -> str:
+    """"Unknown channel 'emial'. Expected one of: a, b. Did you mean 'email'?"."""
+    choices = list(choices)
+    return (f"Unknown {what} '{value}'. Expected one of: {', '.join(map(str, choices))}."
+            + did_you_mean(str(value), [str(c) for c in choices]))

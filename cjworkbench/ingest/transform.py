@@ -1,0 +1,152 @@
+"""Staged export rows -> canonical rows, or a reject row with its reason. Nothing in between.
+
+All config values (constants, value maps, time zones, formats) enter the SQL as bound
+parameters; export column names, which come from the files, are checked against the staged
+table and quoted as identifiers.
+"""
+
+from __future__ import annotations
+
+from ..config import Source
+from ..contract import FIELDS, NUMERIC_FIELDS, TIMESTAMP_FIELDS
+from ..errors import MissingColumnsError, did_you_mean
+from .readers import quote_ident as q
+
+BOOKKEEPING = ("__line", "__file", "__fidx")
+_OFFSET = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"
+
+
+class Params(dict):
+    """Named parameters for one statement: `p(value)` returns its `$pN` placeholder."""
+
+    def __call__(self, value) -> str:
+        name = f"p{len(self)}"
+        self[name] = value
+        return "$" + name
+
+
+def export_columns(con, table: str) -> list[str]:
+    cols = [r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()]
+    return [c for c in cols if c not in BOOKKEEPING]
+
+
+def check_columns(src: Source, available: list[str]) -> None:
+    """Every column the config names must exist; say which are there and the nearest match."""
+    needed = src.used_columns() - set(src.drop)
+    missing = sorted(needed - set(available))
+    if missing:
+        first = missing[0]
+        field = next((f for f, cols in src.columns.items() if first in cols), None)
+        field = field or next((f for f, m in src.maps.items() if m.column == first), "personal")
+        raise MissingColumnsError(
+            f"Source '{src.name}': column '{first}' (mapped to {field}) is not in {src.pattern}."
+            + did_you_mean(first, available)
+            + f" Available columns: {', '.join(available)}."
+            + (f" Also missing: {', '.join(missing[1:])}." if len(missing) > 1 else ""))
+
+
+def pseudonymise(con, src: Source, table: str) -> None:
+    """Replace personal columns by their keyed hash in place, before anything else reads them."""
+    present = [c for c in src.personal if c in export_columns(con, table)]
+    if present:
+        repl = ", ".join(f"cjw_pseudonym({q(c)}) AS {q(c)}" for c in present)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * REPLACE ({repl}) FROM {table}")
+
+
+def _text(src: Source, field: str) -> str | None:
+    """SQL for a field's raw text from the mapped export column(s), or None if unmapped."""
+    cols = src.columns.get(field)
+    if not cols:
+        return None
+    if len(cols) == 1:
+        return f"nullif(trim({q(cols[0])}), '')"
+    return f"nullif(concat_ws('|', {', '.join(f'nullif(trim({q(c)}), {chr(39)}{chr(39)})' for c in cols)}), '')"
+
+
+def _field_text(src: Source, field: str, p: Params) -> str | None:
+    """Raw text of a field after constants and value maps are applied."""
+    if field in src.constants:
+        return p(src.constants[field])
+    base = _text(src, field)
+    vmap = src.maps.get(field)
+    if vmap is None:
+        return base
+    key = f"nullif(trim({q(vmap.column)}), '')"
+    fallback = (base or key) if vmap.default == "keep" else ("NULL" if vmap.default is None else p(vmap.default))
+    whens = " ".join(f"WHEN {p(k)} THEN {p(v) if v is not None else 'NULL'}" for k, v in vmap.values.items())
+    return f"(CASE {key} {whens} ELSE {fallback} END)" if whens else fallback
+
+
+def _timestamp(src: Source, raw: str, p: Params) -> str:
+    """Parse text to a naive UTC TIMESTAMP: offsets are converted, naive values take the zone."""
+    zone = p(src.timezone)
+    if src.timestamp_formats:
+        fmts = p(list(src.timestamp_formats))
+        if any("%z" in f or "%Z" in f for f in src.timestamp_formats):
+            return f"timezone('UTC', try_strptime({raw}, {fmts}))"
+        return f"timezone('UTC', timezone({zone}, try_strptime({raw}, {fmts})))"
+    return (f"(CASE WHEN regexp_matches({raw}, {p(_OFFSET)}) "
+            f"THEN timezone('UTC', TRY_CAST(regexp_replace({raw}, '\\s*UTC$', '+00:00') AS TIMESTAMPTZ)) "
+            f"ELSE timezone('UTC', timezone({zone}, TRY_CAST({raw} AS TIMESTAMP))) END)")
+
+
+def _number(raw: str) -> str:
+    return f"TRY_CAST(replace({raw}, ' ', '') AS DOUBLE)"
+
+
+def typed_select(src: Source, available: list[str], p: Params) -> tuple[list[str], list[tuple]]:
+    """SELECT items for the canonical fields, and the checks [(reason, field, bad_sql, raw_sql)]."""
+    items, checks = [], []
+    for field, dtype in FIELDS[src.kind].items():
+        raw = _field_text(src, field, p)
+        if field == "instrument":
+            items.append(f"{p(src.instrument)} AS instrument")
+        elif field in ("scale_min", "scale_max"):
+            value = None if src.scale is None else src.scale[field == "scale_max"]
+            items.append(f"{p(value)}::DOUBLE AS {field}")
+        elif field == "direction":
+            items.append(f"{p(src.direction)} AS direction")
+        elif raw is None:
+            items.append(f"NULL::{dtype} AS {field}")
+        elif field in TIMESTAMP_FIELDS:
+            items.append(f"{_timestamp(src, raw, p)} AS {field}")
+            items.append(f"{raw} AS __raw_{field}")
+            checks.append(("unparseable timestamp", field, f"__raw_{field} IS NOT NULL AND {field} IS NULL", f"__raw_{field}"))
+        elif field in NUMERIC_FIELDS:
+            items.append(f"{_number(raw)} AS {field}")
+            items.append(f"{raw} AS __raw_{field}")
+            checks.append(("not a number", field, f"__raw_{field} IS NOT NULL AND {field} IS NULL", f"__raw_{field}"))
+        else:
+            items.append(f"{raw} AS {field}")
+    items.append(f"{_attributes(src, available, p)} AS attributes")
+    return items, checks
+
+
+def _attributes(src: Source, available: list[str], p: Params) -> str:
+    """Unmapped, undropped export columns as a MAP(VARCHAR, VARCHAR); empty values left out."""
+    mapped = {c for cols in src.columns.values() for c in cols} | {m.column for m in src.maps.values()}
+    keep = [c for c in available if c not in mapped and c not in src.drop]
+    if not keep:
+        return "MAP {}::MAP(VARCHAR, VARCHAR)"
+    entries = ", ".join(f"{{'key': {p(c)}, 'value': nullif(trim({q(c)}), '')}}" for c in keep)
+    return f"map_from_entries(list_filter([{entries}], e -> e.value IS NOT NULL))::MAP(VARCHAR, VARCHAR)"
+
+
+def required_checks(src: Source) -> list[tuple]:
+    from ..contract import REQUIRED
+
+    out = [(f"missing {f}", f, f"{f} IS NULL", "NULL") for f in REQUIRED[src.kind]]
+    if src.kind == "feedback" and src.instrument in ("nps", "csat", "ces"):
+        out.append(("missing score", "score", "score IS NULL", "NULL"))
+    if src.kind == "feedback" and src.scale is not None:
+        out.append(("score outside scale", "score",
+                    "score IS NOT NULL AND (score < scale_min OR score > scale_max)", "__raw_score"))
+    return out
+
+
+def export_column_of(src: Source, field: str) -> str | None:
+    """The export column a canonical field comes from, for reject rows."""
+    if field in src.maps:
+        return src.maps[field].column
+    cols = src.columns.get(field)
+    return "|".join(cols) if cols else None
