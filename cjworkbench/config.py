@@ -25,7 +25,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet
                ".xlsx": "excel", ".xlsm": "excel", ".xes": "xes"}
 _SOURCE_KEYS = {"name", "kind", "path", "format", "delimiter", "encoding", "sheet", "timezone",
                 "timestamp_format", "duplicates", "columns", "constants", "maps", "personal",
-                "drop", "instrument", "scale", "direction", "header"}
+                "drop", "instrument", "scale", "direction", "header", "decimal"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -62,6 +62,7 @@ class Source:
     instrument: str | None = None
     scale: tuple[float, float] | None = None
     direction: str = "higher_is_better"
+    decimal: str = "."
 
     def used_columns(self) -> set[str]:
         """Export columns the config refers to by name."""
@@ -146,6 +147,7 @@ def _source(raw: object, index: int, base: Path, default_zone: str) -> Source:
         keep_duplicates=_duplicates(raw.get("duplicates", "drop"), where),
         columns=columns, constants=constants, maps=maps,
         personal=_as_tuple(raw.get("personal")), drop=_as_tuple(raw.get("drop")),
+        decimal=_decimal(raw.get("decimal", "."), where),
         **_feedback_options(raw, kind, where),
     )
     _check_required(src, where)
@@ -197,6 +199,12 @@ def _value_map(canonical: str, spec: object, columns: dict, where: str) -> Value
     default = spec.get("default", "keep")
     values = {str(k): (None if v is None else str(v)) for k, v in (spec.get("values") or {}).items()}
     return ValueMap(str(column), values, None if default is None or default == "null" else str(default))
+
+
+def _decimal(value: object, where: str) -> str:
+    if value not in (".", ","):
+        raise ConfigError(f"{where}: " + one_of("decimal separator", value, (".", ",")))
+    return str(value)
 
 
 def _duplicates(value: object, where: str) -> bool:

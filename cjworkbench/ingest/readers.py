@@ -75,12 +75,20 @@ def _read_csv(con, src: Source, path: Path, table: str) -> None:
     _number_lines(con, table, rejected, first_line=2 if src.header else 1)
 
 
+def _whatwg_c1(err: UnicodeDecodeError):
+    """Bytes cp1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D) decode to U+0081.. as in browsers."""
+    return err.object[err.start:err.end].decode("latin-1"), err.end
+
+
+codecs.register_error("cjw_whatwg_c1", _whatwg_c1)
+
+
 def _transcode(path: Path, encoding: str, source: str):
-    """Stream a file in `encoding` into a temporary UTF-8 copy."""
+    """Stream a file in `encoding` into a temporary UTF-8 copy (WHATWG windows-1252 rules)."""
     tmp = tempfile.TemporaryDirectory(prefix="cjw-transcode-")
     out = Path(tmp.name) / "utf8.csv"
     opener = gzip.open if is_gzip(path) else open
-    decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="cjw_whatwg_c1")
     try:
         with opener(path, "rb") as fin, open(out, "w", encoding="utf-8", newline="") as fout:
             while chunk := fin.read(1 << 20):

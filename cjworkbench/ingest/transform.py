@@ -90,7 +90,10 @@ def _timestamp(src: Source, raw: str, p: Params) -> str:
             f"ELSE timezone('UTC', timezone({zone}, TRY_CAST({raw} AS TIMESTAMP))) END)")
 
 
-def _number(raw: str) -> str:
+def _number(raw: str, decimal: str) -> str:
+    """Text to DOUBLE; with a decimal comma, '.' is a thousands separator (1.234,5)."""
+    if decimal == ",":
+        raw = f"replace(replace({raw}, '.', ''), ',', '.')"
     return f"TRY_CAST(replace({raw}, ' ', '') AS DOUBLE)"
 
 
@@ -113,7 +116,7 @@ def typed_select(src: Source, available: list[str], p: Params) -> tuple[list[str
             items.append(f"{raw} AS __raw_{field}")
             checks.append(("unparseable timestamp", field, f"__raw_{field} IS NOT NULL AND {field} IS NULL", f"__raw_{field}"))
         elif field in NUMERIC_FIELDS:
-            items.append(f"{_number(raw)} AS {field}")
+            items.append(f"{_number(raw, src.decimal)} AS {field}")
             items.append(f"{raw} AS __raw_{field}")
             checks.append(("not a number", field, f"__raw_{field} IS NOT NULL AND {field} IS NULL", f"__raw_{field}"))
         else:

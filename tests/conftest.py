@@ -1,0 +1,33 @@
+"""Shared fixtures: a fixed pseudonymisation key, config writers, the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("CJW_PSEUDONYM_KEY", "test-key-not-secret")
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+
+
+@pytest.fixture
+def real_data() -> Path:
+    if not REAL.is_dir():
+        pytest.skip(f"real exports not found at {REAL} (they live beside the repo, never in it)")
+    return REAL
+
+
+def write_config(folder: Path, sources: list[dict], **top) -> Path:
+    """Write an ingest config beside the exports and return its path."""
+    path = folder / "cjworkbench.yml"
+    path.write_text(yaml.safe_dump({**top, "sources": sources}, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    return tmp_path
