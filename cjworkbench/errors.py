@@ -34,11 +34,12 @@ class DatabaseError(WorkbenchError, RuntimeError):
 
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:
     """' Did you mean 'x'?' when a close match exists, else ''."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
-    if not close:
-        lowered = {c.lower(): c for c in choices}
-        if value.lower() in lowered:
-            close = [lowered[value.lower()]]
+    low = value.lower()
+    close = [c for c in choices if c.lower() == low]
+    close = close or difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    close = close or sorted((c for c in choices if low and (low in c.lower() or c.lower() in low)
+                             and min(len(low), len(c)) >= 3), key=len)
+    close = close or difflib.get_close_matches(value, list(choices), n=1, cutoff=0.5)
     return f" Did you mean '{close[0]}'?" if close else ""
 
 

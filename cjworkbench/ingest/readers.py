@@ -143,6 +143,9 @@ def _number_lines(con, table: str, rejected: list[int], first_line: int) -> None
     con.execute("DROP TABLE __read")
 
 
+_IS_OBJECT = "json_valid(j) AND starts_with(ltrim(j), '{')"
+
+
 def _read_jsonl(con, src: Source, path: Path, table: str) -> None:
     """JSON lines: each line read as text, so a broken line is rejected, not the file."""
     con.execute("""CREATE OR REPLACE TEMP TABLE __read AS SELECT j FROM read_csv(?, columns={'j': 'VARCHAR'},
@@ -150,19 +153,19 @@ def _read_jsonl(con, src: Source, path: Path, table: str) -> None:
                 [str(path), "\x1f", "gzip" if is_gzip(path) else "none"])
     rejected = _csv_rejects(con, src, path)
     _number_lines(con, "__lines", rejected, first_line=1)
-    bad = con.execute("""SELECT __line, j FROM __lines
-                         WHERE NOT coalesce(json_valid(j) AND json_type(j::JSON) = 'OBJECT', false)""").fetchall()
+    bad = con.execute(f"""SELECT __line, j FROM __lines
+                         WHERE NOT coalesce({_IS_OBJECT}, false)""").fetchall()
     for line, raw in bad:
         _reject(con, src, path, line, None, "malformed line", raw, "not a JSON object")
-    keys = [r[0] for r in con.execute("""SELECT k FROM (SELECT unnest(json_keys(j)) AS k, __line FROM __lines
-                                          WHERE json_valid(j) AND json_type(j::JSON) = 'OBJECT')
+    keys = [r[0] for r in con.execute(f"""SELECT k FROM (SELECT unnest(json_keys(j)) AS k, __line FROM __lines
+                                          WHERE {_IS_OBJECT})
                                           GROUP BY k ORDER BY min(__line), k""").fetchall()]
     if not keys:
         raise InputFileError(f"Source '{src.name}', file '{path}' holds no JSON objects (one per line expected).")
     cols = ", ".join(f"json_extract_string(j, ?) AS {quote_ident(k)}" for k in keys)
     paths = ['$."' + k.replace('"', '\\"') + '"' for k in keys]
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT {cols}, __line FROM __lines
-                    WHERE json_valid(j) AND json_type(j::JSON) = 'OBJECT' ORDER BY __line""", paths)
+                    WHERE {_IS_OBJECT} ORDER BY __line""", paths)
     con.execute("DROP TABLE __lines")
 
 
