@@ -1,0 +1,133 @@
+"""The filters and the journey unit every analysis shares, as Ibis expressions.
+
+Three levels, each stated in the result's definition:
+- event level (`channel`, `device`, `touchpoint`, `source`, `activity`): only matching events
+  are kept, so paths are drawn through them alone;
+- customer level (`segment`, `attributes`): journeys of matching customers;
+- journey level (`start_date`, `end_date`): journeys whose first (kept) event falls in the
+  range, dates inclusive, in UTC.
+Values are literals in expressions, never SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import ibis
+import ibis.expr.types as ir
+
+from ..errors import WorkbenchError
+
+UNITS = ("journey", "customer")
+EVENT_FILTERS = ("channel", "device", "touchpoint", "source", "activity")
+TIE_RULE = "events ordered by (event_ts, seq): equal timestamps keep file order"
+
+
+class FilterError(WorkbenchError, ValueError):
+    """A filter or unit value is not allowed."""
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What to look at. Empty fields filter nothing; list fields match any of their values."""
+
+    start_date: dt.date | str | None = None
+    end_date: dt.date | str | None = None
+    segment: str | tuple[str, ...] | None = None
+    attributes: dict[str, str | tuple[str, ...]] = field(default_factory=dict)
+    channel: str | tuple[str, ...] | None = None
+    device: str | tuple[str, ...] | None = None
+    touchpoint: str | tuple[str, ...] | None = None
+    source: str | tuple[str, ...] | None = None
+    activity: str | tuple[str, ...] | None = None
+
+    def describe(self) -> dict:
+        """The non-empty filters, for a result's definition."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+                if v not in (None, {}, (), "")}
+
+    @property
+    def has_event_filters(self) -> bool:
+        return any(getattr(self, f) for f in EVENT_FILTERS)
+
+
+def as_filters(filters: Filters | dict | None) -> Filters:
+    if filters is None:
+        return Filters()
+    if isinstance(filters, Filters):
+        return filters
+    try:
+        return Filters(**filters)
+    except TypeError as exc:
+        raise FilterError(f"Unknown filter in {sorted(filters)}: {exc}. Allowed: "
+                          f"{', '.join(Filters.__dataclass_fields__)}.") from None
+
+
+def _values(value) -> list:
+    return list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+
+
+def _date(value, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise FilterError(f"{name} must be a date like 2026-01-31, got '{value}'.") from None
+
+
+def check_unit(unit: str) -> str:
+    if unit not in UNITS:
+        from ..errors import one_of
+
+        raise FilterError(one_of("unit", unit, UNITS))
+    return unit
+
+
+def journey_key(events: ir.Table, unit: str) -> ir.StringValue:
+    """The journey of each event: its case/session/order id (else its customer), or its customer."""
+    check_unit(unit)
+    if unit == "customer":
+        return events.customer_id
+    return events.journey_id.fill_null(events.customer_id)
+
+
+def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "journey") -> ir.Table:
+    """Events after all filters, with `journey_key` added (the unit every analysis groups by)."""
+    f = as_filters(filters)
+    ev = con.table("events")
+    ev = ev.mutate(journey_key=journey_key(ev, unit))
+    for name in EVENT_FILTERS:
+        value = getattr(f, name)
+        if value:
+            ev = ev.filter(ev[name].isin(_values(value)))
+    if f.segment or f.attributes:
+        cust = con.table("customers")
+        if f.segment:
+            cust = cust.filter(cust.segment.isin(_values(f.segment)))
+        for key, value in f.attributes.items():
+            cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
+        ev = ev.semi_join(cust.select("customer_id"), "customer_id")
+    if f.start_date or f.end_date:
+        starts = ev.group_by("journey_key").aggregate(first_ts=ev.event_ts.min())
+        if f.start_date:
+            starts = starts.filter(starts.first_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
+        if f.end_date:
+            end = _date(f.end_date, "end_date") + dt.timedelta(days=1)
+            starts = starts.filter(starts.first_ts < ibis.timestamp(end))
+        ev = ev.semi_join(starts.select("journey_key"), "journey_key")
+    return ev
+
+
+def ordered_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
+    """Events of one journey in time order, ties broken by ingest sequence."""
+    return ibis.window(group_by="journey_key", order_by=["event_ts", "seq"], **kwargs)
+
+
+def definition(df, **items):
+    """Attach what a result means (unit, filters, rules) to `df.attrs['definition']`; return df."""
+    df.attrs["definition"] = {k: v for k, v in items.items() if v is not None}
+    return df

@@ -1,0 +1,91 @@
+"""The transition graph (activity -> next activity with volumes and times) and its hotspots.
+
+Durations are `epoch_seconds()` differences (portable: Spark's day deltas differ silently) and
+exact quantiles. `(start)` -> first activity and last activity -> `(end)` edges carry the
+start and end counts of the process map.
+"""
+
+from __future__ import annotations
+
+import ibis
+import pandas as pd
+
+from .filters import TIE_RULE, as_filters, definition, filtered_events, ordered_window
+from .paths import END, START, positioned
+
+
+def pairs(ev) -> ibis.Table:
+    """Each event with the next one in its journey: from/to activity and seconds between."""
+    w = ordered_window()
+    nxt = ev.mutate(to_activity=ev.activity.lead().over(w),
+                    to_ts=ev.event_ts.lead().over(w))
+    return nxt.mutate(from_activity=nxt.activity,
+                      seconds=(nxt.to_ts.epoch_seconds() - nxt.event_ts.epoch_seconds()))
+
+
+def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
+                      include_start_end: bool = True) -> pd.DataFrame:
+    """Per (from_activity, to_activity): transitions, distinct journeys and customers, and
+    mean / median / p90 seconds between the two events."""
+    ev = positioned(filtered_events(con, filters, unit=unit), loops)
+    p = pairs(ev)
+    inner = p.filter(p.to_activity.notnull())
+    edges = inner.group_by(["from_activity", "to_activity"]).aggregate(
+        n_transitions=inner.count(), n_journeys=inner.journey_key.nunique(),
+        n_customers=inner.customer_id.nunique(), mean_seconds=inner.seconds.mean(),
+        median_seconds=inner.seconds.median(), p90_seconds=inner.seconds.quantile(0.9),
+        total_seconds=inner.seconds.sum())
+    df = edges.execute()
+    if include_start_end:
+        df = pd.concat([df, _terminal(ev, "start"), _terminal(ev, "end")], ignore_index=True)
+    df = df.sort_values(["n_transitions", "from_activity", "to_activity"], ascending=[False, True, True],
+                        ignore_index=True)
+    return definition(df, analysis="transitions", unit=unit, loops=loops, tie_rule=TIE_RULE,
+                      duration="seconds from an event to the next event of the same journey",
+                      filters=as_filters(filters).describe())
+
+
+def _terminal(ev, which: str) -> pd.DataFrame:
+    """(start) -> first activity, or last activity -> (end), counted per journey."""
+    last = ev.pos.max().over(ibis.window(group_by="journey_key"))
+    marked = ev.mutate(is_last=ev.pos == last)
+    edge = marked.filter(marked.pos == 1) if which == "start" else marked.filter(marked.is_last)
+    g = edge.group_by("activity").aggregate(n_transitions=edge.count(), n_journeys=edge.journey_key.nunique(),
+                                            n_customers=edge.customer_id.nunique()).execute()
+    if which == "start":
+        g = g.rename(columns={"activity": "to_activity"}).assign(from_activity=START)
+    else:
+        g = g.rename(columns={"activity": "from_activity"}).assign(to_activity=END)
+    return g
+
+
+def hotspots_table(con, *, top: int = 20, filters=None, unit: str = "journey") -> pd.DataFrame:
+    """Where time and effort go: edges ranked by time lost (transitions × median wait), activities
+    by time spent before the next step, and rework loops (journeys repeating an activity)."""
+    t = transitions_table(con, filters=filters, unit=unit, include_start_end=False)
+    edges = t.assign(kind="transition", name=t["from_activity"] + " → " + t["to_activity"],
+                     volume=t["n_transitions"], hours_lost=t["n_transitions"] * t["median_seconds"] / 3600)
+    acts = (t.groupby("from_activity", as_index=False)
+            .agg(volume=("n_transitions", "sum"), total_seconds=("total_seconds", "sum"),
+                 n_journeys=("n_journeys", "sum")))
+    acts = acts.assign(kind="activity", name=acts["from_activity"], hours_lost=acts["total_seconds"] / 3600)
+    rework = _rework(con, filters, unit)
+    cols = ["kind", "name", "volume", "n_journeys", "hours_lost"]
+    out = pd.concat([edges[cols + ["median_seconds"]], acts[cols], rework], ignore_index=True)
+    out = out.sort_values(["hours_lost", "volume"], ascending=False, ignore_index=True).head(top)
+    out.insert(0, "rank", range(1, len(out) + 1))
+    return definition(out, analysis="hotspots", unit=unit, tie_rule=TIE_RULE,
+                      ranking="hours lost = volume × median wait (transitions), total wait (activities), "
+                              "time between the first and last occurrence (rework)",
+                      filters=as_filters(filters).describe())
+
+
+def _rework(con, filters, unit: str) -> pd.DataFrame:
+    """Activities done more than once in a journey, with the time between first and last time."""
+    ev = filtered_events(con, filters, unit=unit)
+    per = ev.group_by(["journey_key", "activity"]).aggregate(
+        n=ev.count(), span=ev.event_ts.max().epoch_seconds() - ev.event_ts.min().epoch_seconds())
+    rep = per.filter(per.n > 1)
+    g = rep.group_by("activity").aggregate(volume=(rep.n - 1).sum(), n_journeys=rep.count(),
+                                           hours_lost=rep.span.sum() / 3600).execute()
+    return g.assign(kind="rework", name=g["activity"] + " (repeated)").drop(columns="activity")
