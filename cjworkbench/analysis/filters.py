@@ -127,6 +127,14 @@ def ordered_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
     return ibis.window(group_by="journey_key", order_by=["event_ts", "seq"], **kwargs)
 
 
+def epoch(ts: ir.TimestampValue) -> ir.FloatingValue:
+    """Seconds since 1970 with milliseconds, the same on every backend.
+
+    `epoch_seconds()` alone is whole seconds on Spark but fractional inside DuckDB SQL.
+    """
+    return ts.truncate("s").epoch_seconds() + ts.millisecond() / 1000
+
+
 def definition(df, **items):
     """Attach what a result means (unit, filters, rules) to `df.attrs['definition']`; return df."""
     df.attrs["definition"] = {k: v for k, v in items.items() if v is not None}

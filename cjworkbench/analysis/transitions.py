@@ -1,6 +1,6 @@
 """The transition graph (activity -> next activity with volumes and times) and its hotspots.
 
-Durations are `epoch_seconds()` differences (portable: Spark's day deltas differ silently) and
+Durations are `epoch()` differences (portable, with milliseconds; day deltas differ on Spark) and
 exact quantiles. `(start)` -> first activity and last activity -> `(end)` edges carry the
 start and end counts of the process map.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from .filters import TIE_RULE, as_filters, definition, filtered_events, ordered_window
+from .filters import TIE_RULE, as_filters, definition, epoch, filtered_events, ordered_window
 from .paths import END, START, positioned
 
 
@@ -20,7 +20,7 @@ def pairs(ev) -> ibis.Table:
     nxt = ev.mutate(to_activity=ev.activity.lead().over(w),
                     to_ts=ev.event_ts.lead().over(w))
     return nxt.mutate(from_activity=nxt.activity,
-                      seconds=(nxt.to_ts.epoch_seconds() - nxt.event_ts.epoch_seconds()))
+                      seconds=epoch(nxt.to_ts) - epoch(nxt.event_ts))
 
 
 def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
@@ -84,7 +84,7 @@ def _rework(con, filters, unit: str) -> pd.DataFrame:
     """Activities done more than once in a journey, with the time between first and last time."""
     ev = filtered_events(con, filters, unit=unit)
     per = ev.group_by(["journey_key", "activity"]).aggregate(
-        n=ev.count(), span=ev.event_ts.max().epoch_seconds() - ev.event_ts.min().epoch_seconds())
+        n=ev.count(), span=epoch(ev.event_ts.max()) - epoch(ev.event_ts.min()))
     rep = per.filter(per.n > 1)
     g = rep.group_by("activity").aggregate(volume=(rep.n - 1).sum(), n_journeys=rep.count(),
                                            hours_lost=rep.span.sum() / 3600).execute()
