@@ -26,12 +26,13 @@ def export_parquet(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
             target = out_dir / table
             shutil.rmtree(target, ignore_errors=True)
             part = _PARTITIONS.get(table)
-            if part:
+            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            if part and counts[table]:
                 ts = table.rstrip("s").replace("event", "event_ts").replace("feedback", "feedback_ts")
                 con.execute(f"COPY (SELECT *, strftime({ts}, '%Y-%m') AS {part} FROM {table}) TO ? "
                             f"(FORMAT parquet, PARTITION_BY ({part}))", [str(target)])
             else:
                 target.mkdir(parents=True)
+                # an empty table still gets one file, so readers (Spark) can infer its schema
                 con.execute(f"COPY {table} TO ? (FORMAT parquet)", [str(target / "part-0.parquet")])
-            counts[table] = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
     return counts

@@ -28,9 +28,9 @@ def positioned(ev: ir.Table, loops: str = "keep") -> ir.Table:
     """Events with `pos` (1-based step in their journey); `collapse` drops consecutive repeats."""
     _check_loops(loops)
     w = ordered_window()
-    if loops == "collapse":
-        prev = ev.activity.lag().over(w)
-        ev = ev.filter(prev.isnull() | (prev != ev.activity))
+    if loops == "collapse":  # window in a column first: Spark cannot filter on a window directly
+        ev = ev.mutate(prev_activity=ev.activity.lag().over(w))
+        ev = ev.filter(ev.prev_activity.isnull() | (ev.prev_activity != ev.activity)).drop("prev_activity")
     return ev.mutate(pos=ibis.row_number().over(w) + 1)
 
 

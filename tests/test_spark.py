@@ -1,0 +1,72 @@
+"""The same analysis code on PySpark (local mode) gives the DuckDB answers on the helpdesk log.
+
+Spark reads the Parquet that `cjw export --parquet` writes, as a cluster would. One Spark
+session per test run (start-up is 5-13 s on 2 cores).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+import cjworkbench
+from cjworkbench.analysis.paths import step_matrix_table, variants_table
+from cjworkbench.analysis.transitions import transitions_table
+from cjworkbench.export import export_parquet
+
+from .test_real_data import _ingest
+
+pyspark = pytest.importorskip("pyspark")
+ibis = pytest.importorskip("ibis")
+
+if not shutil.which("java"):
+    pytest.skip("PySpark needs a Java runtime (java not on PATH)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    from pyspark.sql import SparkSession
+
+    from .conftest import REAL
+
+    if not REAL.is_dir():
+        pytest.skip(f"real exports not found at {REAL}")
+    tmp = tmp_path_factory.mktemp("spark")
+    _summary, raw = _ingest(tmp, "helpdesk", duplicates="keep")
+    raw.close()
+    export_parquet(tmp / "helpdesk.duckdb", tmp / "parquet")
+    spark = (SparkSession.builder.master("local[2]").appName("cjworkbench-tests")
+             .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "4")
+             .config("spark.driver.memory", "2g").getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    for table in ("customers", "events", "feedback"):
+        spark.read.parquet(str(tmp / "parquet" / table)).createOrReplaceTempView(table)
+    duck = cjworkbench.connect(tmp / "helpdesk.duckdb")
+    yield duck, cjworkbench.connect(ibis.pyspark.connect(spark))
+    spark.stop()
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, keys: list[str]) -> None:
+    a = a.sort_values(keys, ignore_index=True)
+    b = b[a.columns].sort_values(keys, ignore_index=True)
+    pd.testing.assert_frame_equal(a, b, check_dtype=False, check_exact=False, rtol=1e-9)
+
+
+def test_variants_identical_on_spark(engines):
+    duck, spark = engines
+    _same(variants_table(duck, top=None), variants_table(spark, top=None), ["variant"])
+    f = {"start_date": "2012-01-01", "end_date": "2012-06-30"}
+    _same(variants_table(duck, top=10, loops="collapse", filters=f),
+          variants_table(spark, top=10, loops="collapse", filters=f), ["rank"])
+
+
+def test_transitions_identical_on_spark(engines):
+    duck, spark = engines
+    _same(transitions_table(duck), transitions_table(spark), ["from_activity", "to_activity"])
+
+
+def test_step_matrix_identical_on_spark(engines):
+    duck, spark = engines
+    _same(step_matrix_table(duck, max_steps=5), step_matrix_table(spark, max_steps=5), ["step", "activity"])
