@@ -36,6 +36,7 @@ def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only:
                 if "lock" in msg.lower() else "")
         raise DatabaseError(f"Cannot open database '{path}': {msg}.{hint}") from None
     _check_contract(con, str(path))
+    con.raw_sql("SET enable_progress_bar = false")
     return con
 
 

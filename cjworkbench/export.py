@@ -8,13 +8,14 @@ from pathlib import Path
 import duckdb
 
 from .contract import BOOKKEEPING_TABLES, CANONICAL_TABLES
+from .model import DERIVED
 from .errors import DatabaseError
 
 _PARTITIONS = {"events": "event_month", "feedback": "feedback_month"}
 
 
 def export_parquet(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
-    """Write each table to `out_dir/<table>/`; events and feedback are partitioned by month."""
+    """Write each table (and the derived ones) to `out_dir/<table>/`; events and feedback by month."""
     db_path, out_dir = Path(db_path), Path(out_dir)
     if not db_path.is_file():
         raise DatabaseError(f"Database '{db_path}' does not exist.")
@@ -22,7 +23,8 @@ def export_parquet(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     counts = {}
     with duckdb.connect(str(db_path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
-        for table in CANONICAL_TABLES + BOOKKEEPING_TABLES:
+        present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        for table in CANONICAL_TABLES + BOOKKEEPING_TABLES + tuple(t for t in DERIVED if t in present):
             target = out_dir / table
             shutil.rmtree(target, ignore_errors=True)
             part = _PARTITIONS.get(table)

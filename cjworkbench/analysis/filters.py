@@ -18,10 +18,10 @@ import ibis
 import ibis.expr.types as ir
 
 from ..errors import WorkbenchError
+from ..model import TIE_RULE, epoch, ordered_window  # noqa: F401  (re-exported for analyses)
 
 UNITS = ("journey", "customer")
 EVENT_FILTERS = ("channel", "device", "touchpoint", "source", "activity")
-TIE_RULE = "events ordered by (event_ts, seq): equal timestamps keep file order"
 
 
 class FilterError(WorkbenchError, ValueError):
@@ -120,19 +120,6 @@ def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "
             starts = starts.filter(starts.first_ts < ibis.timestamp(end))
         ev = ev.semi_join(starts.select("journey_key"), "journey_key")
     return ev
-
-
-def ordered_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
-    """Events of one journey in time order, ties broken by ingest sequence."""
-    return ibis.window(group_by="journey_key", order_by=["event_ts", "seq"], **kwargs)
-
-
-def epoch(ts: ir.TimestampValue) -> ir.FloatingValue:
-    """Seconds since 1970 with milliseconds, the same on every backend.
-
-    `epoch_seconds()` alone is whole seconds on Spark but fractional inside DuckDB SQL.
-    """
-    return ts.truncate("s").epoch_seconds() + ts.millisecond() / 1000
 
 
 def definition(df, **items):

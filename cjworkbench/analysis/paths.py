@@ -1,67 +1,60 @@
-"""Paths: variants (ordered activity sequences), the step matrix, and paths around an anchor.
-
-Traces are built in the portable Ibis subset: (position, activity) structs are collected per
-journey, sorted, and mapped back to activities (Spark refuses ordered `collect`).
-"""
+"""Paths: variants (ordered activity sequences), the step matrix, and paths around an anchor."""
 
 from __future__ import annotations
 
 import ibis
-import ibis.expr.types as ir
 import pandas as pd
 
 from ..errors import one_of
-from .filters import TIE_RULE, FilterError, definition, filtered_events, ordered_window
+from .filters import TIE_RULE, FilterError, as_filters, definition, ordered_window
+from ..model import collapse_loops
+from .journeys import ARROW, journeys, traces
+from .journeys import steps as journey_steps
 
 LOOPS = ("keep", "collapse")
 END = "(end)"
 START = "(start)"
-ARROW = " → "
+
+__all__ = ["ARROW", "END", "START", "variants_table", "step_matrix_table", "paths_around_table"]
 
 
-def _check_loops(loops: str) -> None:
+def _check(loops: str) -> None:
     if loops not in LOOPS:
         raise FilterError(one_of("loop policy", loops, LOOPS))
 
 
-def positioned(ev: ir.Table, loops: str = "keep") -> ir.Table:
+def positioned(ev, loops: str = "keep"):
     """Events with `pos` (1-based step in their journey); `collapse` drops consecutive repeats."""
-    _check_loops(loops)
-    w = ordered_window()
-    if loops == "collapse":  # window in a column first: Spark cannot filter on a window directly
-        ev = ev.mutate(prev_activity=ev.activity.lag().over(w))
-        ev = ev.filter(ev.prev_activity.isnull() | (ev.prev_activity != ev.activity)).drop("prev_activity")
-    return ev.mutate(pos=ibis.row_number().over(w) + 1)
+    _check(loops)
+    if loops == "collapse":
+        ev = collapse_loops(ev)
+    return ev.mutate(pos=ibis.row_number().over(ordered_window()) + 1)
 
 
-def traces(ev: ir.Table) -> ir.Table:
-    """One row per journey: `trace` (activities in order) and `variant` (joined with ' → ')."""
-    g = ev.group_by("journey_key").aggregate(
-        steps=ibis.struct({"pos": ev.pos, "activity": ev.activity}).collect(),
-        customer_id=ev.customer_id.min(), start_ts=ev.event_ts.min(), end_ts=ev.event_ts.max())
-    trace = g.steps.sort().map(lambda s: s.activity)
-    return g.mutate(trace=trace, variant=trace.join(ARROW), n_steps=trace.length()).drop("steps")
+def _top(df: pd.DataFrame, top: int | None, what: str) -> pd.DataFrame:
+    """The first `top` rows plus one `other` row holding the rest, so shares still sum to 1."""
+    if top is None or len(df) <= top:
+        return df
+    rest = df.iloc[top:]
+    other = {"variant": f"other ({len(rest):,} {what})", "n_journeys": rest["n_journeys"].sum()}
+    return pd.concat([df.iloc[:top], pd.DataFrame([other])], ignore_index=True)
 
 
 def variants_table(con, *, top: int | None = 20, filters=None, unit: str = "journey",
                    loops: str = "keep") -> pd.DataFrame:
-    """Variants with journey counts and shares; beyond `top`, one `other` row so shares sum to 1."""
-    ev = positioned(filtered_events(con, filters, unit=unit), loops)
-    t = traces(ev)
-    v = t.group_by("variant").aggregate(n_journeys=t.count(), n_customers=t.customer_id.nunique(),
-                                        n_steps=t.n_steps.max())
+    """Variants with journey and customer counts and shares; beyond `top`, one `other` row."""
+    _check(loops)
+    j = journeys(con, filters, unit=unit, loops=loops)
+    v = j.group_by("variant").aggregate(n_journeys=j.count(), n_customers=j.customer_id.nunique(),
+                                        n_steps=j.n_steps.max())
     df = v.order_by([ibis.desc("n_journeys"), "variant"]).execute()
-    total = int(df["n_journeys"].sum())
-    if top is not None and len(df) > top:
-        rest = df.iloc[top:]
-        other = pd.DataFrame([{"variant": f"other ({len(rest):,} variants)", "n_journeys": rest["n_journeys"].sum(),
-                               "n_customers": pd.NA, "n_steps": pd.NA}])
-        df = pd.concat([df.iloc[:top], other], ignore_index=True)
+    total, n_variants = int(df["n_journeys"].sum()), len(df)
+    df = _top(df, top, "variants")
     df.insert(0, "rank", range(1, len(df) + 1))
     df["share"] = df["n_journeys"] / total if total else 0.0
     return definition(df, analysis="variants", unit=unit, loops=loops, top=top, n_journeys=total,
-                      n_variants=int(v.count().execute()), tie_rule=TIE_RULE, time_zone="UTC",
-                      filters=_describe(filters))
+                      n_variants=n_variants, tie_rule=TIE_RULE, time_zone="UTC",
+                      filters=as_filters(filters).describe())
 
 
 def step_matrix_table(con, *, max_steps: int = 10, filters=None, unit: str = "journey",
@@ -70,50 +63,42 @@ def step_matrix_table(con, *, max_steps: int = 10, filters=None, unit: str = "jo
 
     Long form (step, activity, n_journeys, share); each step's shares sum to 1.
     """
-    ev = positioned(filtered_events(con, filters, unit=unit), loops)
-    n = ev.journey_key.nunique().execute()
-    lengths = ev.group_by("journey_key").aggregate(length=ev.pos.max())
-    head = ev.filter(ev.pos <= max_steps)
+    _check(loops)
+    st, _ = journey_steps(con, filters, unit=unit, loops=loops)
+    head = st.filter(st.pos <= max_steps)
     cells = head.group_by(["pos", "activity"]).aggregate(n_journeys=head.count()).execute()
+    j = journeys(con, filters, unit=unit, loops=loops)
+    done = j.group_by("n_steps").aggregate(k=j.count()).execute()
+    n = int(done["k"].sum())
     ends = pd.DataFrame({"pos": range(1, max_steps + 1)})
-    done = lengths.group_by("length").aggregate(k=lengths.count()).execute()
-    ends["n_journeys"] = [int(done.loc[done["length"] < p, "k"].sum()) for p in ends["pos"]]
+    ends["n_journeys"] = [int(done.loc[done["n_steps"] < p, "k"].sum()) for p in ends["pos"]]
     ends["activity"] = END
     df = pd.concat([cells, ends[ends["n_journeys"] > 0]], ignore_index=True).rename(columns={"pos": "step"})
     df["share"] = df["n_journeys"] / n if n else 0.0
     df = df.sort_values(["step", "n_journeys", "activity"], ascending=[True, False, True], ignore_index=True)
-    return definition(df, analysis="step matrix", unit=unit, loops=loops, max_steps=max_steps, n_journeys=int(n),
-                      tie_rule=TIE_RULE, filters=_describe(filters))
+    return definition(df, analysis="step matrix", unit=unit, loops=loops, max_steps=max_steps, n_journeys=n,
+                      tie_rule=TIE_RULE, filters=as_filters(filters).describe())
 
 
 def paths_around_table(con, *, anchor: str, direction: str = "after", steps: int = 3, top: int | None = 20,
                        filters=None, unit: str = "journey", loops: str = "keep") -> pd.DataFrame:
-    """The `steps` activities after (or before) the first `anchor` of each journey, as variants."""
+    """The `steps` activities after (or before) the first `anchor` of each journey, as variants;
+    journeys with nothing there count as `(end)` / `(start)`."""
+    _check(loops)
     if direction not in ("after", "before"):
         raise FilterError(one_of("direction", direction, ("after", "before")))
-    ev = positioned(filtered_events(con, filters, unit=unit), loops)
-    first = ev.filter(ev.activity == anchor).group_by("journey_key").aggregate(anchor_pos=ev.pos.min())
-    ev = ev.join(first, "journey_key")
-    lo, hi = (ev.anchor_pos + 1, ev.anchor_pos + steps) if direction == "after" else (ev.anchor_pos - steps, ev.anchor_pos - 1)
-    near = ev.filter((ev.pos >= lo) & (ev.pos <= hi))
-    t = traces(near)
-    n_anchor = first.count().execute()
-    v = t.group_by("variant").aggregate(n_journeys=t.count()).order_by([ibis.desc("n_journeys"), "variant"]).execute()
+    st, _ = journey_steps(con, filters, unit=unit, loops=loops)
+    first = st.filter(st.activity == anchor).group_by("journey_key").aggregate(anchor_pos=st.pos.min())
+    ev = st.join(first, "journey_key")
+    lo, hi = ((ev.anchor_pos + 1, ev.anchor_pos + steps) if direction == "after"
+              else (ev.anchor_pos - steps, ev.anchor_pos - 1))
+    t = traces(ev.filter((ev.pos >= lo) & (ev.pos <= hi)))
+    n_anchor = int(first.count().execute())
+    v = t.group_by("variant").aggregate(n_journeys=t.count()).execute()
     none = n_anchor - int(v["n_journeys"].sum())
-    label = END if direction == "after" else START
     if none:
-        v = pd.concat([v, pd.DataFrame([{"variant": label, "n_journeys": none}])], ignore_index=True)
-        v = v.sort_values(["n_journeys", "variant"], ascending=[False, True], ignore_index=True)
-    if top is not None and len(v) > top:
-        rest = v.iloc[top:]
-        v = pd.concat([v.iloc[:top], pd.DataFrame([{"variant": f"other ({len(rest):,} paths)",
-                                                     "n_journeys": rest["n_journeys"].sum()}])], ignore_index=True)
+        v = pd.concat([v, pd.DataFrame([{"variant": END if direction == "after" else START, "n_journeys": none}])])
+    v = _top(v.sort_values(["n_journeys", "variant"], ascending=[False, True], ignore_index=True), top, "paths")
     v["share"] = v["n_journeys"] / n_anchor if n_anchor else 0.0
-    return definition(v, analysis=f"paths {direction} anchor", anchor=anchor, steps=steps, unit=unit, loops=loops,
-                      n_journeys=int(n_anchor), tie_rule=TIE_RULE, filters=_describe(filters))
-
-
-def _describe(filters) -> dict:
-    from .filters import as_filters
-
-    return as_filters(filters).describe()
+    return definition(v, analysis=f"paths {direction} anchor", anchor=anchor, steps=steps, unit=unit,
+                      loops=loops, n_journeys=n_anchor, tie_rule=TIE_RULE, filters=as_filters(filters).describe())

@@ -11,7 +11,8 @@ import ibis
 import pandas as pd
 
 from .filters import TIE_RULE, as_filters, definition, epoch, filtered_events, ordered_window
-from .paths import END, START, positioned
+from .journeys import steps as journey_steps
+from .paths import END, START
 
 
 def pairs(ev) -> ibis.Table:
@@ -26,18 +27,19 @@ def pairs(ev) -> ibis.Table:
 def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
                       include_start_end: bool = True) -> pd.DataFrame:
     """Per (from_activity, to_activity): transitions, distinct journeys and customers, and
-    mean / median / p90 seconds between the two events."""
-    ev = positioned(filtered_events(con, filters, unit=unit), loops)
-    p = pairs(ev)
-    inner = p.filter(p.to_activity.notnull())
-    edges = inner.group_by(["from_activity", "to_activity"]).aggregate(
-        n_transitions=inner.count(), n_journeys=inner.journey_key.nunique(),
-        n_customers=inner.customer_id.nunique(), mean_seconds=inner.seconds.mean(),
-        median_seconds=inner.seconds.median(), p90_seconds=inner.seconds.quantile(0.9),
-        total_seconds=inner.seconds.sum())
-    df = edges.execute()
+    mean / median / p90 / total seconds between the two events."""
+    st, customers_exact = journey_steps(con, filters, unit=unit, loops=loops)
+    inner = st.filter(st.next_activity.notnull())
+    n_customers = (inner.first_for_customer.cast("int64").sum() if customers_exact
+                   else inner.customer_id.nunique())
+    edges = inner.group_by(["activity", "next_activity"]).aggregate(
+        n_transitions=inner.count(), n_journeys=inner.first_in_journey.cast("int64").sum(),
+        n_customers=n_customers, mean_seconds=inner.seconds_to_next.mean(),
+        median_seconds=inner.seconds_to_next.median(), p90_seconds=inner.seconds_to_next.quantile(0.9),
+        total_seconds=inner.seconds_to_next.sum())
+    df = edges.rename(from_activity="activity", to_activity="next_activity").execute()
     if include_start_end:
-        df = pd.concat([df, _terminal(ev, "start"), _terminal(ev, "end")], ignore_index=True)
+        df = pd.concat([df, _terminal(st, "start"), _terminal(st, "end")], ignore_index=True)
     df = df.sort_values(["n_transitions", "from_activity", "to_activity"], ascending=[False, True, True],
                         ignore_index=True)
     return definition(df, analysis="transitions", unit=unit, loops=loops, tie_rule=TIE_RULE,
@@ -45,18 +47,14 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
                       filters=as_filters(filters).describe())
 
 
-def _terminal(ev, which: str) -> pd.DataFrame:
-    """(start) -> first activity, or last activity -> (end), counted per journey."""
-    last = ev.pos.max().over(ibis.window(group_by="journey_key"))
-    marked = ev.mutate(is_last=ev.pos == last)
-    edge = marked.filter(marked.pos == 1) if which == "start" else marked.filter(marked.is_last)
-    g = edge.group_by("activity").aggregate(n_transitions=edge.count(), n_journeys=edge.journey_key.nunique(),
-                                            n_customers=edge.customer_id.nunique()).execute()
+def _terminal(st, which: str) -> pd.DataFrame:
+    """(start) -> first activity, or last activity -> (end): one per journey."""
+    edge = st.filter(st.pos == 1) if which == "start" else st.filter(st.next_activity.isnull())
+    g = edge.group_by("activity").aggregate(n_transitions=edge.count(), n_customers=edge.customer_id.nunique())
+    g = g.execute().assign(n_journeys=lambda d: d["n_transitions"])
     if which == "start":
-        g = g.rename(columns={"activity": "to_activity"}).assign(from_activity=START)
-    else:
-        g = g.rename(columns={"activity": "from_activity"}).assign(to_activity=END)
-    return g
+        return g.rename(columns={"activity": "to_activity"}).assign(from_activity=START)
+    return g.rename(columns={"activity": "from_activity"}).assign(to_activity=END)
 
 
 def hotspots_table(con, *, top: int = 20, filters=None, unit: str = "journey") -> pd.DataFrame:

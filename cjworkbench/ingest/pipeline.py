@@ -15,11 +15,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import ibis
 
 from .. import __version__
 from ..config import IngestConfig, Source, load_config
 from ..contract import BOOKKEEPING_TABLES, CANONICAL_TABLES, DDL
 from ..errors import DatabaseError, RejectedRowsError, WorkbenchError
+from ..model import DERIVED, build_derived
 from .pseudonym import load_key, pseudonymiser
 from .readers import read_file
 from .summary import IngestSummary, SourceResult
@@ -44,6 +46,11 @@ def run_ingest(config_path: str | Path, db_path: str | Path, *, strict: bool = F
     try:
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
         results = [_ingest_source(con, cfg, src, i, say) for i, src in enumerate(cfg.sources)]
+        t0 = time.perf_counter()
+        con.execute("USE out")
+        build_derived(ibis.duckdb.from_connection(con))
+        con.execute("USE memory")
+        say(f"derived tables {', '.join(DERIVED)} built in {time.perf_counter() - t0:.1f} s")
         _bookkeeping(con, cfg, results, run_id, db_path)
         summary = IngestSummary(str(db_path), run_id, results, time.perf_counter() - started)
         if strict and summary.rows_rejected:
@@ -68,6 +75,7 @@ def _remove(path: Path) -> None:
 
 def _staging_connection(build: Path) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"preserve_insertion_order": True})
+    con.execute("SET enable_progress_bar = false")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET max_temp_directory_size = '20GB'")
     con.create_function("cjw_pseudonym", pseudonymiser(load_key()), ["VARCHAR"], "VARCHAR",

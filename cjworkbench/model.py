@@ -1,0 +1,80 @@
+"""Derived tables of the canonical model: journey-ordered events and one row per journey.
+
+`journey_steps` (each event with its step number, the next activity and the seconds to it) and
+`journeys` (one row per journey with its variant) are Ibis expressions over `events`. Ingest
+materialises them once, so a dashboard's filtered query only filters and aggregates; analyses
+run the very same expressions on filtered events when they cannot use the stored tables (see
+`analysis/journeys.py`): one definition, two speeds. Journey = journey_id, else customer_id.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+DERIVED = ("journey_steps", "journeys")
+ARROW = " → "
+TIE_RULE = "events ordered by (event_ts, seq): equal timestamps keep file order"
+
+
+def ordered_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
+    """Events of one journey in time order, ties broken by ingest sequence."""
+    return ibis.window(group_by="journey_key", order_by=["event_ts", "seq"], **kwargs)
+
+
+def epoch(ts: ir.TimestampValue) -> ir.FloatingValue:
+    """Seconds since 1970 with milliseconds, the same on every backend.
+
+    `epoch_seconds()` alone is whole seconds on Spark but fractional inside DuckDB SQL.
+    """
+    return ts.truncate("s").epoch_seconds() + ts.millisecond() / 1000
+
+
+def collapse_loops(ev: ir.Table) -> ir.Table:
+    """Drop events that repeat the previous activity of their journey (A A B A -> A B A)."""
+    # the window goes into a column first: Spark cannot filter on a window expression
+    ev = ev.mutate(prev_activity=ev.activity.lag().over(ordered_window()))
+    return ev.filter(ev.prev_activity.isnull() | (ev.prev_activity != ev.activity)).drop("prev_activity")
+
+
+def with_steps(ev: ir.Table, loops: str = "keep") -> ir.Table:
+    """Events with `pos` (1-based step), `next_activity`, `seconds_to_next`, `journey_start_ts`,
+    and `first_in_journey` / `first_for_customer` flags marking the first occurrence of each
+    (activity -> next_activity) pair, so distinct counts become cheap sums."""
+    w = ordered_window()
+    if loops == "collapse":
+        ev = collapse_loops(ev)
+    ev = ev.mutate(pos=ibis.row_number().over(w) + 1, next_activity=ev.activity.lead().over(w),
+                   next_ts=ev.event_ts.lead().over(w),
+                   journey_start_ts=ev.event_ts.min().over(ibis.window(group_by="journey_key")))
+    ev = ev.mutate(seconds_to_next=epoch(ev.next_ts) - epoch(ev.event_ts)).drop("next_ts")
+    first_j = ibis.row_number().over(ibis.window(group_by=["journey_key", "activity", "next_activity"],
+                                                 order_by="pos"))
+    first_c = ibis.row_number().over(ibis.window(group_by=["customer_id", "activity", "next_activity"],
+                                                 order_by=["event_ts", "seq", "journey_key"]))
+    return ev.mutate(first_in_journey=first_j == 0, first_for_customer=first_c == 0)
+
+
+def traces(ev: ir.Table) -> ir.Table:
+    """One row per journey: `trace` (activities in order), `variant` (joined with ' → '), counts."""
+    g = ev.group_by("journey_key").aggregate(
+        steps=ibis.struct({"pos": ev.pos, "activity": ev.activity}).collect(),
+        customer_id=ev.customer_id.min(), start_ts=ev.event_ts.min(), end_ts=ev.event_ts.max())
+    trace = g.steps.sort().map(lambda s: s.activity)
+    return g.mutate(trace=trace, variant=trace.join(ARROW), n_steps=trace.length()).drop("steps")
+
+
+def build_derived(con) -> None:
+    """Materialise `journey_steps` and `journeys` on `con` (the ingest does this for DuckDB)."""
+    ev = con.table("events")
+    steps = with_steps(ev.mutate(journey_key=ev.journey_id.fill_null(ev.customer_id)))
+    _materialise(con, "journey_steps", steps.order_by(["journey_key", "pos"]))
+    _materialise(con, "journeys", traces(con.table("journey_steps")).drop("trace"))
+
+
+def _materialise(con, name: str, expr) -> None:
+    # CREATE TABLE AS keeps the engine's own nullability (Ibis' create_table marks lead() NOT NULL)
+    if con.name == "duckdb":
+        con.raw_sql(f'CREATE OR REPLACE TABLE "{name}" AS {con.compile(expr)}')
+    else:
+        con.create_table(name, expr, overwrite=True)
