@@ -66,7 +66,7 @@ def traces(ev: ir.Table) -> ir.Table:
 
 def build_derived(con) -> None:
     """Materialise `journey_steps` and `journeys` on `con` (the ingest does this for DuckDB)."""
-    ev = con.table("events")
+    ev = con.table("events").drop("attributes")  # attributes stay in `events`: keep this table lean
     steps = with_steps(ev.mutate(journey_key=ev.journey_id.fill_null(ev.customer_id)))
     _materialise(con, "journey_steps", steps.order_by(["journey_key", "pos"]))
     _materialise(con, "journeys", traces(con.table("journey_steps")).drop("trace"))
