@@ -196,3 +196,16 @@ def test_json_summary_is_machine_readable(events_db):
     summary, _ = events_db
     doc = json.loads(json.dumps(summary.to_dict()))
     assert doc["sources"][0]["rows_read"] == doc["sources"][0]["rows_loaded"] + doc["sources"][0]["rows_rejected"]
+
+
+def test_reader_rejects_stay_with_their_source(tmp_path):
+    """DuckDB keeps reject tables per connection: a second source must not inherit the first's."""
+    (tmp_path / "a.csv").write_text("c,t,a\n1,2024-01-01,x\n2,2024-01-01\n")
+    (tmp_path / "b.csv").write_text("c,t,a\n3,2024-01-01,y\n")
+    (tmp_path / "c.jsonl").write_text('{"c": "4", "t": "2024-01-01", "a": "z"}\n')
+    cols = {"customer_id": "c", "event_ts": "t", "activity": "a"}
+    summary = run_ingest(write_config(tmp_path, [
+        {"name": "a", "kind": "events", "path": "a.csv", "columns": cols},
+        {"name": "b", "kind": "events", "path": "b.csv", "columns": cols},
+        {"name": "c", "kind": "events", "path": "c.jsonl", "columns": cols}]), tmp_path / "db.duckdb")
+    assert [(s.rows_read, s.rows_rejected) for s in summary.sources] == [(2, 1), (1, 0), (1, 0)]

@@ -55,6 +55,7 @@ def _read_csv(con, src: Source, path: Path, table: str) -> None:
     read_path, tmp = path, None
     if src.encoding == "cp1252":  # DuckDB reads utf-8/latin-1/utf-16 natively; cp1252 is transcoded
         tmp, read_path = _transcode(path, "cp1252", src.name)
+    _clear_rejects(con)
     opts = ["all_varchar=true", "store_rejects=true", "header=?", "encoding=?", "compression=?"]
     params: list = [str(read_path), src.header,
                     "utf-8" if src.encoding == "cp1252" else src.encoding,
@@ -99,6 +100,11 @@ def _transcode(path: Path, encoding: str, source: str):
         raise InputFileError(f"Source '{source}', file '{path}' is not valid {encoding} "
                              f"(byte {exc.object[exc.start:exc.end]!r}). Try encoding: latin-1.") from None
     return tmp, out
+
+
+def _clear_rejects(con) -> None:
+    """DuckDB appends to its reject tables across reads of one connection: start each read empty."""
+    con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
 
 
 def _csv_rejects(con, src: Source, path: Path) -> list[int]:
@@ -148,6 +154,7 @@ _IS_OBJECT = "json_valid(j) AND starts_with(ltrim(j), '{')"
 
 def _read_jsonl(con, src: Source, path: Path, table: str) -> None:
     """JSON lines: each line read as text, so a broken line is rejected, not the file."""
+    _clear_rejects(con)
     con.execute("""CREATE OR REPLACE TEMP TABLE __read AS SELECT j FROM read_csv(?, columns={'j': 'VARCHAR'},
                    delim=?, quote='', escape='', header=false, store_rejects=true, compression=?)""",
                 [str(path), "\x1f", "gzip" if is_gzip(path) else "none"])
