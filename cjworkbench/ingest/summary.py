@@ -63,8 +63,14 @@ class IngestSummary:
                      f"{self.rows_rejected:>9,}")
         for s in self.sources:
             for reason, n in s.reasons.items():
-                ex = "; ".join(f"{e['file']}:{e['line']}" + (f" {e['column']}={e['value']!r}" if e["value"] else "")
-                               for e in s.examples.get(reason, []))
+                ex = "; ".join(f"{e['file']}:{e['line']}" + _value(e) for e in s.examples.get(reason, []))
                 lines.append(f"  {s.name}: {n:,} {reason}" + (f" (e.g. {ex})" if ex else ""))
         lines.append(f"database: {self.db_path}  ({self.seconds:.1f} s, run {self.run_id})")
         return "\n".join(lines)
+
+
+def _value(example: dict) -> str:
+    if not example["value"]:
+        return ""
+    text = example["value"] if len(example["value"]) <= 60 else example["value"][:57] + "..."
+    return f" {example['column']}={text!r}" if example["column"] else f" {text!r}"
