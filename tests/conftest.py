@@ -31,3 +31,17 @@ def write_config(folder: Path, sources: list[dict], **top) -> Path:
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory):
+    """A small demo (5,000 customers) generated and ingested once per test run: (db path, truth)."""
+    import json
+
+    from cjworkbench.demo import generate
+    from cjworkbench.ingest import run_ingest
+
+    folder = tmp_path_factory.mktemp("demo")
+    generate(folder, customers=5_000, seed=11)
+    run_ingest(folder / "cjworkbench.yml", folder / "db.duckdb")
+    return folder / "db.duckdb", json.loads((folder / "truth.json").read_text())

@@ -5,7 +5,10 @@ Three levels, each stated in the result's definition:
   are kept, so paths are drawn through them alone;
 - customer level (`segment`, `attributes`): journeys of matching customers;
 - journey level (`start_date`, `end_date`): journeys whose first (kept) event falls in the
-  range, dates inclusive, in UTC.
+  range, dates inclusive, in UTC; `has_activity`: journeys with at least one such event.
+Units: `journey` (journey_id, else customer_id), `customer`, or `session`: a customer's events
+across every source split where more than 30 minutes pass without an event (a visit that may
+span the app, a phone call and the web shop).
 Values are literals in expressions, never SQL text.
 """
 
@@ -20,7 +23,8 @@ import ibis.expr.types as ir
 from ..errors import WorkbenchError
 from ..model import TIE_RULE, epoch, ordered_window  # noqa: F401  (re-exported for analyses)
 
-UNITS = ("journey", "customer")
+UNITS = ("journey", "customer", "session")
+SESSION_GAP_SECONDS = 30 * 60
 EVENT_FILTERS = ("channel", "device", "touchpoint", "source", "activity")
 
 
@@ -41,6 +45,7 @@ class Filters:
     touchpoint: str | tuple[str, ...] | None = None
     source: str | tuple[str, ...] | None = None
     activity: str | tuple[str, ...] | None = None
+    has_activity: str | tuple[str, ...] | None = None
 
     def describe(self) -> dict:
         """The non-empty filters, for a result's definition."""
@@ -95,15 +100,29 @@ def journey_key(events: ir.Table, unit: str) -> ir.StringValue:
     return events.journey_id.fill_null(events.customer_id)
 
 
+def with_visits(ev: ir.Table, gap_seconds: float = SESSION_GAP_SECONDS) -> ir.Table:
+    """`journey_key` = customer_id#n, a new visit after more than `gap_seconds` without an event."""
+    w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
+    ev = ev.mutate(prev_ts=ev.event_ts.lag().over(w))
+    ev = ev.mutate(new_visit=(ev.prev_ts.isnull() | (epoch(ev.event_ts) - epoch(ev.prev_ts) > gap_seconds))
+                   .cast("int64"))
+    ev = ev.mutate(visit=ev.new_visit.sum().over(ibis.window(group_by="customer_id", order_by=["event_ts", "seq"],
+                                                              rows=(None, 0))))
+    return ev.mutate(journey_key=ev.customer_id.concat("#", ev.visit.cast("string"))).drop(
+        "prev_ts", "new_visit", "visit")
+
+
 def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "journey") -> ir.Table:
     """Events after all filters, with `journey_key` added (the unit every analysis groups by)."""
     f = as_filters(filters)
     ev = con.table("events")
-    ev = ev.mutate(journey_key=journey_key(ev, unit))
+    ev = ev.mutate(journey_key=journey_key(ev, "customer" if unit == "session" else unit))
     for name in EVENT_FILTERS:
         value = getattr(f, name)
         if value:
             ev = ev.filter(ev[name].isin(_values(value)))
+    if unit == "session":
+        ev = with_visits(ev)
     if f.segment or f.attributes:
         cust = con.table("customers")
         if f.segment:
@@ -119,6 +138,9 @@ def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "
             end = _date(f.end_date, "end_date") + dt.timedelta(days=1)
             starts = starts.filter(starts.first_ts < ibis.timestamp(end))
         ev = ev.semi_join(starts.select("journey_key"), "journey_key")
+    if f.has_activity:
+        having = ev.filter(ev.activity.isin(_values(f.has_activity))).select("journey_key").distinct()
+        ev = ev.semi_join(having, "journey_key")
     return ev
 
 

@@ -34,6 +34,10 @@ def _journey_filters(con, t: ir.Table, f: Filters, start_col: str) -> ir.Table:
         t = t.filter(t[start_col] >= ibis.timestamp(_date(f.start_date, "start_date")))
     if f.end_date:
         t = t.filter(t[start_col] < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
+    if f.has_activity:
+        st = con.table("journey_steps")
+        t = t.semi_join(st.filter(st.activity.isin(_values(f.has_activity))).select("journey_key").distinct(),
+                        "journey_key")
     return t
 
 
