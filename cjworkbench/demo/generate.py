@@ -25,10 +25,12 @@ from .truth import build_truth
 from .world import simulate
 
 MIN_CUSTOMERS = 500
+DESIGNED = ("personas.yml", "kpi_map.yml")  # shipped beside onboarding.yml, copied to designed/
 
 
 def generate(out_dir, *, customers: int = 20_000, seed: int = 7, end_date: str = "2026-10-31") -> dict:
-    """Write the demo exports, cjworkbench.yml, designed/onboarding.yml and truth.json.
+    """Write the demo exports, cjworkbench.yml, designed/ (onboarding.yml, personas.yml, kpi_map.yml)
+    and truth.json.
 
     Deterministic: the same arguments give byte-identical files. Returns a summary with the
     files written, their data rows and the number of canonical events an ingest should load.
@@ -41,6 +43,9 @@ def generate(out_dir, *, customers: int = 20_000, seed: int = 7, end_date: str =
     rows, mess = write_exports(out / "exports", world, int(seed), win)
     (out / "cjworkbench.yml").write_text(config_yaml(), encoding="utf-8")
     (out / "designed" / "onboarding.yml").write_text(design_yaml(), encoding="utf-8")
+    for name in DESIGNED:
+        (out / "designed" / name).write_text(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"),
+                                             encoding="utf-8")
     truth = build_truth(world, rows, mess, win, seed=int(seed), customers=int(customers))
     (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return {"out_dir": str(out), "config": str(out / "cjworkbench.yml"),
