@@ -1,8 +1,33 @@
-"""cjworkbench: customer-journey analytics on one embedded DuckDB model."""
+"""cjworkbench: customer-journey analytics on one embedded DuckDB model.
+
+Every analysis is `<concept>_table(con, *, ...) -> pandas.DataFrame` over `connect()`'s Ibis
+backend, with its definition in `df.attrs["definition"]`.
+"""
 
 __version__ = "0.1.0"
 
+from .analysis.conformance import conformance_table, deviations_table  # noqa: E402
+from .analysis.filters import Filters  # noqa: E402
+from .analysis.funnels import funnel_dropoff_next_table, funnel_table, funnel_times_table  # noqa: E402
+from .analysis.gaps import recontact_table, switch_gaps_table, switch_matrix_table  # noqa: E402
+from .analysis.kpis import kpi_map_table, kpi_relation_table  # noqa: E402
+from .analysis.paths import paths_around_table, step_matrix_table, variants_table  # noqa: E402
+from .analysis.retention import lifecycle_table, retention_table  # noqa: E402
+from .analysis.rfm import rfm_table  # noqa: E402
+from .analysis.segments import clusters_table, persona_clusters_table, personas_table  # noqa: E402
+from .analysis.sessions import sessions_table  # noqa: E402
+from .analysis.transitions import hotspots_table, transitions_table  # noqa: E402
 from .db import connect  # noqa: E402
 from .errors import WorkbenchError  # noqa: E402
 
-__all__ = ["connect", "WorkbenchError", "__version__"]
+__all__ = [
+    "__version__", "connect", "Filters", "WorkbenchError",
+    # journeys (paths, graph, funnels, hand-offs, retention, sessions)
+    "variants_table", "step_matrix_table", "paths_around_table", "transitions_table", "hotspots_table",
+    "funnel_table", "funnel_times_table", "funnel_dropoff_next_table",
+    "switch_matrix_table", "switch_gaps_table", "recontact_table",
+    "retention_table", "lifecycle_table", "sessions_table",
+    # designed vs actual, KPIs, segments
+    "conformance_table", "deviations_table", "kpi_map_table", "kpi_relation_table",
+    "personas_table", "clusters_table", "persona_clusters_table", "rfm_table",
+]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ibis
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
 
 from .filters import _values, as_filters, definition, epoch, filtered_events
 from .kpis import nps_points
@@ -148,7 +147,7 @@ def _share_row(persona, n_customers, measure, category, unit, x, n, x2, n2, leve
 
 def _mean_row(persona, n_customers, column, a, b, level) -> dict:
     m = a.mean() if len(a) else np.nan
-    half = float(_st.t.ppf(0.5 + level / 2, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else np.nan
+    half = float(_scipy_stats().t.ppf(0.5 + level / 2, len(a) - 1) * a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else np.nan
     d = welch_interval(a, b, level=level)
     measure = column.replace("score_", "score ") if column.startswith("score_") else column.replace("n_", "") + \
         " per customer"
@@ -220,3 +219,9 @@ def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=
                       fit="share of a persona's customers in its best cluster; misfit = 1 - fit",
                       adjusted_rand_index="agreement of the two partitions beyond chance (1 = identical, about 0 = "
                       "unrelated)", filters=as_filters(filters).describe())
+
+
+def _scipy_stats():
+    from scipy import stats  # imported on first use: it costs 0.7 s at start-up
+
+    return stats

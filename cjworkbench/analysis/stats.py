@@ -11,7 +11,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats as _st
 
 from ..errors import WorkbenchError
 
@@ -30,10 +29,17 @@ class StatsError(WorkbenchError, ValueError):
     """An argument to a statistic is out of range."""
 
 
+def _dist():
+    """scipy.stats, imported on first use (it costs 0.7 s, too much for every `cjw` start)."""
+    from scipy import stats
+
+    return stats
+
+
 def _z(level: float) -> float:
     if not 0 < level < 1:
         raise StatsError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
-    return float(_st.norm.ppf(0.5 + level / 2))
+    return float(_dist().norm.ppf(0.5 + level / 2))
 
 
 def _counts(successes, n) -> tuple[int, int]:
@@ -82,7 +88,7 @@ def two_proportion_p_value(x1: int, n1: int, x2: int, n2: int) -> float:
     if se == 0:
         return 1.0
     z = (x1 / n1 - x2 / n2) / se
-    return float(2 * _st.norm.sf(abs(z)))
+    return float(2 * _dist().norm.sf(abs(z)))
 
 
 def welch_interval(a, b, *, level: float = 0.95) -> Interval:
@@ -93,7 +99,7 @@ def welch_interval(a, b, *, level: float = 0.95) -> Interval:
     d, se, df = _welch(a, b)
     if not se > 0:
         return Interval(d, NAN, NAN)
-    half = float(_st.t.ppf(0.5 + _check_level(level) / 2, df)) * se
+    half = float(_dist().t.ppf(0.5 + _check_level(level) / 2, df)) * se
     return Interval(d, d - half, d + half)
 
 
@@ -102,7 +108,7 @@ def welch_p_value(a, b) -> float:
     d, se, df = _welch(a, b)
     if not se > 0:
         return NAN
-    return float(2 * _st.t.sf(abs(d / se), df))
+    return float(2 * _dist().t.sf(abs(d / se), df))
 
 
 def _welch(a, b) -> tuple[float, float, float]:
