@@ -1,0 +1,483 @@
+"""Funnels: how many units reach each of a list of steps, in order, within a conversion window.
+
+One Ibis expression builds a row per unit (journey, customer or attempt) holding its entry event
+and, per step, the position (`pos<k>`) and epoch seconds (`ts<k>`) of the event that reached it;
+one aggregate turns that into counts, conversions and exact median / p90 seconds from entry.
+`ordered` chains one join per step (the earliest match after the previous step), `strict` reads
+the next events of the entry with `lead()`, `any` finds every step in one join. `RULES` states
+the semantics; each result repeats them in `attrs["definition"]`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import operator
+import re
+from dataclasses import dataclass
+from functools import reduce
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ..contract import FIELDS
+from ..errors import one_of
+from .filters import TIE_RULE, FilterError, _date, as_filters, definition, filtered_events, ordered_window
+from .paths import END, positioned
+from .transitions import pairs
+
+ORDERS = ("ordered", "strict", "any")
+UNITS = ("journey", "customer", "attempt")
+STEP_COLUMNS = tuple(c for c in FIELDS["events"] if c != "event_ts") + ("source",)
+BREAKDOWNS = ("activity", "touchpoint", "channel", "department", "device", "stage", "source", "segment")
+TIME_BINS = (60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
+NONE = "(none)"
+NO_END = 2 ** 31 - 1   # end_pos of a unit that runs to the end of its events (fits an INT row number)
+_PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?|w|weeks?)\s*")
+RULES = {
+    "entry": "a unit enters at its first step-1 event whose UTC date is in start_date..end_date "
+             "(inclusive); the date range applies to step 1 only",
+    "ordered": "each step is the earliest matching event after the previous step's event; other events "
+               "may come between",
+    "strict": "each step is the event that immediately follows the previous step's event in the unit's "
+              "event order (after filters); nothing may come between",
+    "any": "steps 2..n may happen in any order after the entry event; a step is reached once all "
+           "required steps up to it have happened, at the time the last of them happened",
+    "window": "a step counts only if its event is at most `window` seconds after the entry event "
+              "(inclusive); times are epoch-second differences",
+    "journey": "one unit per journey (journey_id, else customer_id)",
+    "customer": "one unit per customer: the customer's events of all journeys in one sequence",
+    "attempt": "every step-1 event in the date range starts an attempt of its journey; the attempt "
+               "runs until the next step-1 event of the journey (any date), exclusive, or the window's end",
+    "optional": "an optional step counts units that did it after the previous required step and within "
+                "the window (its n_dropped: units that skipped it); skipping it never blocks later steps, "
+                "whose previous step is the nearest required one (in strict order a later step may follow "
+                "either the optional step or the step before it)",
+    "exclude": "the first excluded event after entry ends the unit: steps whose event comes at or after "
+               "it do not count, so the unit is dropped at the first step not reached before it",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    label: str
+    where: tuple[tuple[str, tuple], ...]   # (canonical column, allowed values)
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Funnel:
+    steps: tuple[Step, ...]
+    order: str
+    window: float | None
+    unit: str
+    exclude: tuple[Step, ...]
+    start_date: dt.date | None
+    end_date: dt.date | None
+    breakdown: str | None
+    filters: object
+
+
+def parse_window(window) -> float | None:
+    """Seconds in a window such as '7d', '24h', '30min', '90s', 3600 or a timedelta; None = unbounded."""
+    if window is None:
+        return None
+    if isinstance(window, dt.timedelta):
+        seconds = window.total_seconds()
+    elif isinstance(window, (int, float)) and not isinstance(window, bool):
+        seconds = float(window)
+    else:
+        m = _DURATION.fullmatch(str(window).lower())
+        if not m:
+            raise FilterError(f"window must be a duration like '7d', '24h', '30min', '90s' or a number "
+                              f"of seconds, got '{window}'.")
+        seconds = float(m[1]) * _PER[m[2][0]]
+    if not math.isfinite(seconds) or seconds < 0:
+        raise FilterError(f"window must be zero or more seconds, got '{window}'.")
+    return seconds
+
+
+def _step(item, what: str = "step") -> Step:
+    """A step from an activity name or a predicate dict (equality or list membership, and `label`)."""
+    if isinstance(item, str):
+        return Step(item, (("activity", (item,)),))
+    if not isinstance(item, dict) or not set(item) - {"label"}:
+        raise FilterError(f"A {what} must be an activity name or a dict like {{'activity': 'pay', "
+                          f"'channel': 'app'}}, got {item!r}.")
+    where = []
+    for key, value in item.items():
+        if key == "label":
+            continue
+        if key not in STEP_COLUMNS:
+            raise FilterError(one_of(f"{what} column", key, STEP_COLUMNS))
+        values = tuple(value) if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+        kind = (int, float) if key == "amount" else str
+        if not values or not all(isinstance(v, kind) and not isinstance(v, bool) for v in values):
+            raise FilterError(f"{what} column '{key}' needs {'numbers' if key == 'amount' else 'text'} "
+                              f"(one value or a non-empty list), got {value!r}.")
+        where.append((key, values))
+    text = " & ".join(f"{k}={'|'.join(map(str, v))}" for k, v in where)
+    return Step(str(item.get("label") or text), tuple(where))
+
+
+def _step_number(steps: tuple[Step, ...], item, what: str) -> int:
+    """1-based number of a step given by number or label."""
+    labels = [s.label for s in steps]
+    if isinstance(item, int) and not isinstance(item, bool) and 1 <= item <= len(steps):
+        return item
+    if isinstance(item, str) and labels.count(item) == 1:
+        return labels.index(item) + 1
+    if isinstance(item, str) and labels.count(item) > 1:
+        raise FilterError(f"{what} '{item}' names several steps: give its number (1..{len(steps)}).")
+    raise FilterError(one_of(what, item, [*range(1, len(steps) + 1), *labels]))
+
+
+def _funnel(*, steps, order="ordered", window=None, unit="journey", filters=None, optional=(),
+                exclude=(), start_date=None, end_date=None, breakdown=None) -> Funnel:
+    """Validate the options of a funnel (every value is checked before a query is built)."""
+    for name, value, allowed in (("order", order, ORDERS), ("unit", unit, UNITS)):
+        if value not in allowed:
+            raise FilterError(one_of(name, value, allowed))
+    if breakdown is not None and breakdown not in BREAKDOWNS:
+        raise FilterError(one_of("breakdown", breakdown, BREAKDOWNS))
+    if isinstance(steps, (str, dict)) or not steps:
+        raise FilterError("steps must be a non-empty list of activity names or predicate dicts.")
+    parsed = tuple(_step(s) for s in steps)
+    skip = {_step_number(parsed, o, "optional step") for o in _listed(optional)}
+    if skip & {1, len(parsed)}:
+        raise FilterError(f"The first and last steps cannot be optional (steps 1 and {len(parsed)}).")
+    parsed = tuple(Step(s.label, s.where, k in skip) for k, s in enumerate(parsed, 1))
+    return Funnel(parsed, order, parse_window(window), unit,
+                  tuple(_step(x, "excluded step") for x in _listed(exclude)),
+                  start_date and _date(start_date, "start_date"), end_date and _date(end_date, "end_date"),
+                  breakdown, as_filters(filters))
+
+
+def _listed(value) -> list:
+    return [] if value is None else [value] if isinstance(value, (str, int, dict)) else list(value)
+
+
+def _previous(f: Funnel, k: int) -> int:
+    """The nearest required step before step k (steps count from 1; step 1 is never optional)."""
+    return max(j for j in range(1, k) if not f.steps[j - 1].optional)
+
+
+def _match(ev: ir.Table, step: Step) -> ir.BooleanValue:
+    conds = [ev[c] == v[0] if len(v) == 1 else ev[c].isin(list(v)) for c, v in step.where]
+    return reduce(operator.and_, conds)
+
+
+def _flagged(con, f: Funnel) -> ir.Table:
+    """The event columns a funnel needs, `epoch` seconds and a flag per step (`m1`..) and exclusion (`mx`)."""
+    ev = filtered_events(con, f.filters, unit="customer" if f.unit == "customer" else "journey")
+    flags = {f"m{k}": _match(ev, s) for k, s in enumerate(f.steps, 1)}
+    if f.exclude:
+        flags["mx"] = reduce(operator.or_, (_match(ev, x) for x in f.exclude))
+    extra = [f.breakdown] if f.breakdown in ev.columns else []
+    return ev.select("journey_key", "customer_id", "event_ts", "seq", *extra,
+                     epoch=ev.event_ts.epoch_seconds().cast("float64"), **flags)
+
+
+def _units(con, f: Funnel) -> tuple[ir.Table, ir.Table]:
+    """One row per unit with `pos<k>` / `ts<k>` per step (null: not matched), and the positioned events.
+
+    Only units with an entry are kept; `ordered` / `any` then position only the events that match
+    a step or an exclusion (order among them is all they need); `strict` positions every event.
+    """
+    ev = _flagged(con, f)
+    ev = ev.semi_join(ev.filter(ev.m1 & _in_range(ev.event_ts, f)).select("journey_key"), "journey_key")
+    if f.order != "strict":
+        ev = ev.filter(reduce(operator.or_, [ev[f"m{k}"] for k in range(1, len(f.steps) + 1)]
+                              + ([ev.mx] if f.exclude else [])))
+    ev = positioned(ev)
+    if f.order == "strict":
+        ev = _with_next(ev, f)
+    entries = _entries(con, ev, f)
+    if f.order == "strict":
+        return _strict(entries, f), ev
+    entries = _excluded(entries, ev, f)
+    return (_ordered if f.order == "ordered" else _any)(entries, ev, f), ev
+
+
+def _in_range(ts: ir.TimestampValue, f: Funnel) -> ir.BooleanValue:
+    """The entry date range: UTC dates start_date..end_date, both inclusive."""
+    cond = ibis.literal(True)
+    if f.start_date:
+        cond &= ts >= ibis.timestamp(f.start_date)
+    if f.end_date:
+        cond &= ts < ibis.timestamp(f.end_date + dt.timedelta(days=1))
+    return cond
+
+
+def _entries(con, ev: ir.Table, f: Funnel) -> ir.Table:
+    """Entry events (`pos1`, `ts1`), their breakdown `group` and `end_pos`: the position later steps
+    must precede (the next step-1 event for attempts, else none)."""
+    s1 = ev.filter(ev.m1)
+    if f.unit == "attempt":
+        s1 = s1.mutate(end_pos=s1.pos.lead(default=NO_END).over(ibis.window(group_by="journey_key", order_by="pos")))
+    else:
+        s1 = s1.mutate(end_pos=ibis.literal(NO_END, "int64"))
+    s1 = s1.filter(_in_range(s1.event_ts, f))
+    if f.unit != "attempt":   # window in a mutate, not a filter: Ibis's PySpark compiler mis-aliases the latter
+        s1 = s1.mutate(first_pos=s1.pos.min().over(ibis.window(group_by="journey_key")))
+        s1 = s1.filter(s1.pos == s1.first_pos)
+    if f.breakdown == "segment":
+        cust = con.table("customers")
+        cust = cust.select(c_id=cust.customer_id, group=cust.segment)
+        s1 = s1.left_join(cust, s1.customer_id == cust.c_id).drop("c_id")
+    else:
+        s1 = s1.mutate(group=s1[f.breakdown] if f.breakdown else ibis.literal(""))
+    lead = [c for c in s1.columns if c.startswith("next_")]
+    return s1.select("journey_key", "end_pos", *lead, group=s1["group"].cast("string").fill_null(NONE),
+                     pos1=s1.pos, ts1=s1.epoch)
+
+
+def _excluded(units: ir.Table, ev: ir.Table, f: Funnel) -> ir.Table:
+    """Move each unit's `end_pos` back to its first excluded event after entry."""
+    if not f.exclude:
+        return units
+    x = ev.filter(ev.mx)
+    x = x.select(x_key=x.journey_key, x_pos=x.pos)
+    j = units.left_join(x, [units.journey_key == x.x_key, x.x_pos > units.pos1, x.x_pos < units.end_pos])
+    out = j.group_by(list(units.columns)).aggregate(stop=j.x_pos.min())
+    return out.mutate(end_pos=out.stop.fill_null(out.end_pos)).drop("stop")
+
+
+def _candidates(units: ir.Table, ev: ir.Table, f: Funnel, after: str, flags: list[str]):
+    """Units left-joined to the events after `after` (and before `end_pos`, within the window)
+    that match one of `flags`; the event columns are `c_pos`, `c_ts` and `c_m<k>`."""
+    c = ev.filter(reduce(operator.or_, [ev[m] for m in flags]))
+    c = c.select(c_key=c.journey_key, c_pos=c.pos, c_ts=c.epoch, **{f"c_{m}": c[m] for m in flags})
+    cond = [units.journey_key == c.c_key, c.c_pos > units[after], c.c_pos < units.end_pos]
+    if f.window is not None:
+        cond.append(c.c_ts <= units.ts1 + f.window)
+    return units.left_join(c, cond)
+
+
+def _ordered(units: ir.Table, ev: ir.Table, f: Funnel) -> ir.Table:
+    """Chained step joins: step k is the earliest step-k event after the previous required step."""
+    for k in range(2, len(f.steps) + 1):
+        j = _candidates(units, ev, f, f"pos{_previous(f, k)}", [f"m{k}"])
+        units = j.group_by(list(units.columns)).aggregate(**{f"pos{k}": j.c_pos.min(), f"ts{k}": j.c_ts.min()})
+    return units
+
+
+def _any(units: ir.Table, ev: ir.Table, f: Funnel) -> ir.Table:
+    """One join: the first event of every step after the entry."""
+    ks = range(2, len(f.steps) + 1)
+    if not ks:
+        return units
+    j = _candidates(units, ev, f, "pos1", [f"m{k}" for k in ks])
+    aggs = {}
+    for k in ks:
+        aggs |= {f"pos{k}": j.c_pos.min(where=j[f"c_m{k}"]), f"ts{k}": j.c_ts.min(where=j[f"c_m{k}"])}
+    return j.group_by(list(units.columns)).aggregate(**aggs)
+
+
+def _code(ev: ir.Table, f: Funnel) -> ir.IntegerValue:
+    """Bits of an event: 1 = excluded, 2**k = matches step k."""
+    bits = [ev[f"m{k}"].ifelse(2 ** k, 0) for k in range(1, len(f.steps) + 1)]
+    if f.exclude:
+        bits.append(ev.mx.ifelse(1, 0))
+    return reduce(operator.add, bits).cast("int64")
+
+
+def _bit(code: ir.IntegerValue, k: int) -> ir.BooleanValue:
+    return (code // 2 ** k) % 2 == 1
+
+
+def _with_next(ev: ir.Table, f: Funnel) -> ir.Table:
+    """Each event with the code and epoch of the next n-1 events of its unit (`next_code<d>`, `next_ts<d>`)."""
+    ev = ev.mutate(code=_code(ev, f))
+    w = ordered_window()
+    nxt = {}
+    for d in range(1, len(f.steps)):
+        nxt |= {f"next_code{d}": ev.code.lead(d).over(w), f"next_ts{d}": ev.epoch.lead(d).over(w)}
+    return ev.mutate(**nxt)
+
+
+def _strict(units: ir.Table, f: Funnel) -> ir.Table:
+    """Adjacency, offset by offset from the entry: `ok<d>` = the event d places on is usable (exists,
+    before `end_pos` and any excluded event, within the window); `a<d>` = a chain through the current
+    step can end at offset d (an optional step keeps the ends of the chains that skip it)."""
+    n, usable, oks = len(f.steps), ibis.literal(True), {}
+    for d in range(1, n):
+        code = units[f"next_code{d}"]
+        usable = usable & code.notnull() & ~_bit(code, 0) & (units.pos1 + d < units.end_pos)
+        oks[f"ok{d}"] = usable if f.window is None else usable & (units[f"next_ts{d}"] <= units.ts1 + f.window)
+    units, ends = units.mutate(**oks, a0=True), {0}
+    for k in range(2, n + 1):
+        hits = [d for d in range(1, n) if d - 1 in ends]
+        units = units.mutate(**{f"h{d}": units[f"a{d - 1}"] & units[f"ok{d}"] & _bit(units[f"next_code{d}"], k)
+                                for d in hits})
+        skip = f.steps[k - 1].optional
+        units = units.mutate(**{
+            f"pos{k}": ibis.cases(*[(units[f"h{d}"], units.pos1 + d) for d in hits], else_=ibis.null("int64")),
+            f"ts{k}": ibis.cases(*[(units[f"h{d}"], units[f"next_ts{d}"]) for d in hits], else_=ibis.null("float64")),
+            **{f"a{d}": units[f"a{d}"] | units[f"h{d}"] if skip and d in ends else units[f"h{d}"] for d in hits}})
+        ends = ends | set(hits) if skip else set(hits)
+    steps = [c for c in units.columns if re.fullmatch(r"(pos|ts)\d+", c)]
+    return units.select("journey_key", "group", "end_pos", *steps)
+
+
+def _measures(units: ir.Table, f: Funnel) -> tuple[dict, dict]:
+    """Per step k: `reached[k]` (bool) and `seconds[k]` from entry to reaching it (null if not)."""
+    reached, done = {1: ibis.literal(True)}, {1: units.ts1}
+    for k in range(2, len(f.steps) + 1):
+        p, ts = _previous(f, k), units[f"ts{k}"]
+        reached[k] = units[f"pos{k}"].notnull() & reached[p]
+        later = f.order == "any" and not f.steps[k - 1].optional
+        done[k] = ibis.cases((ts > done[p], ts), else_=done[p]) if later else ts
+    seconds = {k: ibis.cases((reached[k], (done[k] - units.ts1).cast("float64")), else_=ibis.null("float64"))
+               for k in reached}
+    return reached, seconds
+
+
+def _summary(units: ir.Table, f: Funnel) -> pd.DataFrame:
+    """One wide row per breakdown group: n<k>, median<k>, p90<k>."""
+    reached, seconds = _measures(units, f)
+    aggs = {}
+    for k in reached:
+        aggs |= {f"n{k}": units.count(where=reached[k]), f"median{k}": seconds[k].median(),
+                 f"p90{k}": seconds[k].quantile(0.9)}
+    wide = units.group_by("group").aggregate(**aggs).execute()
+    if wide.empty and not f.breakdown:   # nobody entered: still one row per step
+        wide = pd.DataFrame([{"group": "", **{k: 0 if k[0] == "n" else math.nan for k in aggs}}])
+    return wide
+
+
+def _long(wide: pd.DataFrame, f: Funnel) -> pd.DataFrame:
+    """Wide rows -> one row per (group, step) with conversions and drop-offs."""
+    rows = []
+    for r in wide.sort_values(["n1", "group"], ascending=[False, True]).itertuples(index=False):
+        r = r._asdict()
+        for k, step in enumerate(f.steps, 1):
+            n, p = int(r[f"n{k}"]), _previous(f, k) if k > 1 else 1
+            n_prev = int(r[f"n{p}"])
+            rows.append({"group": r["group"], "step": k, "label": step.label, "optional": step.optional,
+                         "previous_step": p if k > 1 else pd.NA, "n_entered": n,
+                         "conversion_from_start": n / r["n1"] if r["n1"] else math.nan,
+                         "conversion_from_previous": n / n_prev if n_prev else math.nan,
+                         "n_dropped": n_prev - n, "median_seconds_to_step": r[f"median{k}"],
+                         "p90_seconds_to_step": r[f"p90{k}"]})
+    df = pd.DataFrame(rows, columns=["group", "step", "label", "optional", "previous_step", "n_entered",
+                                     "conversion_from_start", "conversion_from_previous", "n_dropped",
+                                     "median_seconds_to_step", "p90_seconds_to_step"])
+    df["previous_step"] = df["previous_step"].astype("Int64")
+    return df.rename(columns={"group": f.breakdown}) if f.breakdown else df.drop(columns="group")
+
+
+def _define(df: pd.DataFrame, f: Funnel, window, **extra) -> pd.DataFrame:
+    optional = [s.label for s in f.steps if s.optional]
+    return definition(
+        df, analysis=extra.pop("analysis"), steps=[{"label": s.label, **{c: list(v) for c, v in s.where}}
+                                                   for s in f.steps],
+        order=f.order, order_rule=RULES[f.order], unit=f.unit, unit_rule=RULES[f.unit], entry_rule=RULES["entry"],
+        start_date=f.start_date and str(f.start_date), end_date=f.end_date and str(f.end_date),
+        window="unbounded" if window is None else str(window), window_seconds=f.window,
+        window_rule=RULES["window"] if f.window is not None else None,
+        optional=optional, optional_rule=RULES["optional"] if optional else None,
+        exclude=[dict(x.where) | {"label": x.label} for x in f.exclude],
+        exclusion_rule=RULES["exclude"] if f.exclude else None, breakdown=f.breakdown,
+        breakdown_rule=f.breakdown and f"the value at the entry event ({_column(f.breakdown)}); missing: {NONE}",
+        tie_rule=TIE_RULE, time_zone="UTC", filters=f.filters.describe(), **extra)
+
+
+def _column(breakdown: str) -> str:
+    return "customers.segment" if breakdown == "segment" else f"events.{breakdown}"
+
+
+def funnel_table(con, *, steps, order="ordered", window=None, unit="journey", filters=None, optional=(),
+                 exclude=(), start_date=None, end_date=None, breakdown=None) -> pd.DataFrame:
+    """Units reaching each step, conversion from the start and from the previous (required) step,
+    drop-offs, and exact median / p90 seconds from entry; one block of rows per `breakdown` value.
+
+    `steps`: activity names or predicates ({'activity': 'pay', 'channel': ['app', 'web'], 'label': …});
+    `order`: ordered | strict | any; `window`: '7d', '24h', '30min', seconds or None;
+    `unit`: journey | customer | attempt; `optional` / `exclude`: step numbers or labels / steps.
+    """
+    f = _funnel(steps=steps, order=order, window=window, unit=unit, filters=filters, optional=optional,
+                exclude=exclude, start_date=start_date, end_date=end_date, breakdown=breakdown)
+    units, _ = _units(con, f)
+    wide = _summary(units, f)
+    return _define(_long(wide, f), f, window, analysis="funnel", n_entered=int(wide["n1"].sum()))
+
+
+def funnel_times_table(con, *, steps, bins=TIME_BINS, window=None, **options) -> pd.DataFrame:
+    """How long converters took from entry to the last step: counts per time bin (`bins`: upper
+    edges, durations or seconds), shares and cumulative shares; options as in `funnel_table`."""
+    f = _funnel(steps=steps, window=window, **options)
+    edges = sorted({parse_window(b) for b in bins} - {0.0})
+    units, _ = _units(con, f)
+    _, seconds = _measures(units, f)
+    t = units.mutate(secs=seconds[len(f.steps)])
+    t = t.filter(t.secs.notnull())
+    t = t.mutate(bin=ibis.cases(*[(t.secs < e, i) for i, e in enumerate(edges)], else_=len(edges)))
+    got = t.group_by(["group", "bin"]).aggregate(n_converted=t.count()).execute()
+    lows, highs = [0.0, *edges], [*edges, math.inf]
+    grid = pd.DataFrame({"bin": range(len(lows)), "label": [f"{_short(lo)}–{_short(hi)}" if hi < math.inf
+                                                             else f"{_short(lo)}+" for lo, hi in zip(lows, highs)],
+                         "lower_seconds": lows, "upper_seconds": highs})
+    groups = sorted(got["group"].unique()) if len(got) else ([] if f.breakdown else [""])
+    df = pd.DataFrame({"group": groups}).merge(grid, how="cross").merge(got, on=["group", "bin"], how="left")
+    df["n_converted"] = df["n_converted"].fillna(0).astype("int64")
+    total = df.groupby("group")["n_converted"].transform("sum")
+    df["share"] = (df["n_converted"] / total).where(total > 0, 0.0)
+    df["cumulative_share"] = df.groupby("group")["share"].cumsum()
+    df = df.drop(columns="bin").rename(columns={"label": "bin"})
+    df = df.rename(columns={"group": f.breakdown}) if f.breakdown else df.drop(columns="group")
+    return _define(df, f, window, analysis="funnel times", n_converted=int(df["n_converted"].sum()),
+                   bin_rule="lower_seconds <= seconds from entry to the last step < upper_seconds")
+
+
+def _short(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def funnel_dropoff_next_table(con, *, steps, at_step, top: int | None = 10, window=None,
+                              **options) -> pd.DataFrame:
+    """What units dropped at `at_step` (reached its previous required step, not it) did next: the
+    activity right after their last reached step's event in their unit, `(end)` if none, with counts
+    and shares of the droppers; beyond `top`, one `other` row. Options as in `funnel_table`."""
+    f = _funnel(steps=steps, window=window, **options)
+    k = _step_number(f.steps, at_step, "at_step")
+    if k == 1:
+        raise FilterError("at_step must be step 2 or later: nobody drops before entering the funnel.")
+    last = _last_reached(con, f, k)
+    nxt = pairs(filtered_events(con, f.filters, unit="customer" if f.unit == "customer" else "journey"))
+    nxt = nxt.join(last, nxt.seq == last.e_seq)
+    df = nxt.group_by(next_activity=nxt.to_activity.fill_null(END)).aggregate(n_dropped=nxt.count()).execute()
+    df = df.sort_values(["n_dropped", "next_activity"], ascending=[False, True], ignore_index=True)
+    total = int(df["n_dropped"].sum())
+    if top is not None and len(df) > top:
+        rest = len(df) - top
+        other = pd.DataFrame([{"next_activity": f"other ({rest:,} activit{'y' if rest == 1 else 'ies'})",
+                               "n_dropped": int(df["n_dropped"].iloc[top:].sum())}])
+        df = pd.concat([df.iloc[:top], other], ignore_index=True)
+    df.insert(0, "rank", range(1, len(df) + 1))
+    df["share"] = df["n_dropped"] / total if total else 0.0
+    return _define(df, f, window, analysis="funnel drop-off next", at_step=k, after_step=_previous(f, k),
+                   n_dropped=total, next_rule="the event right after the last reached required step's event "
+                                              "in the unit's event order (after filters); (end) if none")
+
+
+def _last_reached(con, f: Funnel, k: int) -> ir.Table:
+    """`e_seq` of the last reached event of each unit that dropped at step k (in `any` order: the
+    latest of the required steps it reached)."""
+    p = _previous(f, k)
+    units, ev = _units(con, f)
+    reached, _ = _measures(units, f)
+    last = units[f"pos{p}"]
+    if f.order == "any":
+        for j in range(1, p):
+            if not f.steps[j - 1].optional:
+                last = ibis.cases((units[f"pos{j}"] > last, units[f"pos{j}"]), else_=last)
+    gone = units.mutate(gone=reached[p] & ~reached[k], last_pos=last)
+    gone = gone.filter(gone.gone)
+    at = ev.select(e_key=ev.journey_key, e_pos=ev.pos, e_seq=ev.seq)
+    return gone.join(at, [gone.journey_key == at.e_key, gone.last_pos == at.e_pos]).select("e_seq")
