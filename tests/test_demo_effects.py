@@ -19,3 +19,23 @@ def test_app_to_phone_switch_gap_is_recovered(demo_db):
     expected = truth["effects"]["E1"]["expected"]
     assert abs(g.n_with - expected["n_switch"]) <= 0.02 * expected["n_switch"] + 5
     assert abs(g.n_with + g.n_without - expected["n_attempts"]) <= 0.02 * expected["n_attempts"] + 5
+
+
+def test_worsened_payment_step_is_recovered(demo_db):
+    """E6: from the drift date on, payment -> confirmed drop-off rises from 10 % to 22 %."""
+    from cjworkbench import funnel_table
+    from cjworkbench.analysis.stats import newcombe_interval, wilson_interval
+
+    path, truth = demo_db
+    con = cjworkbench.connect(path)
+    planted = truth["effects"]["E6"]["planted"]
+    steps = ["checkout_payment", "checkout_confirmed"]
+    drift = planted["drift_date"]
+    before = funnel_table(con, steps=steps, end_date="2026-04-30").set_index("step")
+    after = funnel_table(con, steps=steps, start_date=drift).set_index("step")
+    (n0, d0), (n1, d1) = [(int(f.n_entered[1]), int(f.n_dropped[2])) for f in (before, after)]
+    for n, d, p in ((n0, d0, planted["drop_before"]), (n1, d1, planted["drop_after"])):
+        ci = wilson_interval(d, n)
+        assert ci.low <= p <= ci.high, (d, n, p)
+    diff = newcombe_interval(d1, n1, d0, n0)
+    assert diff.low <= planted["drop_after"] - planted["drop_before"] <= diff.high and diff.low > 0
