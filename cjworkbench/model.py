@@ -39,8 +39,9 @@ def collapse_loops(ev: ir.Table) -> ir.Table:
 
 def with_steps(ev: ir.Table, loops: str = "keep") -> ir.Table:
     """Events with `pos` (1-based step), `next_activity`, `seconds_to_next`, `journey_start_ts`,
-    and `first_in_journey` / `first_for_customer` flags marking the first occurrence of each
-    (activity -> next_activity) pair, so distinct counts become cheap sums."""
+    `is_start`, and flags marking the first occurrence of each (activity -> next_activity) pair
+    in the journey / for the customer (and of each start activity for the customer), so distinct
+    counts become cheap sums."""
     w = ordered_window()
     if loops == "collapse":
         ev = collapse_loops(ev)
@@ -52,7 +53,10 @@ def with_steps(ev: ir.Table, loops: str = "keep") -> ir.Table:
                                                  order_by="pos"))
     first_c = ibis.row_number().over(ibis.window(group_by=["customer_id", "activity", "next_activity"],
                                                  order_by=["event_ts", "seq", "journey_key"]))
-    return ev.mutate(first_in_journey=first_j == 0, first_for_customer=first_c == 0)
+    ev = ev.mutate(first_in_journey=first_j == 0, first_for_customer=first_c == 0, is_start=ev.pos == 1)
+    first_s = ibis.row_number().over(ibis.window(group_by=["customer_id", "activity", "is_start"],
+                                                 order_by=["event_ts", "seq", "journey_key"]))
+    return ev.mutate(first_start_for_customer=ev.is_start & (first_s == 0))
 
 
 def traces(ev: ir.Table) -> ir.Table:
@@ -68,8 +72,15 @@ def build_derived(con) -> None:
     """Materialise `journey_steps` and `journeys` on `con` (the ingest does this for DuckDB)."""
     ev = con.table("events").drop("attributes")  # attributes stay in `events`: keep this table lean
     steps = with_steps(ev.mutate(journey_key=ev.journey_id.fill_null(ev.customer_id)))
-    _materialise(con, "journey_steps", steps.order_by(["journey_key", "pos"]))
-    _materialise(con, "journeys", traces(con.table("journey_steps")).drop("trace"))
+    # the customer's segment rides along: the dashboards' most common filter becomes a column test
+    cust = con.table("customers").select("customer_id", "segment")
+    steps = steps.left_join(cust, "customer_id").drop("customer_id_right")
+    # stored by segment: a segment filter then reads only that segment's row groups (zone maps)
+    _materialise(con, "journey_steps", steps.order_by(["segment", "journey_key", "pos"]))
+    st = con.table("journey_steps")
+    journeys = traces(st).drop("trace")
+    journeys = journeys.left_join(cust, "customer_id").drop("customer_id_right")
+    _materialise(con, "journeys", journeys.order_by(["segment", "start_ts"]))
 
 
 def _materialise(con, name: str, expr) -> None:

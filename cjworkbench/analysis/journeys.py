@@ -23,7 +23,9 @@ def _fast(con, f: Filters, unit: str, loops: str) -> bool:
 
 def _journey_filters(con, t: ir.Table, f: Filters, start_col: str) -> ir.Table:
     """Customer-level and journey-start filters on a precomputed table."""
-    if f.segment or f.attributes:
+    if f.segment and "segment" in t.columns:
+        t = t.filter(t.segment.isin(_values(f.segment)))
+    if f.attributes or (f.segment and "segment" not in t.columns):
         cust = con.table("customers")
         if f.segment:
             cust = cust.filter(cust.segment.isin(_values(f.segment)))

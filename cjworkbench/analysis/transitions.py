@@ -27,34 +27,52 @@ def pairs(ev) -> ibis.Table:
 def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
                       include_start_end: bool = True) -> pd.DataFrame:
     """Per (from_activity, to_activity): transitions, distinct journeys and customers, and
-    mean / median / p90 / total seconds between the two events."""
+    mean / median / p90 / total seconds between the two events; `(start)` and `(end)` edges.
+
+    One aggregate over the journey steps: a step without a next activity is an `(end)` edge,
+    a step at position 1 also counts for its `(start)` edge.
+    """
     st, customers_exact = journey_steps(con, filters, unit=unit, loops=loops)
-    inner = st.filter(st.next_activity.notnull())
-    n_customers = (inner.first_for_customer.cast("int64").sum() if customers_exact
-                   else inner.customer_id.nunique())
-    edges = inner.group_by(["activity", "next_activity"]).aggregate(
-        n_transitions=inner.count(), n_journeys=inner.first_in_journey.cast("int64").sum(),
-        n_customers=n_customers, mean_seconds=inner.seconds_to_next.mean(),
-        median_seconds=inner.seconds_to_next.median(), p90_seconds=inner.seconds_to_next.quantile(0.9),
-        total_seconds=inner.seconds_to_next.sum())
-    df = edges.rename(from_activity="activity", to_activity="next_activity").execute()
+    flag = lambda col: st[col].cast("int64").sum()  # noqa: E731
+    g = st.group_by(["activity", "next_activity"]).aggregate(
+        n_transitions=st.count(), n_journeys=flag("first_in_journey"),
+        n_customers=flag("first_for_customer") if customers_exact else st.customer_id.nunique(),
+        n_starts=st.count(where=st.is_start),
+        n_start_customers=flag("first_start_for_customer") if customers_exact else
+        st.customer_id.nunique(where=st.is_start),
+        mean_seconds=st.seconds_to_next.mean(), median_seconds=st.seconds_to_next.median(),
+        p90_seconds=st.seconds_to_next.quantile(0.9), total_seconds=st.seconds_to_next.sum()).execute()
+    if not customers_exact:  # distinct customers per start activity cannot be summed over groups
+        s1 = st.filter(st.is_start)
+        per = s1.group_by("activity").aggregate(n_start_customers=s1.customer_id.nunique()).execute()
+        g = g.drop(columns="n_start_customers").merge(per, on="activity", how="left")
+        first = (g["n_starts"] > 0) & ~g.assign(s=g["n_starts"] > 0).duplicated(["activity", "s"])
+        g["n_start_customers"] = g["n_start_customers"].where(first, 0)  # once per activity: summed below
+    inner = g[g["next_activity"].notna()].drop(columns=["n_starts", "n_start_customers"])
+    df = inner.rename(columns={"activity": "from_activity", "next_activity": "to_activity"})
     if include_start_end:
-        df = pd.concat([df, _terminal(st, "start"), _terminal(st, "end")], ignore_index=True)
+        df = pd.concat([df, _terminals(g)], ignore_index=True)
     df = df.sort_values(["n_transitions", "from_activity", "to_activity"], ascending=[False, True, True],
                         ignore_index=True)
+    for col in ("n_transitions", "n_journeys", "n_customers"):
+        df[col] = df[col].astype("int64")
     return definition(df, analysis="transitions", unit=unit, loops=loops, tie_rule=TIE_RULE,
                       duration="seconds from an event to the next event of the same journey",
                       filters=as_filters(filters).describe())
 
 
-def _terminal(st, which: str) -> pd.DataFrame:
-    """(start) -> first activity, or last activity -> (end): one per journey."""
-    edge = st.filter(st.pos == 1) if which == "start" else st.filter(st.next_activity.isnull())
-    g = edge.group_by("activity").aggregate(n_transitions=edge.count(), n_customers=edge.customer_id.nunique())
-    g = g.execute().assign(n_journeys=lambda d: d["n_transitions"])
-    if which == "start":
-        return g.rename(columns={"activity": "to_activity"}).assign(from_activity=START)
-    return g.rename(columns={"activity": "from_activity"}).assign(to_activity=END)
+def _terminals(g: pd.DataFrame) -> pd.DataFrame:
+    """(start) -> first activity and last activity -> (end) edges from the grouped steps."""
+    starts = g.groupby("activity", as_index=False)[["n_starts", "n_start_customers"]].sum()
+    starts = starts[starts["n_starts"] > 0]
+    start = pd.DataFrame({"from_activity": START, "to_activity": starts["activity"],
+                          "n_transitions": starts["n_starts"], "n_journeys": starts["n_starts"],
+                          "n_customers": starts["n_start_customers"]})
+    last = g[g["next_activity"].isna()]
+    end = pd.DataFrame({"from_activity": last["activity"], "to_activity": END,
+                        "n_transitions": last["n_transitions"], "n_journeys": last["n_transitions"],
+                        "n_customers": last["n_customers"]})
+    return pd.concat([start, end], ignore_index=True)
 
 
 def hotspots_table(con, *, top: int = 20, filters=None, unit: str = "journey") -> pd.DataFrame:
