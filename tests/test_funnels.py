@@ -153,6 +153,28 @@ def test_customer_unit_spans_journeys(tmp_path):
     assert _n(funnel_table(con, steps=ABC, unit="customer", order="strict")) == [3, 3, 2]
 
 
+def test_session_unit_splits_after_30_minutes(tmp_path):
+    # c1: A (web journey w1) 10:00, B (phone journey p1) 10:20, then 41 min later C: two visits
+    con = _db(tmp_path, _journey("c1", "w1", "2024-01-01", ("10:00", "A"))
+              + _journey("c1", "p1", "2024-01-01", ("10:20", "B"), ("11:01", "C")))
+    assert _n(funnel_table(con, steps=ABC, unit="session")) == [1, 1, 0]
+    assert _n(funnel_table(con, steps=ABC, unit="customer")) == [1, 1, 1]
+    assert _n(funnel_table(con, steps=ABC)) == [1, 0, 0]                       # w1 holds only A
+
+
+def test_stored_steps_and_computed_route_agree(optional_log):
+    """Journey units read positions from the stored `journey_steps`; an event filter that keeps
+    every event forces the route that computes them: both must give the same table."""
+    for order in ("ordered", "strict", "any"):
+        for unit in ("journey", "attempt"):
+            kw = {"steps": ["A", "X", "B", "C"], "optional": [2], "order": order, "unit": unit, "window": "150s"}
+            every = {"channel": "web"}                                         # all events are web
+            stored, computed = funnel_table(optional_log, **kw), funnel_table(optional_log, filters=every, **kw)
+            pd.testing.assert_frame_equal(stored, computed)
+            nxt = [funnel_dropoff_next_table(optional_log, at_step=4, filters=fl, **kw) for fl in (None, every)]
+            pd.testing.assert_frame_equal(*nxt)
+
+
 def test_attempt_unit(tmp_path):
     # J1: A A B C (two attempts: 10:00 alone, 11:00 converts); J2: A B; J3: A B A (second attempt: A only)
     con = _db(tmp_path, _journey("c1", "j1", "2024-01-01", ("10:00", "A"), ("11:00", "A"), ("11:10", "B"),
@@ -266,8 +288,8 @@ def test_predicate_steps(tmp_path):
 def test_bad_options_say_what_to_do(orders):
     cases = [({"order": "strct"}, "Unknown order 'strct'. Expected one of: ordered, strict, any. "
                                   "Did you mean 'strict'?"),
-             ({"unit": "customers"}, "Unknown unit 'customers'. Expected one of: journey, customer, attempt. "
-                                     "Did you mean 'customer'?"),
+             ({"unit": "customers"}, "Unknown unit 'customers'. Expected one of: journey, customer, session, "
+                                     "attempt. Did you mean 'customer'?"),
              ({"optional": [1]}, "The first and last steps cannot be optional (steps 1 and 3)."),
              ({"optional": ["Q"]}, "Unknown optional step 'Q'. Expected one of: 1, 2, 3, A, B, C."),
              ({"steps": [{"activty": "A"}]}, "Unknown step column 'activty'."),

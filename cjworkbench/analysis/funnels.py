@@ -1,11 +1,12 @@
 """Funnels: how many units reach each of a list of steps, in order, within a conversion window.
 
-One Ibis expression builds a row per unit (journey, customer or attempt) holding its entry event
-and, per step, the position (`pos<k>`) and epoch seconds (`ts<k>`) of the event that reached it;
-one aggregate turns that into counts, conversions and exact median / p90 seconds from entry.
-`ordered` chains one join per step (the earliest match after the previous step), `strict` reads
-the next events of the entry with `lead()`, `any` finds every step in one join. `RULES` states
-the semantics; each result repeats them in `attrs["definition"]`.
+One Ibis expression builds a row per unit (journey, customer, session or attempt) holding its
+entry event and, per step, the position (`pos<k>`) and epoch seconds (`ts<k>`) of the event that
+reached it; one aggregate turns that into counts, conversions and exact median / p90 seconds from
+entry. Positions come from the stored `journey_steps` when the filters allow, else from one window.
+`ordered` chains one join per step (the earliest match after the previous step), `strict` looks up
+the events 1..n-1 places after the entry (equality joins on position), `any` finds every step in
+one join. `RULES` states the semantics; each result repeats them in `attrs["definition"]`.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import pandas as pd
 
 from ..contract import FIELDS
 from ..errors import one_of
-from .filters import TIE_RULE, FilterError, _date, as_filters, definition, filtered_events, ordered_window
+from .filters import TIE_RULE, Filters, FilterError, _date, as_filters, definition, epoch, filtered_events
+from .journeys import _fast
+from .journeys import steps as journey_steps
 from .paths import END, positioned
-from .transitions import pairs
 
 ORDERS = ("ordered", "strict", "any")
-UNITS = ("journey", "customer", "attempt")
+UNITS = ("journey", "customer", "session", "attempt")
 STEP_COLUMNS = tuple(c for c in FIELDS["events"] if c != "event_ts") + ("source",)
 BREAKDOWNS = ("activity", "touchpoint", "channel", "department", "device", "stage", "source", "segment")
 TIME_BINS = (60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
@@ -49,6 +51,7 @@ RULES = {
               "(inclusive); times are epoch-second differences",
     "journey": "one unit per journey (journey_id, else customer_id)",
     "customer": "one unit per customer: the customer's events of all journeys in one sequence",
+    "session": "one unit per visit: a customer's events across sources, split after 30 minutes without an event",
     "attempt": "every step-1 event in the date range starts an attempt of its journey; the attempt "
                "runs until the next step-1 event of the journey (any date), exclusive, or the window's end",
     "optional": "an optional step counts units that did it after the previous required step and within "
@@ -77,7 +80,7 @@ class Funnel:
     start_date: dt.date | None
     end_date: dt.date | None
     breakdown: str | None
-    filters: object
+    filters: Filters
 
 
 def parse_window(window) -> float | None:
@@ -135,7 +138,7 @@ def _step_number(steps: tuple[Step, ...], item, what: str) -> int:
 
 
 def _funnel(*, steps, order="ordered", window=None, unit="journey", filters=None, optional=(),
-                exclude=(), start_date=None, end_date=None, breakdown=None) -> Funnel:
+            exclude=(), start_date=None, end_date=None, breakdown=None) -> Funnel:
     """Validate the options of a funnel (every value is checked before a query is built)."""
     for name, value, allowed in (("order", order, ORDERS), ("unit", unit, UNITS)):
         if value not in allowed:
@@ -169,34 +172,33 @@ def _match(ev: ir.Table, step: Step) -> ir.BooleanValue:
     return reduce(operator.and_, conds)
 
 
-def _flagged(con, f: Funnel) -> ir.Table:
-    """The event columns a funnel needs, `epoch` seconds and a flag per step (`m1`..) and exclusion (`mx`)."""
-    ev = filtered_events(con, f.filters, unit="customer" if f.unit == "customer" else "journey")
+def _events(con, f: Funnel) -> ir.Table:
+    """Filtered events of units with an entry, with `pos`, `epoch` seconds and a flag per step
+    (`m1`..) and for exclusions (`mx`). `pos` comes from the stored `journey_steps` when the filters
+    allow it; else `ordered` / `any` number only the events that match a step or an exclusion
+    (order among them is all they need) and `strict` numbers every event."""
+    base = "journey" if f.unit == "attempt" else f.unit
+    stored = _fast(con, f.filters, base, "keep")
+    ev = journey_steps(con, f.filters, unit=base)[0] if stored else filtered_events(con, f.filters, unit=base)
     flags = {f"m{k}": _match(ev, s) for k, s in enumerate(f.steps, 1)}
     if f.exclude:
         flags["mx"] = reduce(operator.or_, (_match(ev, x) for x in f.exclude))
-    extra = [f.breakdown] if f.breakdown in ev.columns else []
-    return ev.select("journey_key", "customer_id", "event_ts", "seq", *extra,
-                     epoch=ev.event_ts.epoch_seconds().cast("float64"), **flags)
+    keep = [c for c in (f.breakdown, "pos") if c in ev.columns]
+    ev = ev.select("journey_key", "customer_id", "event_ts", "seq", *keep, epoch=epoch(ev.event_ts), **flags)
+    if not stored or f.order == "strict":   # only events of units with an entry (numbered or looked up)
+        ev = ev.semi_join(ev.filter(ev.m1 & _in_range(ev.event_ts, f)).select("journey_key"), "journey_key")
+    if f.order == "strict" and not stored:
+        ev = positioned(ev)
+    ev = ev.filter(reduce(operator.or_, [ev[m] for m in flags]))
+    return ev if "pos" in ev.columns else positioned(ev)
 
 
 def _units(con, f: Funnel) -> tuple[ir.Table, ir.Table]:
-    """One row per unit with `pos<k>` / `ts<k>` per step (null: not matched), and the positioned events.
-
-    Only units with an entry are kept; `ordered` / `any` then position only the events that match
-    a step or an exclusion (order among them is all they need); `strict` positions every event.
-    """
-    ev = _flagged(con, f)
-    ev = ev.semi_join(ev.filter(ev.m1 & _in_range(ev.event_ts, f)).select("journey_key"), "journey_key")
-    if f.order != "strict":
-        ev = ev.filter(reduce(operator.or_, [ev[f"m{k}"] for k in range(1, len(f.steps) + 1)]
-                              + ([ev.mx] if f.exclude else [])))
-    ev = positioned(ev)
-    if f.order == "strict":
-        ev = _with_next(ev, f)
+    """One row per unit with `pos<k>` / `ts<k>` per step (null: not matched), and the events."""
+    ev = _events(con, f)
     entries = _entries(con, ev, f)
     if f.order == "strict":
-        return _strict(entries, f), ev
+        return _strict(entries, ev, f), ev
     entries = _excluded(entries, ev, f)
     return (_ordered if f.order == "ordered" else _any)(entries, ev, f), ev
 
@@ -217,20 +219,23 @@ def _entries(con, ev: ir.Table, f: Funnel) -> ir.Table:
     s1 = ev.filter(ev.m1)
     if f.unit == "attempt":
         s1 = s1.mutate(end_pos=s1.pos.lead(default=NO_END).over(ibis.window(group_by="journey_key", order_by="pos")))
+        s1 = s1.filter(_in_range(s1.event_ts, f))
     else:
-        s1 = s1.mutate(end_pos=ibis.literal(NO_END, "int64"))
-    s1 = s1.filter(_in_range(s1.event_ts, f))
-    if f.unit != "attempt":   # window in a mutate, not a filter: Ibis's PySpark compiler mis-aliases the latter
-        s1 = s1.mutate(first_pos=s1.pos.min().over(ibis.window(group_by="journey_key")))
-        s1 = s1.filter(s1.pos == s1.first_pos)
+        s1 = s1.filter(_in_range(s1.event_ts, f))
+        first = s1.group_by("journey_key").aggregate(pos=s1.pos.min(), epoch=s1.epoch.min(),
+                                                     end_pos=ibis.literal(NO_END, "int64"))
+        if not f.breakdown:
+            return first.select("journey_key", "end_pos", group=ibis.literal(""), pos1=first.pos, ts1=first.epoch)
+        cols = [c for c in ("customer_id", f.breakdown) if c in s1.columns]
+        at = s1.select(*cols, a_key=s1.journey_key, a_pos=s1.pos)
+        s1 = first.join(at, [first.journey_key == at.a_key, first.pos == at.a_pos]).drop("a_key", "a_pos")
     if f.breakdown == "segment":
         cust = con.table("customers")
         cust = cust.select(c_id=cust.customer_id, group=cust.segment)
         s1 = s1.left_join(cust, s1.customer_id == cust.c_id).drop("c_id")
     else:
         s1 = s1.mutate(group=s1[f.breakdown] if f.breakdown else ibis.literal(""))
-    lead = [c for c in s1.columns if c.startswith("next_")]
-    return s1.select("journey_key", "end_pos", *lead, group=s1["group"].cast("string").fill_null(NONE),
+    return s1.select("journey_key", "end_pos", group=s1["group"].cast("string").fill_null(NONE),
                      pos1=s1.pos, ts1=s1.epoch)
 
 
@@ -288,20 +293,21 @@ def _bit(code: ir.IntegerValue, k: int) -> ir.BooleanValue:
     return (code // 2 ** k) % 2 == 1
 
 
-def _with_next(ev: ir.Table, f: Funnel) -> ir.Table:
-    """Each event with the code and epoch of the next n-1 events of its unit (`next_code<d>`, `next_ts<d>`)."""
+def _next(units: ir.Table, ev: ir.Table, f: Funnel) -> ir.Table:
+    """Units with the code and epoch of the step or excluded event d places after their entry
+    (`next_code<d>`, `next_ts<d>`; null when that event is neither), d = 1..n-1."""
     ev = ev.mutate(code=_code(ev, f))
-    w = ordered_window()
-    nxt = {}
     for d in range(1, len(f.steps)):
-        nxt |= {f"next_code{d}": ev.code.lead(d).over(w), f"next_ts{d}": ev.epoch.lead(d).over(w)}
-    return ev.mutate(**nxt)
+        e = ev.select(e_key=ev.journey_key, e_pos=ev.pos, **{f"next_code{d}": ev.code, f"next_ts{d}": ev.epoch})
+        units = units.left_join(e, [units.journey_key == e.e_key, e.e_pos == units.pos1 + d]).drop("e_key", "e_pos")
+    return units
 
 
-def _strict(units: ir.Table, f: Funnel) -> ir.Table:
-    """Adjacency, offset by offset from the entry: `ok<d>` = the event d places on is usable (exists,
-    before `end_pos` and any excluded event, within the window); `a<d>` = a chain through the current
-    step can end at offset d (an optional step keeps the ends of the chains that skip it)."""
+def _strict(units: ir.Table, ev: ir.Table, f: Funnel) -> ir.Table:
+    """Adjacency, offset by offset from the entry: `ok<d>` = the event d places on is usable (a step
+    event before `end_pos` and any excluded event, within the window); `a<d>` = a chain through the
+    current step can end at offset d (an optional step keeps the ends of the chains that skip it)."""
+    units = _next(units, ev, f)
     n, usable, oks = len(f.steps), ibis.literal(True), {}
     for d in range(1, n):
         code = units[f"next_code{d}"]
@@ -449,9 +455,9 @@ def funnel_dropoff_next_table(con, *, steps, at_step, top: int | None = 10, wind
     if k == 1:
         raise FilterError("at_step must be step 2 or later: nobody drops before entering the funnel.")
     last = _last_reached(con, f, k)
-    nxt = pairs(filtered_events(con, f.filters, unit="customer" if f.unit == "customer" else "journey"))
+    nxt, _ = journey_steps(con, f.filters, unit="journey" if f.unit == "attempt" else f.unit)
     nxt = nxt.join(last, nxt.seq == last.e_seq)
-    df = nxt.group_by(next_activity=nxt.to_activity.fill_null(END)).aggregate(n_dropped=nxt.count()).execute()
+    df = nxt.group_by(next_activity=nxt.next_activity.fill_null(END)).aggregate(n_dropped=nxt.count()).execute()
     df = df.sort_values(["n_dropped", "next_activity"], ascending=[False, True], ignore_index=True)
     total = int(df["n_dropped"].sum())
     if top is not None and len(df) > top:
