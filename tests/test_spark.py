@@ -70,3 +70,26 @@ def test_transitions_identical_on_spark(engines):
 def test_step_matrix_identical_on_spark(engines):
     duck, spark = engines
     _same(step_matrix_table(duck, max_steps=5), step_matrix_table(spark, max_steps=5), ["step", "activity"])
+
+
+FUNNEL = ["Assign seriousness", "Take in charge ticket", "Wait", "Resolve ticket", "Closed"]
+
+
+@pytest.mark.parametrize("order, unit", [("ordered", "journey"), ("strict", "attempt"), ("any", "customer")])
+def test_funnel_identical_on_spark(engines, order, unit):
+    from cjworkbench.analysis.funnels import funnel_table
+
+    duck, spark = engines
+    kw = dict(steps=FUNNEL, order=order, unit=unit, window="30d", optional=["Wait"], exclude=["DUPLICATE"],
+              start_date="2012-01-01")
+    _same(funnel_table(duck, **kw), funnel_table(spark, **kw), ["step"])
+
+
+def test_funnel_times_and_dropoff_identical_on_spark(engines):
+    from cjworkbench.analysis.funnels import funnel_dropoff_next_table, funnel_times_table
+
+    duck, spark = engines
+    kw = dict(steps=FUNNEL, optional=[3])
+    _same(funnel_times_table(duck, **kw), funnel_times_table(spark, **kw), ["lower_seconds"])
+    _same(funnel_dropoff_next_table(duck, at_step=4, top=None, **kw),
+          funnel_dropoff_next_table(spark, at_step=4, top=None, **kw), ["next_activity"])
