@@ -177,26 +177,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--engines", nargs="+", default=list(ENGINES))
+    parser.add_argument("--db", help="measure an existing demo database instead of generating one")
     args = parser.parse_args()
+    if args.db:
+        report(Path(args.db), None, None, args.engines)
+        return
     for customers in args.customers:
         with tempfile.TemporaryDirectory(prefix="cjw-bench-") as tmp:
             db, events, ingest_s = build(Path(tmp), customers)
             print(f"\n## {events:,} events ({customers:,} customers); ingest incl. derived tables {ingest_s:.1f} s")
-            results = {e: _child(e, str(db)) for e in args.engines}
-            print(f"{'engine':<12} {'load s':>7} {'peak MB':>8} " + " ".join(
-                f"{a + ' cold':>17} {a + ' warm':>17}" for a in ("variants", "transitions", "funnel")))
-            for engine, r in results.items():
-                if "error" in r:
-                    print(f"{engine:<12} {r['error']}")
-                    continue
-                cells = " ".join(f"{r['analyses'][a]['cold']:>17.3f} {r['analyses'][a]['warm']:>17.3f}"
-                                 for a in ("variants", "transitions", "funnel"))
-                print(f"{engine:<12} {r['load']:>7.1f} {r['peak_mb']:>8,.0f} {cells}")
-            ours = results.get("cjworkbench", {})
-            for a in ("variants", "transitions", "funnel"):
-                peers = [r["analyses"][a]["warm"] for e, r in results.items() if e != "cjworkbench" and "error" not in r]
-                if peers and "analyses" in ours:
-                    print(f"warm {a}: fastest peer / cjworkbench = {min(peers) / ours['analyses'][a]['warm']:.1f}x")
+            report(db, events, ingest_s, args.engines)
+
+
+def report(db: Path, events, ingest_s, engines) -> None:
+    """Run every engine on `db` in its own process and print the table and the ratios."""
+    if events is None:
+        print(f"\n## {db}")
+    results = {e: _child(e, str(db)) for e in engines}
+    analyses = ("variants", "transitions", "funnel")
+    print(f"{'engine':<12} {'load s':>7} {'peak MB':>8} "
+          + " ".join(f"{a + ' cold':>17} {a + ' warm':>17}" for a in analyses))
+    for engine, r in results.items():
+        if "error" in r:
+            print(f"{engine:<12} {r['error']}")
+            continue
+        cells = " ".join(f"{r['analyses'][a]['cold']:>17.3f} {r['analyses'][a]['warm']:>17.3f}" for a in analyses)
+        print(f"{engine:<12} {r['load']:>7.1f} {r['peak_mb']:>8,.0f} {cells}")
+    ours = results.get("cjworkbench", {})
+    for a in analyses:
+        peers = [r["analyses"][a]["warm"] for e, r in results.items() if e != "cjworkbench" and "error" not in r]
+        if peers and "analyses" in ours:
+            print(f"warm {a}: fastest peer / cjworkbench = {min(peers) / ours['analyses'][a]['warm']:.1f}x")
 
 
 if __name__ == "__main__":
