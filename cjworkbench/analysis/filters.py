@@ -112,6 +112,26 @@ def with_visits(ev: ir.Table, gap_seconds: float = SESSION_GAP_SECONDS) -> ir.Ta
         "prev_ts", "new_visit", "visit")
 
 
+def matching_customers(con, f: Filters, *, segment: bool = True) -> ir.Table:
+    """`customer_id` of the customers matching the segment (unless `segment=False`) and attributes."""
+    cust = con.table("customers")
+    if f.segment and segment:
+        cust = cust.filter(cust.segment.isin(_values(f.segment)))
+    for key, value in f.attributes.items():
+        cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
+    return cust.select("customer_id")
+
+
+def starts_in_range(start_ts: ir.TimestampValue, f: Filters) -> ir.BooleanValue:
+    """The journey-start test: UTC dates start_date..end_date, both inclusive (True when unset)."""
+    cond = ibis.literal(True)
+    if f.start_date:
+        cond &= start_ts >= ibis.timestamp(_date(f.start_date, "start_date"))
+    if f.end_date:
+        cond &= start_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1))
+    return cond
+
+
 def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "journey") -> ir.Table:
     """Events after all filters, with `journey_key` added (the unit every analysis groups by)."""
     f = as_filters(filters)
@@ -124,20 +144,10 @@ def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "
     if unit == "session":
         ev = with_visits(ev)
     if f.segment or f.attributes:
-        cust = con.table("customers")
-        if f.segment:
-            cust = cust.filter(cust.segment.isin(_values(f.segment)))
-        for key, value in f.attributes.items():
-            cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
-        ev = ev.semi_join(cust.select("customer_id"), "customer_id")
+        ev = ev.semi_join(matching_customers(con, f), "customer_id")
     if f.start_date or f.end_date:
         starts = ev.group_by("journey_key").aggregate(first_ts=ev.event_ts.min())
-        if f.start_date:
-            starts = starts.filter(starts.first_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
-        if f.end_date:
-            end = _date(f.end_date, "end_date") + dt.timedelta(days=1)
-            starts = starts.filter(starts.first_ts < ibis.timestamp(end))
-        ev = ev.semi_join(starts.select("journey_key"), "journey_key")
+        ev = ev.semi_join(starts.filter(starts_in_range(starts.first_ts, f)).select("journey_key"), "journey_key")
     if f.has_activity:
         having = ev.filter(ev.activity.isin(_values(f.has_activity))).select("journey_key").distinct()
         ev = ev.semi_join(having, "journey_key")

@@ -4,15 +4,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 
-import ibis
 import ibis.expr.types as ir
 
 __all__ = ["ARROW", "DERIVED", "journeys", "steps", "traces", "with_steps"]
 
 from ..model import ARROW, DERIVED, traces, with_steps
-from .filters import Filters, _date, _values, as_filters, filtered_events
+from .filters import Filters, _values, as_filters, filtered_events, matching_customers, starts_in_range
 
 
 
@@ -22,20 +20,13 @@ def _fast(con, f: Filters, unit: str, loops: str) -> bool:
 
 
 def _journey_filters(con, t: ir.Table, f: Filters, start_col: str) -> ir.Table:
-    """Customer-level and journey-start filters on a precomputed table."""
-    if f.segment and "segment" in t.columns:
+    """Customer-level and journey-start filters on a precomputed table (segment is a column there)."""
+    if f.segment:
         t = t.filter(t.segment.isin(_values(f.segment)))
-    if f.attributes or (f.segment and "segment" not in t.columns):
-        cust = con.table("customers")
-        if f.segment:
-            cust = cust.filter(cust.segment.isin(_values(f.segment)))
-        for key, value in f.attributes.items():
-            cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
-        t = t.semi_join(cust.select("customer_id"), "customer_id")
-    if f.start_date:
-        t = t.filter(t[start_col] >= ibis.timestamp(_date(f.start_date, "start_date")))
-    if f.end_date:
-        t = t.filter(t[start_col] < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
+    if f.attributes:
+        t = t.semi_join(matching_customers(con, f, segment=False), "customer_id")
+    if f.start_date or f.end_date:
+        t = t.filter(starts_in_range(t[start_col], f))
     if f.has_activity:
         st = con.table("journey_steps")
         t = t.semi_join(st.filter(st.activity.isin(_values(f.has_activity))).select("journey_key").distinct(),

@@ -102,7 +102,7 @@ def _relation(r, tps: dict) -> dict:
         raise KpiMapError(f"A relation must be a mapping {{touchpoint, x, y, per}}, got {r!r}.")
     _keys(r, ("touchpoint", "x", "y", "per", "name"), "a relation")
     if r.get("touchpoint") not in tps:
-        raise KpiMapError(f"relation: " + one_of("touchpoint", r.get("touchpoint"), tps))
+        raise KpiMapError("relation: " + one_of("touchpoint", r.get("touchpoint"), tps))
     tp = tps[r["touchpoint"]]
     xs = [k for k in tp["operational_kpis"] if k != "backlog"]
     if r.get("x") not in xs:

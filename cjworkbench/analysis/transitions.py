@@ -7,21 +7,11 @@ start and end counts of the process map.
 
 from __future__ import annotations
 
-import ibis
 import pandas as pd
 
-from .filters import TIE_RULE, as_filters, definition, epoch, filtered_events, ordered_window
+from .filters import TIE_RULE, as_filters, definition, epoch, filtered_events
 from .journeys import steps as journey_steps
 from .paths import END, START
-
-
-def pairs(ev) -> ibis.Table:
-    """Each event with the next one in its journey: from/to activity and seconds between."""
-    w = ordered_window()
-    nxt = ev.mutate(to_activity=ev.activity.lead().over(w),
-                    to_ts=ev.event_ts.lead().over(w))
-    return nxt.mutate(from_activity=nxt.activity,
-                      seconds=epoch(nxt.to_ts) - epoch(nxt.event_ts))
 
 
 def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
