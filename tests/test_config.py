@@ -76,3 +76,22 @@ def test_duplicate_names_and_invalid_yaml(folder):
     empty.write_text("")
     with pytest.raises(ConfigError, match="non-empty 'sources' list"):
         load_config(empty)
+
+
+@pytest.mark.parametrize("loader, error", [
+    ("cjworkbench.analysis.designed:load_design", "DesignError"),
+    ("cjworkbench.analysis.personas:load_personas", "PersonaError"),
+    ("cjworkbench.analysis.kpis:load_kpi_map", "KpiMapError"),
+])
+def test_every_yaml_input_names_a_missing_or_broken_file(tmp_path, loader, error):
+    import importlib
+
+    module, name = loader.split(":")
+    mod = importlib.import_module(module)
+    load, err = getattr(mod, name), getattr(mod, error)
+    with pytest.raises(err, match="not found: '.*nope.yml'"):
+        load(tmp_path / "nope.yml")
+    bad = tmp_path / "bad.yml"
+    bad.write_text("a: [1,\n")
+    with pytest.raises(err, match="bad.yml is not valid YAML"):
+        load(bad)

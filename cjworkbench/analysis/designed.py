@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
-import yaml
+from ..config import read_yaml
 
 from ..errors import WorkbenchError, did_you_mean
 
@@ -93,15 +92,7 @@ def load_design(design) -> Design:
     """A `Design` from a YAML path, a YAML mapping already loaded, or a `Design` (returned as is)."""
     if isinstance(design, Design):
         return design
-    if isinstance(design, (str, Path)):
-        path = Path(design)
-        if not path.is_file():
-            raise DesignError(f"Designed journey file not found: '{path}'. Give the path of a YAML file such as "
-                              "designed/onboarding.yml from `cjw demo-data`.")
-        try:
-            design = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise DesignError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
+    design = read_yaml(design, error=DesignError, what="Designed journey file", example="designed/onboarding.yml")
     if not isinstance(design, dict):
         raise DesignError(f"A designed journey must be a YAML mapping with {', '.join(DESIGN_KEYS[:7])}; "
                           f"got {type(design).__name__}.")

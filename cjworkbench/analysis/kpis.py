@@ -11,12 +11,11 @@ feedback and estimate the slope by OLS with HC3 robust standard errors.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-import yaml
+from ..config import read_yaml
 
 from ..errors import WorkbenchError, did_you_mean, one_of
 from .filters import _date, _values, as_filters, definition, epoch, filtered_events
@@ -53,12 +52,7 @@ class KpiMapError(WorkbenchError, ValueError):
 
 def load_kpi_map(kpi_map) -> dict:
     """The KPI map as a checked dict, from a YAML path or a loaded mapping."""
-    if isinstance(kpi_map, (str, Path)):
-        path = Path(kpi_map)
-        if not path.is_file():
-            raise KpiMapError(f"KPI map not found: '{path}'. Give the path of a YAML file such as kpi_map.yml "
-                              "from `cjw demo-data`.")
-        kpi_map = yaml.safe_load(path.read_text(encoding="utf-8"))
+    kpi_map = read_yaml(kpi_map, error=KpiMapError, what="KPI map", example="kpi_map.yml")
     if not isinstance(kpi_map, dict) or not isinstance(kpi_map.get("touchpoints"), list):
         raise KpiMapError("A KPI map needs a list under 'touchpoints'; see cjworkbench/demo/kpi_map.yml.")
     _keys(kpi_map, ("version", "title", "description", "touchpoints", "relations"), "the KPI map")

@@ -11,11 +11,10 @@ compared as a number (values that are not numbers never match). A missing attrib
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import ibis
 import ibis.expr.types as ir
-import yaml
+from ..config import read_yaml
 
 from ..errors import WorkbenchError, did_you_mean
 
@@ -55,12 +54,7 @@ def load_personas(personas) -> Personas:
     """`Personas` from a YAML path, a loaded mapping, or `Personas` (returned as is)."""
     if isinstance(personas, Personas):
         return personas
-    if isinstance(personas, (str, Path)):
-        path = Path(personas)
-        if not path.is_file():
-            raise PersonaError(f"Personas file not found: '{path}'. Give the path of a YAML file such as "
-                               "personas.yml from `cjw demo-data`.")
-        personas = yaml.safe_load(path.read_text(encoding="utf-8"))
+    personas = read_yaml(personas, error=PersonaError, what="Personas file", example="personas.yml")
     if not isinstance(personas, dict) or not isinstance(personas.get("personas"), list) or not personas["personas"]:
         raise PersonaError("Personas must be a YAML mapping with a non-empty list under 'personas', each "
                            "{name, when}; see cjworkbench/demo/personas.yml.")
