@@ -25,7 +25,7 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet
                ".xlsx": "excel", ".xlsm": "excel", ".xes": "xes"}
 _SOURCE_KEYS = {"name", "kind", "path", "format", "delimiter", "encoding", "sheet", "timezone",
                 "timestamp_format", "duplicates", "columns", "constants", "maps", "personal",
-                "drop", "instrument", "scale", "direction", "header", "decimal"}
+                "drop", "instrument", "scale", "direction", "header", "decimal", "redact_text"}
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -63,6 +63,7 @@ class Source:
     scale: tuple[float, float] | None = None
     direction: str = "higher_is_better"
     decimal: str = "."
+    redact_text: bool = True  # feedback: personal data in `text` replaced at ingest (cjworkbench.redact)
 
     def used_columns(self) -> set[str]:
         """Export columns the config refers to by name."""
@@ -230,7 +231,7 @@ def _duplicates(value: object, where: str) -> bool:
 
 def _feedback_options(raw: dict, kind: str, where: str) -> dict:
     if kind != "feedback":
-        extra = [k for k in ("instrument", "scale", "direction") if k in raw]
+        extra = [k for k in ("instrument", "scale", "direction", "redact_text") if k in raw]
         if extra:
             raise ConfigError(f"{where}: '{extra[0]}' applies to feedback sources only.")
         return {}
@@ -248,7 +249,10 @@ def _feedback_options(raw: dict, kind: str, where: str) -> dict:
         raise ConfigError(f"{where}: " + one_of("direction", direction, DIRECTIONS))
     if instrument in ("nps", "csat", "ces") and scale is None:
         raise ConfigError(f"{where}: instrument '{instrument}' needs 'scale: [low, high]'.")
-    return {"instrument": instrument, "scale": scale, "direction": direction}
+    redact = raw.get("redact_text", True)
+    if not isinstance(redact, bool):
+        raise ConfigError(f"{where}: 'redact_text' must be true or false, got {redact!r}.")
+    return {"instrument": instrument, "scale": scale, "direction": direction, "redact_text": redact}
 
 
 def _check_required(src: Source, where: str) -> None:

@@ -8,6 +8,7 @@ any Ibis backend, such as PySpark, whose tables follow the contract.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import ibis
@@ -37,7 +38,32 @@ def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only:
         raise DatabaseError(f"Cannot open database '{path}': {msg}.{hint}") from None
     _check_contract(con, str(path))
     con.raw_sql("SET enable_progress_bar = false")
+    _remember_plans(con)
     return con
+
+
+def _remember_plans(con: BaseBackend, size: int = 256) -> None:
+    """Memoise Ibis' SQL compilation per expression on this backend.
+
+    A dashboard repeats the same queries (a widget goes back to a value it had); compiling an
+    Ibis expression to SQL costs 40-100 ms for a funnel, often more than DuckDB takes to run it.
+    Expressions are immutable and compare by structure, values included, so a hit is exactly the
+    SQL a fresh compile would give; the SQL is re-run every time (results are never cached)."""
+    compile_ = con.compile
+    plans: OrderedDict = OrderedDict()
+
+    def compile(expr, /, *args, **kwargs):
+        if args or any(v is not None for v in kwargs.values()):
+            return compile_(expr, *args, **kwargs)
+        key = expr.op()
+        sql = plans.get(key)
+        if sql is None:
+            sql = plans[key] = compile_(expr)
+            if len(plans) > size:
+                plans.popitem(last=False)
+        return sql
+
+    con.compile = compile
 
 
 def _check_contract(con: BaseBackend, name: str) -> None:

@@ -75,6 +75,8 @@ def build_derived(con) -> None:
     # the customer's segment rides along: the dashboards' most common filter becomes a column test
     cust = con.table("customers").select("customer_id", "segment")
     steps = steps.left_join(cust, "customer_id").drop("customer_id_right")
+    # an integer twin of journey_key: funnels join and group on it (about a third less work than strings)
+    steps = steps.mutate(journey_no=ibis.dense_rank().over(order_by="journey_key"))
     # stored by segment: a segment filter then reads only that segment's row groups (zone maps)
     _materialise(con, "journey_steps", steps.order_by(["segment", "journey_key", "pos"]))
     st = con.table("journey_steps")

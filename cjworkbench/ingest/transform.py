@@ -10,6 +10,7 @@ from __future__ import annotations
 from ..config import Source
 from ..contract import FIELDS, NUMERIC_FIELDS, TIMESTAMP_FIELDS
 from ..errors import MissingColumnsError, did_you_mean
+from ..redact import redact_sql
 from .readers import quote_ident as q
 
 BOOKKEEPING = ("__line", "__file", "__fidx")
@@ -111,6 +112,8 @@ def typed_select(src: Source, available: list[str], p: Params) -> tuple[list[str
             items.append(f"{p(src.direction)} AS direction")
         elif raw is None:
             items.append(f"NULL::{dtype} AS {field}")
+        elif field == "text" and src.redact_text:
+            items.append(f"{redact_sql(raw, p)} AS text")
         elif field in TIMESTAMP_FIELDS:
             items.append(f"{_timestamp(src, raw, p)} AS {field}")
             items.append(f"{raw} AS __raw_{field}")

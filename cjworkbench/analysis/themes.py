@@ -1,0 +1,229 @@
+"""Themes in verbatims: a configurable taxonomy of keywords and patterns, matched in the engine.
+
+A taxonomy maps each theme to `keywords` (whole words or phrases; a trailing `*` matches any
+word ending, `verif*`), `patterns` (regular expressions) and optional `exclude` patterns that
+veto a match (`late` but not `too late to matter`). Matching is case-insensitive and runs as
+Ibis `re_search` on `lower(text)`, so it stays inside the portable subset (DuckDB and Spark);
+patterns must therefore use syntax RE2 and Java share (no look-arounds, no back-references).
+
+Results count feedback rows with a non-empty `text` ("comments"); one comment can carry several
+themes, so shares do not add up to 100 %.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ..config import read_yaml
+from ..errors import WorkbenchError, one_of
+from .filters import _date, _values, as_filters, definition, matching_customers
+
+_META = set(r"\.^$|?*+()[]{}")
+_NOT_PORTABLE = ("(?=", "(?!", "(?<=", "(?<!", "(?P<", "(?<")
+_THEME_KEYS = ("keywords", "patterns", "exclude", "description")
+FEEDBACK_FILTERS = ("touchpoint", "channel", "source")  # applied to feedback's own columns
+BY = ("touchpoint", "channel", "instrument", "source", "period")
+PERIODS = ("week", "month", "quarter", "year")
+
+
+class ThemeError(WorkbenchError, ValueError):
+    """A theme taxonomy or theme option is invalid."""
+
+
+def load_taxonomy(taxonomy: str | Path | dict) -> dict[str, dict]:
+    """Validate a taxonomy (YAML path or dict) into {theme: {"match": regex, "exclude": regex|None,
+    "description": str}}; the regexes are case-insensitive and portable."""
+    doc = read_yaml(taxonomy, error=ThemeError, what="Theme taxonomy", example="designed/themes.yml")
+    if isinstance(doc, dict) and isinstance(doc.get("themes"), dict):
+        doc = doc["themes"]
+    if not isinstance(doc, dict) or not doc:
+        raise ThemeError("A theme taxonomy must be a non-empty mapping of theme name to keywords and/or "
+                         "patterns, e.g. {'late_delivery': {'keywords': ['late', 'still waiting']}}.")
+    return {str(name): _theme(str(name), spec) for name, spec in doc.items()}
+
+
+def _theme(name: str, spec) -> dict:
+    if isinstance(spec, (list, tuple, str)):
+        spec = {"keywords": spec}
+    if not isinstance(spec, dict):
+        raise ThemeError(f"Theme '{name}' must be a list of keywords or a mapping with keywords/patterns, "
+                         f"got {type(spec).__name__}.")
+    unknown = sorted(set(spec) - set(_THEME_KEYS))
+    if unknown:
+        raise ThemeError(f"Theme '{name}': " + one_of("key", unknown[0], _THEME_KEYS))
+    alternatives = [keyword_regex(k) for k in _strings(spec.get("keywords"), name, "keywords")]
+    alternatives += [_pattern(p, name) for p in _strings(spec.get("patterns"), name, "patterns")]
+    if not alternatives:
+        raise ThemeError(f"Theme '{name}' has no keywords or patterns; give at least one.")
+    exclude = [_pattern(p, name) for p in _strings(spec.get("exclude"), name, "exclude")]
+    return {"match": _either(alternatives), "exclude": _either(exclude) if exclude else None,
+            "description": str(spec.get("description") or "")}
+
+
+def _strings(value, name: str, key: str) -> list[str]:
+    if value is None:
+        return []
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, (list, tuple)) or not all(isinstance(v, (str, int, float)) for v in values):
+        raise ThemeError(f"Theme '{name}': '{key}' must be a string or a list of strings.")
+    out = [str(v).strip() for v in values]
+    if any(not v for v in out):
+        raise ThemeError(f"Theme '{name}': '{key}' contains an empty entry; remove it.")
+    return out
+
+
+def keyword_regex(keyword: str) -> str:
+    """A keyword or phrase as a whole-word regex: spaces match any whitespace, a trailing `*`
+    any word ending (`verif*` matches verify, verification)."""
+    stem, wildcard = (keyword[:-1], True) if keyword.endswith("*") else (keyword, False)
+    body = r"\s+".join("".join("\\" + c if c in _META else c for c in word) for word in stem.lower().split())
+    start = r"\b" if re.match(r"\w", stem) else ""
+    end = r"\w*" if wildcard else (r"\b" if re.search(r"\w$", stem) else "")
+    return start + body + end
+
+
+def _pattern(pattern: str, name: str) -> str:
+    pattern = re.sub(r"^\(\?i\)", "", pattern)
+    if any(tok in pattern for tok in _NOT_PORTABLE) or re.search(r"\\[1-9]", pattern):
+        raise ThemeError(f"Theme '{name}': pattern '{pattern}' uses look-arounds, named groups or "
+                         "back-references, which the engines (DuckDB RE2, Spark) do not share. "
+                         "Rewrite it with plain alternatives, or use `exclude:` to veto matches.")
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ThemeError(f"Theme '{name}': pattern '{pattern}' is not a valid regular expression ({exc}).") from None
+    return pattern
+
+
+def _either(parts: list[str]) -> str:
+    return "(?i)" + "|".join(f"(?:{p})" for p in parts)
+
+
+def feedback_rows(con, filters=None, *, instrument: str | tuple[str, ...] | None = None) -> ir.Table:
+    """Feedback after the filters: segment/attributes (customer), start/end_date (on feedback_ts),
+    touchpoint/channel/source (the feedback's own columns); `instrument` narrows further."""
+    f = as_filters(filters)
+    fb = con.table("feedback")
+    if instrument:
+        fb = fb.filter(fb.instrument.isin(_values(instrument)))
+    for name in FEEDBACK_FILTERS:
+        value = getattr(f, name)
+        if value:
+            fb = fb.filter(fb[name].isin(_values(value)))
+    if f.segment or f.attributes:
+        fb = fb.semi_join(matching_customers(con, f), "customer_id")
+    if f.start_date:
+        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
+    if f.end_date:
+        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
+    return fb
+
+
+def ignored_filters(filters) -> list[str]:
+    """Event-only filters that do not apply to feedback rows (named in the definition)."""
+    f = as_filters(filters)
+    return [n for n in ("device", "activity", "has_activity") if getattr(f, n)]
+
+
+def comments(fb: ir.Table) -> ir.Table:
+    """Rows with a non-empty text."""
+    return fb.filter(fb.text.notnull() & (fb.text.strip().length() > 0))
+
+
+def mentions(fb: ir.Table, spec: dict) -> ir.BooleanValue:
+    """True where the row's text matches a theme (False for a missing text)."""
+    low = fb.text.lower()
+    cond = low.re_search(spec["match"])
+    if spec["exclude"]:
+        cond &= ~low.re_search(spec["exclude"])
+    return cond.fill_null(False)
+
+
+def matched(fb: ir.Table, tax: dict[str, dict]) -> ir.Table:
+    """(all columns of fb, theme): one row per (comment, matching theme), as one engine expression."""
+    fb = comments(fb)
+    parts = [fb.filter(mentions(fb, spec)).mutate(theme=ibis.literal(name)) for name, spec in tax.items()]
+    return parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
+
+
+def theme_matches(con, *, taxonomy, filters=None) -> pd.DataFrame:
+    """One row per (feedback response, theme it mentions): columns `feedback_id`, `theme`.
+
+    Rows without text have no themes; a response mentioning no theme has no row."""
+    tax = load_taxonomy(taxonomy)
+    m = matched(feedback_rows(con, filters), tax).select("feedback_id", "theme")
+    df = m.to_pandas()
+    order = {name: i for i, name in enumerate(tax)}
+    df = (df.assign(_o=df["theme"].map(order)).sort_values(["feedback_id", "_o"], kind="stable")
+          .drop(columns="_o").reset_index(drop=True))
+    df["theme"] = df["theme"].astype(str)
+    return definition(df, unit="feedback response with a non-empty text", taxonomy=_describe(tax),
+                      filters=as_filters(filters).describe() or None,
+                      ignored_filters=ignored_filters(filters) or None)
+
+
+def _describe(tax: dict[str, dict]) -> dict:
+    return {k: {"match": v["match"], **({"exclude": v["exclude"]} if v["exclude"] else {})} for k, v in tax.items()}
+
+
+def group_columns(fb: ir.Table, by, period: str) -> tuple[ir.Table, list[str]]:
+    """fb with the `by` columns (touchpoint, channel, instrument, source, period) checked and added."""
+    cols = [] if by is None else ([by] if isinstance(by, str) else list(by))
+    for c in cols:
+        if c not in BY:
+            raise ThemeError(one_of("by column", c, BY))
+    if "period" in cols:
+        if period not in PERIODS:
+            raise ThemeError(one_of("period", period, PERIODS))
+        fb = fb.mutate(period=fb.feedback_ts.truncate({"week": "W", "month": "M", "quarter": "Q", "year": "Y"}[period])
+                       .cast("date"))
+    return fb, cols
+
+
+def themes_table(con, *, taxonomy, by=None, filters=None, instrument=None, period: str = "month",
+                 level: float = 0.95, n_examples: int = 3) -> pd.DataFrame:
+    """Share of comments mentioning each theme, with its Wilson interval and example verbatims.
+
+    One row per (`by` group, theme): `n_mentions` comments with the theme out of `n_comments`
+    comments (feedback rows with a non-empty text) in the group, `theme_rate` with `low`/`high`,
+    and up to `n_examples` distinct matching verbatims, most recent first (redacted again, in case the
+    source was loaded with `redact_text: false`). `by`: touchpoint, channel, instrument, source or
+    period (`period`: week, month, quarter, year of feedback_ts); `instrument` narrows the rows.
+    """
+    from ..redact import redact_series
+    from .stats import wilson_interval
+
+    tax = load_taxonomy(taxonomy)
+    fb, cols = group_columns(feedback_rows(con, filters, instrument=instrument), by, period)
+    denom = comments(fb).group_by(cols).aggregate(n_comments=ibis._.count()) if cols else \
+        comments(fb).aggregate(n_comments=ibis._.count())
+    m = matched(fb, tax)
+    counts = m.group_by(cols + ["theme"]).aggregate(n_mentions=m.count())
+    texts = m.group_by(cols + ["theme", "text"]).aggregate(last_ts=m.feedback_ts.max(), last_seq=m.seq.max())
+    w = ibis.window(group_by=cols + ["theme"], order_by=[ibis.desc("last_ts"), ibis.desc("last_seq"), "text"])
+    ex = texts.mutate(k=ibis.row_number().over(w))  # 0-based
+    ex = ex.filter(ex.k < n_examples).select(*cols, "theme", "k", "text").to_pandas()
+    groups = denom.to_pandas()
+    themes = pd.DataFrame({"theme": list(tax), "description": [t["description"] for t in tax.values()]})
+    df = groups.merge(themes, how="cross").merge(counts.to_pandas(), on=cols + ["theme"], how="left")
+    df["n_mentions"] = df["n_mentions"].fillna(0).astype("int64")
+    ci = [wilson_interval(int(x), int(n), level=level) for x, n in zip(df["n_mentions"], df["n_comments"])]
+    df["theme_rate"], df["low"], df["high"] = ([c[i] for c in ci] for i in range(3))
+    ex["text"] = redact_series(ex["text"].astype(object))
+    examples = ex.sort_values("k").groupby(cols + ["theme"], dropna=False)["text"].agg(list).rename("examples")
+    df = df.merge(examples.reset_index(), on=cols + ["theme"], how="left")  # merge matches missing keys too
+    df["examples"] = [e if isinstance(e, list) else [] for e in df["examples"]]
+    order = {name: i for i, name in enumerate(tax)}
+    df = df.sort_values(cols + ["theme"], key=lambda s: s.map(order) if s.name == "theme" else s, kind="stable")
+    df = df[cols + ["theme", "n_mentions", "n_comments", "theme_rate", "low", "high", "examples", "description"]]
+    return definition(df.reset_index(drop=True), unit="comment (feedback response with a non-empty text)",
+                      measure="share of comments whose text matches the theme (case-insensitive), Wilson interval",
+                      level=level, instrument=instrument, by=cols or None, period=period if "period" in cols else None,
+                      taxonomy=_describe(tax), filters=as_filters(filters).describe() or None,
+                      ignored_filters=ignored_filters(filters) or None)
