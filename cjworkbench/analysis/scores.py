@@ -1,0 +1,366 @@
+"""Survey scores with confidence: NPS, CSAT top-box, CES with its direction, review stars.
+
+One answer is one feedback row with a score. Sufficient statistics (counts in the boxes, sum and
+sum of squares of the scores) are aggregated per group in the engine; intervals and tests are
+computed from them in Python, so only one row per group leaves the database.
+
+- NPS (0-10): 100 × (promoters 9-10 − detractors 0-6) / n. Interval: Wald on the mean of the
+  answers coded +1 / 0 / −1, whose variance is the multinomial p + d − (p − d)² (no bootstrap: the
+  closed form is exact to compute, works from counts, and covers 95 % at n = 200 in the tests;
+  below min_n the group is flagged `small`).
+- CSAT: the share of the best box (5 on 1-5; the scale's end in its stated direction), Wilson.
+- CES: the share of the two lowest-effort boxes (≤ 2 on 1-7 when lower_is_better), Wilson.
+- review: the mean of the stars, t interval.
+Every instrument also gets the mean score with a t interval (CES: the mean effort in its own
+direction, see `direction`). Groups with n < min_n are flagged `small`, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from ..errors import WorkbenchError, one_of
+from .filters import Filters, _date, _values, as_filters, definition, filtered_events, matching_customers
+from .personas import persona_of
+from .stats import (NAN, Interval, _dist, _z, newcombe_interval, two_proportion_p_value,
+                    wilson_interval)
+
+INSTRUMENTS = ("nps", "csat", "ces", "review")
+BY = ("touchpoint", "channel", "source", "instrument", "segment", "persona", "period")
+PERIODS = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
+DEFAULTS = {"nps": (0.0, 10.0, "higher_is_better"), "csat": (1.0, 5.0, "higher_is_better"),
+            "ces": (1.0, 7.0, "lower_is_better"), "review": (1.0, 5.0, "higher_is_better")}
+MEASURES = {"nps": "nps", "csat": "top_box_rate", "ces": "low_effort_rate", "review": "mean"}
+RULES = {
+    "nps": "nps = 100 × (promoters 9-10 − detractors 0-6) / n on the 0-10 scale; interval: Wald on the "
+           "answers coded +1/0/−1, variance p + d − (p − d)² (multinomial)",
+    "csat": "top_box_rate = share of answers in the best box (scale end in the stated direction, e.g. 5 on "
+            "1-5), Wilson interval; top2_box_rate: the two best boxes",
+    "ces": "low_effort_rate = share of answers in the two lowest-effort boxes (e.g. ≤ 2 on 1-7 when "
+           "lower_is_better, ≥ 6 when higher_is_better), Wilson interval; mean effort with a t interval",
+    "review": "mean stars with a t interval; top2_box_rate: share of the two best boxes (4-5 on 1-5)",
+}
+FEEDBACK_FILTERS = ("start_date/end_date on feedback_ts (UTC, inclusive); segment/attributes on the "
+                    "customer; touchpoint/channel/source on the feedback row; device/activity/has_activity: "
+                    "customers with such an event")
+NONE = "(none)"
+
+
+class ScoresError(WorkbenchError, ValueError):
+    """A score request cannot be answered as asked."""
+
+
+def filtered_feedback(con, filters=None) -> ir.Table:
+    """Feedback rows after the shared filters, read as FEEDBACK_FILTERS says."""
+    f = as_filters(filters)
+    fb = con.table("feedback")
+    for name in ("touchpoint", "channel", "source"):
+        if getattr(f, name):
+            fb = fb.filter(fb[name].isin([str(v) for v in _values(getattr(f, name))]))
+    if f.start_date:
+        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
+    if f.end_date:
+        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
+    if f.segment or f.attributes:
+        fb = fb.semi_join(matching_customers(con, f), "customer_id")
+    if f.device or f.activity or f.has_activity:
+        ev = filtered_events(con, Filters(device=f.device, activity=f.activity, has_activity=f.has_activity))
+        fb = fb.semi_join(ev.select("customer_id").distinct(), "customer_id")
+    return fb
+
+
+def group_columns(by, period: str | None) -> tuple[list[str], str | None]:
+    """The checked `by` list and period unit ("period" in `by` alone means month)."""
+    cols = [] if by is None else [by] if isinstance(by, str) else list(by)
+    for c in cols:
+        if c not in BY:
+            raise ScoresError(one_of("by", c, BY))
+    if period is not None:
+        if period not in PERIODS:
+            raise ScoresError(one_of("period", period, PERIODS))
+        cols += [] if "period" in cols else ["period"]
+    elif "period" in cols:
+        period = "month"
+    return cols, period
+
+
+def with_groups(con, fb: ir.Table, cols: list[str], *, personas=None, period: str | None = None) -> ir.Table:
+    """`fb` with one string/date column per group dimension; missing values become '(none)'."""
+    if "segment" in cols:
+        cust = con.table("customers").select("customer_id", seg=ibis._.segment)
+        fb = fb.left_join(cust, fb.customer_id == cust.customer_id).select(fb, "seg")
+        fb = fb.mutate(segment=fb.seg.fill_null(NONE)).drop("seg")
+    if "persona" in cols:
+        if personas is None:
+            raise ScoresError("by='persona' needs personas=: a personas YAML path or mapping "
+                              "(see cjworkbench/demo/personas.yml).")
+        per = persona_of(con, personas).rename(per_customer="customer_id", pers="persona")
+        fb = fb.left_join(per, fb.customer_id == per.per_customer).select(fb, "pers")
+        fb = fb.mutate(persona=fb.pers.fill_null(NONE)).drop("pers")
+    if "period" in cols:
+        fb = fb.mutate(period=fb.feedback_ts.truncate(PERIODS[period]).cast("date"))
+    fills = {c: fb[c].fill_null(NONE) for c in cols if c in ("touchpoint", "channel", "source", "instrument")}
+    return fb.mutate(**fills) if fills else fb
+
+
+def _boxes(fb: ir.Table, instrument: str) -> dict:
+    """Row-wise flags: good (promoter / top box / low effort), bad (detractor), top2."""
+    lo, hi, way = DEFAULTS[instrument]
+    smin, smax = fb.scale_min.fill_null(lo), fb.scale_max.fill_null(hi)
+    lower = fb.direction.fill_null(way) == "lower_is_better"
+    y = fb.score
+    top = ibis.cases((lower, y <= smin), else_=y >= smax)
+    top2 = ibis.cases((lower, y <= smin + 1), else_=y >= smax - 1)
+    if instrument == "nps":
+        return {"good": y >= 9, "bad": y <= 6, "top2": top2}
+    return {"good": top2 if instrument == "ces" else top, "bad": ibis.literal(False), "top2": top2}
+
+
+def sufficient_stats(con, *, instrument: str, cols: list[str], filters=None, personas=None,
+                     period=None) -> pd.DataFrame:
+    """Per group: n, n_good, n_bad, n_top2, sum_y, sum_y2 of the instrument's scored answers."""
+    if instrument not in INSTRUMENTS:
+        raise ScoresError(one_of("instrument", instrument, INSTRUMENTS)
+                          + " (complaint / social texts: use sentiment_table).")
+    fb = filtered_feedback(con, filters)
+    fb = fb.filter((fb.instrument == instrument) & fb.score.notnull())
+    _check_scales(fb, instrument)
+    fb = with_groups(con, fb, cols, personas=personas, period=period)
+    box = _boxes(fb, instrument)
+    y = fb.score.cast("float64")
+    aggs = dict(n=fb.count(), n_good=fb.count(where=box["good"]), n_bad=fb.count(where=box["bad"]),
+                n_top2=fb.count(where=box["top2"]), sum_y=y.sum(), sum_y2=(y * y).sum())
+    expr = fb.group_by(cols).aggregate(**aggs) if cols else fb.aggregate(**aggs)
+    df = expr.execute()
+    df = df.sort_values(cols, ignore_index=True) if cols and len(df) else df
+    for c in ("n", "n_good", "n_bad", "n_top2"):
+        df[c] = df[c].fillna(0).astype("int64")
+    return df
+
+
+def _check_scales(fb: ir.Table, instrument: str) -> None:
+    lo, hi, way = DEFAULTS[instrument]
+    s = fb.select(smin=fb.scale_min.fill_null(lo), smax=fb.scale_max.fill_null(hi),
+                  way=fb.direction.fill_null(way)).distinct().execute()
+    if len(s) > 1:
+        found = "; ".join(f"{a:g}-{b:g} {w}" for a, b, w in s.itertuples(index=False))
+        raise ScoresError(f"The {instrument} answers use {len(s)} scales ({found}); their means cannot be "
+                          f"combined. Filter one source, e.g. filters={{'source': 'my_survey'}}.")
+    if instrument == "nps" and len(s) and (s.smin.iloc[0], s.smax.iloc[0]) != (0.0, 10.0):
+        raise ScoresError(f"NPS needs the 0-10 scale, got {s.smin.iloc[0]:g}-{s.smax.iloc[0]:g}. Map the "
+                          "likelihood-to-recommend question with scale: [0, 10] in the ingest config.")
+
+
+def nps_interval(promoters: int, detractors: int, n: int, *, level: float = 0.95) -> Interval:
+    """NPS in points with the Wald interval of the multinomial variance (clipped to ±100)."""
+    if n == 0:
+        return Interval(NAN, NAN, NAN)
+    p, d = promoters / n, detractors / n
+    half = _z(level) * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
+    return Interval(100 * (p - d), max(-100.0, 100 * (p - d - half)), min(100.0, 100 * (p - d + half)))
+
+
+def nps_difference(a: tuple[int, int, int], b: tuple[int, int, int], *, level: float = 0.95
+                   ) -> tuple[Interval, float]:
+    """NPS(a) − NPS(b) in points for (promoters, detractors, n) counts: Wald interval and the two-sided
+    p-value of the z test with the unpooled multinomial variances."""
+    (pa_, da, na), (pb, db, nb) = a, b
+    if na == 0 or nb == 0:
+        return Interval(NAN, NAN, NAN), NAN
+    va, vb = pa_ / na + da / na - (pa_ / na - da / na) ** 2, pb / nb + db / nb - (pb / nb - db / nb) ** 2
+    diff = (pa_ - da) / na - (pb - db) / nb
+    se = math.sqrt(va / na + vb / nb)
+    if se == 0:
+        return Interval(100 * diff, 100 * diff, 100 * diff), (1.0 if diff == 0 else 0.0)
+    half = _z(level) * se
+    return Interval(100 * diff, 100 * (diff - half), 100 * (diff + half)), float(2 * _dist().norm.sf(abs(diff) / se))
+
+
+def moments(n: int, sum_y: float, sum_y2: float) -> tuple[float, float]:
+    """Mean and sample variance (ddof 1; NaN below two answers) from n, Σy and Σy²."""
+    if n == 0:
+        return NAN, NAN
+    mean = sum_y / n
+    return mean, (max(sum_y2 - n * mean * mean, 0.0) / (n - 1) if n > 1 else NAN)
+
+
+def mean_interval(n: int, mean: float, var: float, *, level: float = 0.95) -> Interval:
+    """The mean with its Student t interval (NaN bounds below two answers)."""
+    if n < 2 or not var == var:
+        return Interval(mean, NAN, NAN)
+    half = float(_dist().t.ppf(0.5 + level / 2, n - 1)) * math.sqrt(var / n)
+    return Interval(mean, mean - half, mean + half)
+
+
+def welch_summary(a: tuple[int, float, float], b: tuple[int, float, float], *, level: float = 0.95
+                  ) -> tuple[Interval, float]:
+    """mean(a) − mean(b) from (n, mean, variance): Welch t interval and two-sided p-value."""
+    (na, ma, va), (nb, mb, vb) = a, b
+    if na < 2 or nb < 2:
+        return Interval(ma - mb if na and nb else NAN, NAN, NAN), NAN
+    sa, sb = va / na, vb / nb
+    if sa + sb == 0:
+        return Interval(ma - mb, NAN, NAN), NAN
+    df = (sa + sb) ** 2 / (sa ** 2 / (na - 1) + sb ** 2 / (nb - 1))
+    se, d = math.sqrt(sa + sb), ma - mb
+    half = float(_dist().t.ppf(0.5 + level / 2, df)) * se
+    return Interval(d, d - half, d + half), float(2 * _dist().t.sf(abs(d) / se, df))
+
+
+def headline(instrument: str, s, *, level: float) -> dict:
+    """The score columns of one group from its sufficient statistics `s` (a row)."""
+    n = int(s.n)
+    mean, var = moments(n, float(s.sum_y or 0), float(s.sum_y2 or 0))
+    m = mean_interval(n, mean, var, level=level)
+    out = {"n": n}
+    if instrument == "nps":
+        h = nps_interval(int(s.n_good), int(s.n_bad), n, level=level)
+    elif instrument == "review":
+        h = m
+    else:
+        h = wilson_interval(int(s.n_good), n, level=level)
+    out |= {"score": h.estimate, "low": h.low, "high": h.high, "mean": m.estimate, "mean_low": m.low,
+            "mean_high": m.high}
+    if instrument == "nps":
+        out |= {"promoter_rate": s.n_good / n if n else NAN, "passive_rate": (n - s.n_good - s.n_bad) / n if n
+                else NAN, "detractor_rate": s.n_bad / n if n else NAN}
+    elif instrument == "csat":
+        out["top_box_rate"] = h.estimate
+    if instrument != "nps":
+        t2 = wilson_interval(int(s.n_top2), n, level=level)
+        out |= {"top2_box_rate": t2.estimate, "top2_low": t2.low, "top2_high": t2.high}
+    return out
+
+
+def scores_table(con, *, instrument: str, by=None, period: str | None = None, filters=None,
+                 personas=None, level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
+    """The instrument's headline score per group (`by`: touchpoint, channel, source, segment, persona,
+    period; `period`: week / month / quarter / year of feedback_ts), with intervals; `small` flags
+    groups with n < min_n. `measure` names what `score` is (see RULES)."""
+    cols, period = group_columns(by, period)
+    stats = sufficient_stats(con, instrument=instrument, cols=cols, filters=filters, personas=personas,
+                             period=period)
+    rows = [{**{c: getattr(s, c) for c in cols}, "instrument": instrument, "measure": MEASURES[instrument],
+             **headline(instrument, s, level=level)} for s in stats.itertuples(index=False)]
+    df = pd.DataFrame(rows, columns=[*cols, "instrument", "measure", "n", "score", "low", "high", "mean",
+                                     "mean_low", "mean_high"] if not rows else None)
+    df["small"] = df["n"] < min_n
+    return definition(df, analysis="scores", instrument=instrument, measure=MEASURES[instrument],
+                      rule=RULES[instrument], by=cols or None, period=period, level=level, min_n=min_n,
+                      mean="mean score with a Student t interval", filters=as_filters(filters).describe(),
+                      filter_rules=FEEDBACK_FILTERS)
+
+
+COMPARE_RULE = {"nps": "difference of NPS points, Wald interval, z test with the unpooled multinomial variances",
+                "csat": "difference of top-box rates, Newcombe hybrid score interval, pooled two-proportion z test",
+                "ces": "difference of low-effort rates, Newcombe hybrid score interval, pooled two-proportion z test",
+                "review": "difference of mean stars, Welch t interval and test"}
+
+
+def scores_compare_table(con, *, instrument: str, by, baseline=None, period: str | None = None, filters=None,
+                         personas=None, level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
+    """Each group of `by` against a reference: the rest of the answers (`baseline=None`), one group
+    (`baseline="Premium"`, a tuple for several `by` columns) or the previous period of the same
+    other groups (`baseline="previous"`). Gives diff (score − score_ref) with its interval and
+    p-value (COMPARE_RULE), Holm-adjusted `p_holm`, and the same for the mean score (Welch)."""
+    cols, period = group_columns(by, period)
+    if not cols:
+        raise ScoresError("scores_compare_table needs by=, e.g. by='touchpoint' or by='period'.")
+    stats = sufficient_stats(con, instrument=instrument, cols=cols, filters=filters, personas=personas,
+                             period=period)
+    rows = [_compare_row(instrument, cols, s, ref, label, level) for s, ref, label in
+            _references(stats, cols, baseline)]
+    df = pd.DataFrame(rows, columns=None if rows else [*cols, "instrument", "measure", "reference", "n", "n_ref",
+                                                        "diff", "diff_low", "diff_high", "p_value"])
+    df["p_holm"] = holm(df["p_value"].to_numpy(float))
+    df["significant"] = df["p_value"] < 1 - level
+    df["small"] = (df["n"] < min_n) | (df["n_ref"] < min_n)
+    return definition(df, analysis="scores compared", instrument=instrument, measure=MEASURES[instrument],
+                      rule=RULES[instrument], test=COMPARE_RULE[instrument], reference=_ref_rule(baseline),
+                      mean_test="difference of mean scores, Welch t interval and test", by=cols, period=period,
+                      level=level, min_n=min_n, p_holm="Holm step-down adjustment over the rows of this table",
+                      filters=as_filters(filters).describe(), filter_rules=FEEDBACK_FILTERS)
+
+
+def _ref_rule(baseline) -> str:
+    if baseline is None:
+        return "rest: every other answer of the instrument after the filters"
+    if baseline == "previous":
+        return "previous: the preceding period present in the data, same other group values"
+    return f"baseline group {baseline!r}"
+
+
+def _references(stats: pd.DataFrame, cols: list[str], baseline):
+    """(row, reference sufficient statistics or None, reference label) for each compared group."""
+    num = ["n", "n_good", "n_bad", "n_top2", "sum_y", "sum_y2"]
+    rows = list(stats.itertuples(index=False))
+    if baseline is None:
+        total = stats[num].sum()
+        return [(s, pd.Series({k: total[k] - getattr(s, k) for k in num}), "rest") for s in rows]
+    if baseline == "previous":
+        if "period" not in cols:
+            raise ScoresError("baseline='previous' compares periods: add period='month' (or week / quarter / year).")
+        others = [c for c in cols if c != "period"]
+        out, last = [], {}
+        for s in sorted(rows, key=lambda r: (*(str(getattr(r, c)) for c in others), r.period)):
+            key = tuple(getattr(s, c) for c in others)
+            prev = last.get(key)
+            out.append((s, None if prev is None else pd.Series({k: getattr(prev, k) for k in num}),
+                        None if prev is None else _label(prev.period)))
+            last[key] = s
+        return out
+    want = tuple(_label(v) for v in (baseline if isinstance(baseline, (tuple, list)) else (baseline,)))
+    labels = {tuple(_label(getattr(s, c)) for c in cols): s for s in rows}
+    if len(want) != len(cols) or want not in labels:
+        raise ScoresError(one_of("baseline", want[0] if len(want) == 1 else want,
+                                 [k[0] if len(k) == 1 else k for k in labels]))
+    ref = labels[want]
+    return [(s, pd.Series({k: getattr(ref, k) for k in num}), ", ".join(want)) for s in rows if s is not ref]
+
+
+def _label(value) -> str:
+    """A group value as text: dates (periods) as YYYY-MM-DD."""
+    if isinstance(value, (pd.Timestamp, dt.datetime)):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _compare_row(instrument: str, cols: list[str], s, ref, label, level: float) -> dict:
+    me = headline(instrument, s, level=level)
+    out = {**{c: getattr(s, c) for c in cols}, "instrument": instrument, "measure": MEASURES[instrument],
+           "reference": label, "n": me["n"], "score": me["score"]}
+    if ref is None:
+        return out | {"n_ref": 0, "score_ref": NAN, "diff": NAN, "diff_low": NAN, "diff_high": NAN, "p_value": NAN,
+                      "mean": me["mean"], "mean_ref": NAN, "mean_diff": NAN, "mean_diff_low": NAN,
+                      "mean_diff_high": NAN, "mean_p_value": NAN}
+    other = headline(instrument, ref, level=level)
+    a, b = (int(s.n), *moments(int(s.n), float(s.sum_y), float(s.sum_y2))), \
+        (int(ref.n), *moments(int(ref.n), float(ref.sum_y), float(ref.sum_y2)))
+    mdiff, mp = welch_summary(a, b, level=level)
+    if instrument == "nps":
+        diff, p = nps_difference((int(s.n_good), int(s.n_bad), int(s.n)),
+                                 (int(ref.n_good), int(ref.n_bad), int(ref.n)), level=level)
+    elif instrument == "review":
+        diff, p = mdiff, mp
+    else:
+        diff = newcombe_interval(int(s.n_good), int(s.n), int(ref.n_good), int(ref.n), level=level)
+        p = two_proportion_p_value(int(s.n_good), int(s.n), int(ref.n_good), int(ref.n))
+    return out | {"n_ref": other["n"], "score_ref": other["score"], "diff": diff.estimate, "diff_low": diff.low,
+                  "diff_high": diff.high, "p_value": p, "mean": me["mean"], "mean_ref": other["mean"],
+                  "mean_diff": mdiff.estimate, "mean_diff_low": mdiff.low, "mean_diff_high": mdiff.high,
+                  "mean_p_value": mp}
+
+
+def holm(p_values) -> list[float]:
+    """Holm step-down adjusted p-values (NaN stays NaN)."""
+    ps = [(p, i) for i, p in enumerate(p_values) if p == p]
+    out, running, m = [NAN] * len(p_values), 0.0, len(ps)
+    for rank, (p, i) in enumerate(sorted(ps)):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
