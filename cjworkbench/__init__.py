@@ -14,6 +14,11 @@ from .analysis.kpis import kpi_map_table, kpi_relation_table  # noqa: E402
 from .analysis.paths import paths_around_table, step_matrix_table, variants_table  # noqa: E402
 from .analysis.retention import lifecycle_table, retention_table  # noqa: E402
 from .analysis.rfm import rfm_table  # noqa: E402
+from .analysis.scores import scores_compare_table, scores_table  # noqa: E402
+from .analysis.sentiment import sentiment_table  # noqa: E402
+from .analysis.theme_discovery import discover_themes_table  # noqa: E402
+from .analysis.theme_impact import theme_impact_table  # noqa: E402
+from .analysis.themes import theme_matches, themes_table  # noqa: E402
 from .analysis.segments import clusters_table, persona_clusters_table, personas_table  # noqa: E402
 from .analysis.sessions import sessions_table  # noqa: E402
 from .analysis.transitions import hotspots_table, transitions_table  # noqa: E402
@@ -30,4 +35,7 @@ __all__ = [
     # designed vs actual, KPIs, segments
     "conformance_table", "deviations_table", "kpi_map_table", "kpi_relation_table",
     "personas_table", "clusters_table", "persona_clusters_table", "rfm_table",
+    # voice of the customer
+    "scores_table", "scores_compare_table", "sentiment_table", "themes_table", "theme_matches",
+    "discover_themes_table", "theme_impact_table",
 ]

@@ -225,3 +225,26 @@ def test_rfm_activity_hostile_values_and_bad_options(rfm_con, con):
         rfm_table(rfm_con, as_of="yesterday")
     with pytest.raises(FilterError, match="k must be a whole number of clusters of at least 2"):
         clusters_table(con, k=1)
+
+
+def test_persona_filter_keeps_exactly_that_personas_journeys(demo_db):
+    """Filters(persona=…, personas=…) on the stored (fast) and computed (slow) routes: the journeys of
+    customers whose first matching rule is the persona, counted independently in pandas."""
+    path, _ = demo_db
+    con = cjworkbench.connect(path)
+    personas = path.parent / "designed" / "personas.yml"
+    who = persona_of(con, personas).execute()
+    traditional = set(who.loc[who["persona"] == "traditional", "customer_id"])
+    ev = con.table("events").select("customer_id", "journey_id", "channel", "activity").execute()
+    mine = ev[ev["customer_id"].isin(traditional)]
+    # sessions belong to one customer (campaign ids are shared, so they are not used here)
+    expected = mine.loc[mine["activity"] == "checkout_start", "journey_id"].nunique()
+    f = cjworkbench.Filters(persona="traditional", personas=str(personas), has_activity="checkout_start")
+    fast = cjworkbench.variants_table(con, top=None, filters=f)
+    assert fast["n_journeys"].sum() == expected > 100
+    web = mine[mine["channel"] == "web"]
+    slow = cjworkbench.variants_table(con, top=None, filters=cjworkbench.Filters(
+        persona="traditional", personas=str(personas), channel="web"))
+    assert slow["n_journeys"].sum() == web["journey_id"].fillna(web["customer_id"]).nunique()
+    with pytest.raises(FilterError, match="needs the personas rules"):
+        cjworkbench.variants_table(con, filters=cjworkbench.Filters(persona="traditional"))

@@ -3,7 +3,8 @@
 Three levels, each stated in the result's definition:
 - event level (`channel`, `device`, `touchpoint`, `source`, `activity`): only matching events
   are kept, so paths are drawn through them alone;
-- customer level (`segment`, `attributes`): journeys of matching customers;
+- customer level (`segment`, `attributes`, `persona` under the `personas` rules): journeys of
+  matching customers;
 - journey level (`start_date`, `end_date`): journeys whose first (kept) event falls in the
   range, dates inclusive, in UTC; `has_activity`: journeys with at least one such event.
 Units: `journey` (journey_id, else customer_id), `customer`, or `session`: a customer's events
@@ -46,6 +47,8 @@ class Filters:
     source: str | tuple[str, ...] | None = None
     activity: str | tuple[str, ...] | None = None
     has_activity: str | tuple[str, ...] | None = None
+    persona: str | tuple[str, ...] | None = None
+    personas: str | dict | None = None   # personas YAML (path) the `persona` filter is judged by
 
     def describe(self) -> dict:
         """The non-empty filters, for a result's definition."""
@@ -55,6 +58,10 @@ class Filters:
     @property
     def has_event_filters(self) -> bool:
         return any(getattr(self, f) for f in EVENT_FILTERS)
+
+    @property
+    def has_customer_filters(self) -> bool:
+        return bool(self.segment or self.attributes or self.persona)
 
 
 def as_filters(filters: Filters | dict | None) -> Filters:
@@ -119,6 +126,14 @@ def matching_customers(con, f: Filters, *, segment: bool = True) -> ir.Table:
         cust = cust.filter(cust.segment.isin(_values(f.segment)))
     for key, value in f.attributes.items():
         cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
+    if f.persona:
+        if not f.personas:
+            raise FilterError("The persona filter needs the personas rules: pass personas='personas.yml' "
+                              "(e.g. designed/personas.yml beside the demo database).")
+        from .personas import persona_of   # personas builds on customers only; imported on use
+
+        who = persona_of(con, f.personas)
+        cust = cust.semi_join(who.filter(who.persona.isin([str(v) for v in _values(f.persona)])), "customer_id")
     return cust.select("customer_id")
 
 
@@ -143,7 +158,7 @@ def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "
             ev = ev.filter(ev[name].isin(_values(value)))
     if unit == "session":
         ev = with_visits(ev)
-    if f.segment or f.attributes:
+    if f.has_customer_filters:
         ev = ev.semi_join(matching_customers(con, f), "customer_id")
     if f.start_date or f.end_date:
         starts = ev.group_by("journey_key").aggregate(first_ts=ev.event_ts.min())

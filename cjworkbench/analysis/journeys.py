@@ -23,7 +23,7 @@ def _journey_filters(con, t: ir.Table, f: Filters, start_col: str) -> ir.Table:
     """Customer-level and journey-start filters on a precomputed table (segment is a column there)."""
     if f.segment:
         t = t.filter(t.segment.isin(_values(f.segment)))
-    if f.attributes:
+    if f.attributes or f.persona:
         t = t.semi_join(matching_customers(con, f, segment=False), "customer_id")
     if f.start_date or f.end_date:
         t = t.filter(starts_in_range(t[start_col], f))

@@ -18,7 +18,7 @@ import pandas as pd
 from ..config import read_yaml
 
 from ..errors import WorkbenchError, did_you_mean, one_of
-from .filters import _date, _values, as_filters, definition, epoch, filtered_events
+from .filters import _date, _values, as_filters, definition, epoch, filtered_events, matching_customers
 
 MATCH_COLUMNS = ("touchpoint", "channel", "department", "device", "stage", "activity", "source")
 CUSTOMER_KPIS = {"conversion": ("activity",), "nps": ("feedback_touchpoint",), "csat": ("feedback_touchpoint",),
@@ -186,13 +186,8 @@ def feedback(con, tp: dict, kpi: str, filters=None) -> ir.Table:
     fb = con.table("feedback")
     ftp = tp["customer_kpis"][kpi].get("feedback_touchpoint", tp["name"])
     fb = fb.filter((fb.instrument == kpi) & fb.touchpoint.isin(_strs(ftp)) & fb.score.notnull())
-    if f.segment or f.attributes:
-        cust = con.table("customers")
-        if f.segment:
-            cust = cust.filter(cust.segment.isin(_strs(f.segment)))
-        for key, value in f.attributes.items():
-            cust = cust.filter(cust.attributes[str(key)].isin(_strs(value)))
-        fb = fb.semi_join(cust.select("customer_id"), "customer_id")
+    if f.has_customer_filters:
+        fb = fb.semi_join(matching_customers(con, f), "customer_id")
     if f.start_date:
         fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
     if f.end_date:

@@ -66,7 +66,7 @@ def filtered_feedback(con, filters=None) -> ir.Table:
         fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
     if f.end_date:
         fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
-    if f.segment or f.attributes:
+    if f.has_customer_filters:
         fb = fb.semi_join(matching_customers(con, f), "customer_id")
     if f.device or f.activity or f.has_activity:
         ev = filtered_events(con, Filters(device=f.device, activity=f.activity, has_activity=f.has_activity))

@@ -15,7 +15,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from .filters import _values, as_filters, definition, epoch, filtered_events
+from .filters import as_filters, definition, epoch, filtered_events, matching_customers
 from .kpis import nps_points
 from .personas import load_personas, persona_of
 from .stats import newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value, wilson_interval
@@ -26,11 +26,7 @@ DAY = 86_400
 
 def _customers(con, filters):
     f = as_filters(filters)
-    cust = con.table("customers")
-    if f.segment:
-        cust = cust.filter(cust.segment.isin(_values(f.segment)))
-    for key, value in f.attributes.items():
-        cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
+    cust = con.table("customers").semi_join(matching_customers(con, f), "customer_id")
     if f.has_event_filters or f.start_date or f.end_date or f.has_activity:
         cust = cust.semi_join(filtered_events(con, f).select("customer_id"), "customer_id")
     return cust

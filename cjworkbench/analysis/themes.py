@@ -116,7 +116,7 @@ def feedback_rows(con, filters=None, *, instrument: str | tuple[str, ...] | None
         value = getattr(f, name)
         if value:
             fb = fb.filter(fb[name].isin(_values(value)))
-    if f.segment or f.attributes:
+    if f.has_customer_filters:
         fb = fb.semi_join(matching_customers(con, f), "customer_id")
     if f.start_date:
         fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
