@@ -1,0 +1,99 @@
+"""Designed vs actual: the deviation chart (rate and impact with intervals) and the conformance
+overview (journeys by fitness and completion)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .theme import CATEGORY, GREY, captioned, empty_chart, require, shown
+
+DEVIATION_COLUMNS = ("category", "step", "n_journeys", "n_deviating", "deviation_rate", "deviation_rate_low",
+                     "deviation_rate_high", "impact", "impact_low", "impact_high")
+# outcome -> (impact axis title, tooltip format, axis format, factor applied to the impact)
+IMPACT_UNITS = {"completion": ("completion, percentage points", "+.1f", "+d", 100.0),
+                "time": ("median hours to the goal", "+.1f", "+d", 1 / 3600),
+                "nps": ("NPS points", "+.1f", "+d", 1.0), "csat": ("CSAT points", "+.2f", "+.1f", 1.0),
+                "ces": ("CES effort points", "+.2f", "+.1f", 1.0), "cost": ("cost per journey", "+.2f", "+.1f", 1.0)}
+
+
+def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: str | None = None) -> alt.VConcatChart:
+    """Per deviation and step of `deviations_table`: the share of journeys deviating (Wilson
+    interval) beside the impact on the outcome vs conforming journeys (its interval, a zero line).
+    Rows without any deviating journey are left out; with `by=`, one colour per group."""
+    require(table, DEVIATION_COLUMNS, chart="deviations_chart", source="deviations_table()")
+    d = table.attrs.get("definition", {})
+    outcome = d.get("outcome", "completion")
+    axis_title, fmt, axis_fmt, factor = IMPACT_UNITS.get(outcome, (f"impact on {outcome}", "+.2f", "+.1f", 1.0))
+    title = title or f"Deviations from the designed {d.get('journey', 'journey')} and their impact on {outcome}"
+    group = d.get("by") if d.get("by") in table.columns else None
+    df = shown(table)
+    df = df[df["n_deviating"].fillna(0) > 0]
+    if not include_any:
+        df = df[df["step"] != "(any step)"]
+    if df.empty:
+        return captioned(empty_chart(title, "No deviating journeys for these filters."), table)
+    df = df.assign(what=df["category"].str.replace("_", " ") + " · " + df["step"].astype(str),
+                   **{f"effect{s}": df[f"impact{s}"] * factor for s in ("", "_low", "_high")})
+    order = list(dict.fromkeys(df.sort_values(["category", "step"], kind="stable")["what"]))
+    y = alt.Y("what:N", title=None, sort=order, axis=alt.Axis(labelLimit=300))
+    tip = ([alt.Tooltip(f"{group}:N")] if group else []) + [
+        alt.Tooltip("category:N", title="deviation"), alt.Tooltip("step:N", title="step"),
+        alt.Tooltip("n_deviating:Q", title="deviating journeys", format=","),
+        alt.Tooltip("n_journeys:Q", title="journeys", format=","),
+        alt.Tooltip("deviation_rate:Q", title="rate", format=".1%"),
+        alt.Tooltip("deviation_rate_low:Q", title="rate low", format=".1%"),
+        alt.Tooltip("deviation_rate_high:Q", title="rate high", format=".1%"),
+        alt.Tooltip("effect:Q", title=f"impact ({axis_title})", format=fmt),
+        alt.Tooltip("effect_low:Q", title="impact low", format=fmt),
+        alt.Tooltip("effect_high:Q", title="impact high", format=fmt)]
+    enc = {"tooltip": tip}
+    if group:
+        enc |= {"yOffset": alt.YOffset(f"{group}:N"), "color": alt.Color(f"{group}:N", title=group)}
+    base = alt.Chart(df).encode(y=y, **enc)
+    base_right = alt.Chart(df).encode(y=alt.Y("what:N", sort=order, axis=None), **enc)
+    height = max(100, len(order) * (14 * max(1, df[group].nunique()) if group else 26))
+    colour = {} if group else {"color": CATEGORY[0]}
+    rate = (base.mark_rule(strokeWidth=2, **colour).encode(
+        x=alt.X("deviation_rate_low:Q", title="share of journeys deviating", axis=alt.Axis(format="%")),
+        x2="deviation_rate_high:Q")
+        + base.mark_point(filled=True, size=60, **colour).encode(x="deviation_rate:Q")).properties(
+        width=260, height=height, title="How often (95 % interval)")
+    impact_colour = {} if group else {"color": CATEGORY[3]}
+    zero = alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
+    impact = (zero + base_right.mark_rule(strokeWidth=2, **impact_colour).encode(
+        x=alt.X("effect_low:Q", title=axis_title, axis=alt.Axis(format=axis_fmt)), x2="effect_high:Q")
+        + base_right.mark_point(filled=True, size=60, **impact_colour).encode(x="effect:Q")).properties(
+        width=260, height=height, title="Impact vs conforming journeys")
+    chart = alt.hconcat(rate, impact).properties(title=title)
+    return captioned(chart, table, keys=("rate", "impact"))
+
+
+def conformance_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+    """Journeys of `conformance_table` by fitness (share of required steps done in order),
+    split by whether they reached the goal. Aggregated here: no journey-level row is embedded."""
+    require(table, ("fitness", "completed"), chart="conformance_chart", source="conformance_table()")
+    d = table.attrs.get("definition", {})
+    title = title or f"How closely journeys follow the designed {d.get('journey', 'journey')}"
+    df = shown(table)
+    if "open_window" in df.columns:
+        df = df[~df["open_window"].fillna(False).astype(bool)]
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    counts = (df.assign(fitness=df["fitness"].round(2),
+                        outcome=df["completed"].map({True: "reached the goal", False: "did not reach it"}))
+              .groupby(["fitness", "outcome"], as_index=False).size().rename(columns={"size": "n_journeys"}))
+    counts["share"] = counts["n_journeys"] / counts["n_journeys"].sum()
+    counts["fitness_label"] = counts["fitness"].map(lambda f: f"{f:.0%}")
+    chart = alt.Chart(counts).mark_bar().encode(
+        x=alt.X("fitness_label:O", title="fitness: required steps done in order",
+                sort=list(dict.fromkeys(counts.sort_values("fitness")["fitness_label"])), axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("n_journeys:Q", title="journeys", stack="zero"),
+        color=alt.Color("outcome:N", title=None, scale=alt.Scale(domain=["reached the goal", "did not reach it"],
+                                                                 range=[CATEGORY[2], "#d5dce6"])),
+        tooltip=[alt.Tooltip("fitness_label:O", title="fitness"), alt.Tooltip("outcome:N", title="outcome"),
+                 alt.Tooltip("n_journeys:Q", title="journeys", format=","),
+                 alt.Tooltip("share:Q", title="share of all journeys", format=".1%")],
+    ).properties(width=max(240, 70 * counts["fitness"].nunique()), height=240, title=alt.TitleParams(
+        title, subtitle=f"{len(df):,} closed journeys; journeys whose window is still open are left out"))
+    return captioned(chart, table, keys=("fitness",))

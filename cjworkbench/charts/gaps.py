@@ -1,0 +1,98 @@
+"""Hand-off charts: the switch matrix heatmap and the switch gap comparison with intervals."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, shown
+
+
+def switch_matrix_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+    """Heatmap of `switch_matrix_table`: switches from (rows) to (columns), coloured by count,
+    labelled with the count and the share of the row's switches."""
+    require(table, ("from_value", "to_value", "n_switches"), chart="switch_matrix_chart",
+            source="switch_matrix_table()")
+    dimension = table.attrs.get("definition", {}).get("dimension", "value")
+    title = title or f"Switches of {dimension}"
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title, f"No {dimension} switches for these filters."), table)
+    df = df.assign(row_share=df["n_switches"] / df.groupby("from_value")["n_switches"].transform("sum"))
+    df["label"] = [f"{n:,.0f}\n{s:.0%}" for n, s in zip(df["n_switches"], df["row_share"])]
+    df["dark"] = df["n_switches"] >= 0.6 * df["n_switches"].max()  # white text on dark cells
+    df["median_time"] = (df["median_seconds"] if "median_seconds" in df.columns
+                         else pd.Series(float("nan"), index=df.index)).map(duration_text)
+    values = sorted(set(df["from_value"]) | set(df["to_value"]))
+    tip = [alt.Tooltip("from_value:N", title="from"), alt.Tooltip("to_value:N", title="to"),
+           alt.Tooltip("n_switches:Q", title="switches", format=","),
+           alt.Tooltip("row_share:Q", title=f"share of switches from this {dimension}", format=".1%")]
+    tip += [alt.Tooltip(f"{c}:Q", title=t, format=",") for c, t in (("n_journeys", "journeys"),
+                                                                  ("n_customers", "customers")) if c in df.columns]
+    tip.append(alt.Tooltip("median_time:N", title="median time to switch"))
+    base = alt.Chart(df).encode(
+        x=alt.X("to_value:N", title=f"to {dimension}", sort=values, axis=alt.Axis(labelAngle=0, orient="top")),
+        y=alt.Y("from_value:N", title=f"from {dimension}", sort=values), tooltip=tip)
+    rect = base.mark_rect().encode(color=alt.Color("n_switches:Q", title="switches",
+                                                   scale=alt.Scale(scheme="blues")))
+    text = base.mark_text(fontSize=10, lineBreak="\n").encode(
+        text="label:N", color=alt.condition("datum.dark", alt.value("white"), alt.value("#333333")))
+    chart = (rect + text).properties(width=max(200, 70 * len(values)), height=max(120, 40 * len(values)),
+                                     title=alt.TitleParams(title, subtitle="Count and share of the row's switches"))
+    return captioned(chart, table, keys=("switch_rule", "duration"))
+
+
+def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+    """Outcome rate with vs without each switch (Wilson intervals), and the difference with its
+    Newcombe interval: the hand-off gap."""
+    need = ("from_value", "to_value", "n_with", "rate_with", "rate_with_low", "rate_with_high", "n_without",
+            "rate_without", "rate_without_low", "rate_without_high", "rate_diff", "rate_diff_low", "rate_diff_high")
+    require(table, need, chart="switch_gaps_chart", source="switch_gaps_table()")
+    d = table.attrs.get("definition", {})
+    title = title or f"Reaching {d.get('outcome_activity', 'the outcome')} with and without a switch"
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    df = df.assign(switch=df["from_value"].astype(str) + " → " + df["to_value"].astype(str))
+    p = df["p_value"] if "p_value" in df.columns else pd.Series(float("nan"), index=df.index)
+    df = df.assign(**{f"pts{s}": df[f"rate_diff{s}"] * 100 for s in ("", "_low", "_high")})
+    df["diff_label"] = [f"{v * 100:+.1f} pts ({lo * 100:+.1f} to {hi * 100:+.1f})" + _p_text(pv)
+                        for v, lo, hi, pv in zip(df["rate_diff"], df["rate_diff_low"], df["rate_diff_high"], p)]
+    rows = []
+    for which in ("with", "without"):
+        part = df[["switch", "from_value", f"n_{which}", f"rate_{which}", f"rate_{which}_low", f"rate_{which}_high"]]
+        part = part.set_axis(["switch", "from_value", "n", "rate", "low", "high"], axis=1)
+        group = "with the switch" if which == "with" else "without (stayed in " + part["from_value"].astype(str) + ")"
+        rows.append(part.assign(group=group, which=which))
+    long = pd.concat(rows, ignore_index=True)
+    y = alt.Y("switch:N", title=None, sort=list(df["switch"]))
+    tip = [alt.Tooltip("switch:N"), alt.Tooltip("group:N", title="journeys"), alt.Tooltip("n:Q", title="n", format=","),
+           alt.Tooltip("rate:Q", title="rate", format=".1%"), alt.Tooltip("low:Q", title="low", format=".1%"),
+           alt.Tooltip("high:Q", title="high", format=".1%")]
+    color = alt.Color("which:N", title=None,
+                      scale=alt.Scale(domain=["with", "without"], range=[CATEGORY[3], CATEGORY[0]]),
+                      legend=alt.Legend(orient="bottom", labelLimit=320,
+                                        labelExpr="datum.label == 'with' ? 'with the switch' : "
+                                                  "'without: stayed in the from value'"))
+    base = alt.Chart(long).encode(y=y, yOffset=alt.YOffset("which:N", sort=["with", "without"]), tooltip=tip)
+    rates = (base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title="outcome rate", axis=alt.Axis(format="%")),
+                                                  x2="high:Q", color=color)
+             + base.mark_point(filled=True, size=70).encode(x="rate:Q", color=color)).properties(
+        width=300, height=max(80, 56 * len(df)), title="Outcome rate (95 % interval)")
+    dbase = alt.Chart(df).encode(y=alt.Y("switch:N", title=None, sort=list(df["switch"]), axis=None),
+                                 tooltip=[alt.Tooltip("switch:N"), alt.Tooltip("diff_label:N", title="difference")])
+    diffs = (alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
+             + dbase.mark_rule(strokeWidth=2, color="#333333").encode(
+                 x=alt.X("pts_low:Q", title="difference, percentage points", axis=alt.Axis(format="+d", tickCount=5)),
+                 x2="pts_high:Q")
+             + dbase.mark_point(filled=True, size=70, color="#333333").encode(x="pts:Q")
+             + dbase.mark_text(dy=-12, fontSize=10).encode(x="pts:Q", text="diff_label:N")).properties(
+        width=260, height=max(80, 56 * len(df)), title="With minus without")
+    chart = alt.hconcat(rates, diffs).properties(title=title)
+    return captioned(chart, table, keys=("comparison", "rate_diff"))
+
+
+def _p_text(p) -> str:
+    if pd.isna(p):
+        return ""
+    return ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"

@@ -1,0 +1,114 @@
+"""Journey charts: the step matrix heatmap, the variants bar, the paths (flows) around an anchor
+and the hotspot ranking. The process map has its own module (`process_map.py`)."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, shown
+
+END = "(end)"
+
+
+def step_matrix_chart(table: pd.DataFrame, *, top: int = 15,
+                      title: str = "What happens at each step") -> alt.VConcatChart:
+    """Heatmap of `step_matrix_table`: share of journeys whose k-th step is each activity; the
+    `top` activities by total share, each step's remaining activities summed into '(other)'."""
+    require(table, ("step", "activity", "n_journeys", "share"), chart="step_matrix_chart",
+            source="step_matrix_table()")
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    totals = df[df["activity"] != END].groupby("activity")["share"].sum().sort_values(ascending=False, kind="stable")
+    kept = list(totals.index[:top])
+    df = df.assign(activity=df["activity"].where(df["activity"].isin(kept + [END]), "(other)"))
+    df = df.groupby(["step", "activity"], as_index=False)[["n_journeys", "share"]].sum()
+    order = kept + (["(other)"] if "(other)" in set(df["activity"]) else []) + [END]
+    df = df.assign(label=df["share"].map(lambda s: f"{s:.0%}" if s >= 0.05 else ""))
+    base = alt.Chart(df).encode(
+        x=alt.X("step:O", title="step in the journey", axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("activity:N", title=None, sort=order),
+        tooltip=[alt.Tooltip("step:O", title="step"), alt.Tooltip("activity:N", title="activity"),
+                 alt.Tooltip("n_journeys:Q", title="journeys", format=","),
+                 alt.Tooltip("share:Q", title="share of journeys", format=".1%")])
+    rect = base.mark_rect().encode(color=alt.Color("share:Q", title="share of journeys",
+                                                   scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                                                   legend=alt.Legend(format="%")))
+    text = base.mark_text(fontSize=10).encode(
+        text="label:N", color=alt.condition("datum.share > 0.5", alt.value("white"), alt.value("#333333")))
+    chart = (rect + text).properties(
+        width=max(240, 46 * df["step"].nunique()), height=max(160, 20 * len(order)),
+        title=alt.TitleParams(title, subtitle="Each column sums to 100 %: '(end)' = journeys already finished"))
+    return captioned(chart, table, keys=("max_steps",))
+
+
+def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys") -> alt.VConcatChart:
+    """Horizontal bars of `variants_table`: share of journeys following each activity sequence;
+    the 'other (N variants)' row in grey."""
+    require(table, ("rank", "variant", "n_journeys", "share"), chart="variants_chart", source="variants_table()")
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    df = df.assign(other=df["variant"].str.startswith("other ("), label=df["share"].map(lambda s: f"{s:.1%}"))
+    tip = [alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("variant:N", title="journey"),
+           alt.Tooltip("n_journeys:Q", title="journeys", format=",")]
+    tip += [alt.Tooltip(f"{c}:Q", title=t, format=",") for c, t in (("n_customers", "customers"),
+                                                                  ("n_steps", "steps")) if c in df.columns]
+    tip.append(alt.Tooltip("share:Q", title="share of journeys", format=".1%"))
+    ranked = list(df.sort_values("rank", kind="stable")["variant"])
+    base = alt.Chart(df).encode(y=alt.Y("variant:N", title=None, sort=ranked,
+                                        axis=alt.Axis(labelLimit=420)),
+                                x=alt.X("share:Q", title="share of journeys", axis=alt.Axis(format="%")),
+                                tooltip=tip)
+    bars = base.mark_bar().encode(color=alt.condition("datum.other", alt.value(GREY), alt.value(CATEGORY[0])))
+    text = base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")
+    chart = (bars + text).properties(width=360, height=max(120, 22 * len(df)), title=title)
+    return captioned(chart, table, keys=("n_variants",))
+
+
+def paths_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+    """Flows around an anchor (`paths_around_table`): share of journeys taking each path after
+    (or before) the first anchor event."""
+    require(table, ("variant", "n_journeys", "share"), chart="paths_chart", source="paths_around_table()")
+    d = table.attrs.get("definition", {})
+    if title is None:
+        title = f"Paths {'before' if 'before' in d.get('analysis', '') else 'after'} {d.get('anchor', 'the anchor')}"
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    df = df.assign(label=df["share"].map(lambda s: f"{s:.1%}"))
+    base = alt.Chart(df).encode(
+        y=alt.Y("variant:N", title=None, sort=list(df["variant"]), axis=alt.Axis(labelLimit=420)),
+        x=alt.X("share:Q", title="share of journeys with the anchor", axis=alt.Axis(format="%")),
+        tooltip=[alt.Tooltip("variant:N", title="path"), alt.Tooltip("n_journeys:Q", title="journeys", format=","),
+                 alt.Tooltip("share:Q", title="share", format=".1%")])
+    bars = base.mark_bar().encode(color=alt.condition(f"datum.variant == '{END}'", alt.value(GREY),
+                                                      alt.value(CATEGORY[0])))
+    chart = (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")).properties(
+        width=360, height=max(100, 22 * len(df)), title=title)
+    return captioned(chart, table, keys=("steps",))
+
+
+def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost") -> alt.VConcatChart:
+    """Ranked bars of `hotspots_table`: hours lost per transition, activity or rework loop."""
+    require(table, ("rank", "kind", "name", "volume", "hours_lost"), chart="hotspots_chart",
+            source="hotspots_table()")
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    median = df["median_seconds"] if "median_seconds" in df.columns else pd.Series(float("nan"), index=df.index)
+    df = df.assign(median_time=median.map(duration_text), label=df["hours_lost"].map(lambda h: f"{h:,.0f} h"))
+    base = alt.Chart(df).encode(
+        y=alt.Y("name:N", title=None, sort=list(df.sort_values("rank", kind="stable")["name"]),
+                axis=alt.Axis(labelLimit=320)),
+        x=alt.X("hours_lost:Q", title="hours lost"),
+        tooltip=[alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("kind:N", title="kind"),
+                 alt.Tooltip("name:N", title="where"), alt.Tooltip("volume:Q", title="volume", format=","),
+                 alt.Tooltip("hours_lost:Q", title="hours lost", format=",.0f"),
+                 alt.Tooltip("median_time:N", title="median wait")])
+    bars = base.mark_bar().encode(color=alt.Color("kind:N", title="kind",
+                                                  scale=alt.Scale(domain=["transition", "activity", "rework"])))
+    chart = (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")).properties(
+        width=360, height=max(120, 22 * len(df)), title=title)
+    return captioned(chart, table, keys=("ranking",))

@@ -1,0 +1,241 @@
+"""The process map: the transition graph of `transitions_table`, laid out left to right.
+
+Layout (a pure function of the table, `process_map_layout`):
+- Position: back edges (loops) are found by a depth-first walk from `(start)` over every
+  transition that follows heavier edges first (ties by name); an edge into an activity still on
+  the walk's path closes a loop. Over the other edges, in topological order, an activity's
+  typical step index is 1 + the transition-weighted mean index of its predecessors (`(start)`
+  is 0). Its column is that index rounded to half steps (empty columns closed up); `(end)` last.
+- Drawn: the `top` heaviest transitions between two different activities, plus the start/end
+  edges of those activities carrying at least 2 % of the journeys. Repeats of one activity are
+  not drawn; their count is in the node's tooltip.
+- Rows: within a column, activities are ordered by the mean row of their drawn neighbours
+  (barycentre sweeps forward, backward, forward: fewer crossings), then by volume.
+Edges: width = transitions, colour = median time between; circles sized by events.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from .theme import GREY, ChartError, captioned, duration_text, empty_chart, require, shown
+
+START, END = "(start)", "(end)"
+COLUMNS = ("from_activity", "to_activity", "n_transitions", "median_seconds")
+WIDTH_PER_COLUMN, HEIGHT_PER_ROW = 130, 62
+BOUNDARY_SHARE = 0.02
+COLUMN_STEP = 0.5  # activities whose typical step index rounds to the same half step share a column
+TIME_BANDS = ((60, "under 1 min"), (600, "1-10 min"), (3_600, "10 min-1 h"), (86_400, "1 h-1 d"),
+              (float("inf"), "over 1 d"))
+
+
+def _kept_edges(table: pd.DataFrame, top: int) -> pd.DataFrame:
+    """The `top` heaviest activity-to-activity edges, then the start/end edges of their activities
+    that carry at least BOUNDARY_SHARE of all journey starts."""
+    order = dict(ascending=[False, True, True], kind="stable")
+    keys = ["n_transitions", "from_activity", "to_activity"]
+    boundary = table["from_activity"].eq(START) | table["to_activity"].eq(END)
+    inner = table[~boundary & (table["from_activity"] != table["to_activity"])].sort_values(keys, **order).head(top)
+    drawn = set(inner["from_activity"]) | set(inner["to_activity"])
+    starts = table.loc[table["from_activity"].eq(START), "n_transitions"].sum()
+    edge = table[boundary & (table["from_activity"].isin(drawn) | table["to_activity"].isin(drawn))
+                 & (table["n_transitions"] >= BOUNDARY_SHARE * starts)]
+    if inner.empty:  # only start/end edges (one-event journeys): draw those
+        edge = table[boundary].sort_values(keys, **order).head(top)
+    return pd.concat([inner, edge.sort_values(keys, **order)], ignore_index=True)
+
+
+def _back_edges(nodes: list[str], edges: pd.DataFrame, volume: dict) -> set[tuple[str, str]]:
+    out = defaultdict(list)
+    for f, t, n in edges[["from_activity", "to_activity", "n_transitions"]].itertuples(index=False):
+        out[f].append((-n, t))
+    for f in out:
+        out[f].sort()
+    state, back = {}, set()  # state: 1 on the current path, 2 done
+
+    def walk(root: str) -> None:
+        stack = [(root, iter(out[root]))]
+        state[root] = 1
+        while stack:
+            node, children = stack[-1]
+            for _, child in children:
+                if state.get(child) == 1:
+                    back.add((node, child))
+                elif child not in state:
+                    state[child] = 1
+                    stack.append((child, iter(out[child])))
+                    break
+            else:
+                state[node] = 2
+                stack.pop()
+
+    has_in = set(edges["to_activity"])
+    roots = ([START] if START in nodes else []) + sorted(
+        (n for n in nodes if n not in has_in and n != START), key=lambda n: (-volume.get(n, 0), n))
+    for root in roots + sorted(nodes, key=lambda n: (-volume.get(n, 0), n)):
+        if root not in state:
+            walk(root)
+    return back
+
+
+def process_map_layout(table: pd.DataFrame, *, top: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(nodes, edges) of the map: nodes with `activity`, `position` (typical step index),
+    `column`, `row`, `volume`, `n_loops`; the drawn edges with `x`, `y`, `x2`, `y2` and `back`."""
+    require(table, COLUMNS, chart="process_map_layout", source="transitions_table()")
+    if not isinstance(top, int) or isinstance(top, bool) or top < 1:
+        raise ChartError(f"top must be a whole number of edges of at least 1, got {top!r}.")
+    edges = _kept_edges(table, top)
+    incoming = table.groupby("to_activity")["n_transitions"].sum()
+    outgoing = table.groupby("from_activity")["n_transitions"].sum()
+    loops = table[table["from_activity"] == table["to_activity"]].set_index("from_activity")["n_transitions"]
+    graph = table[table["from_activity"] != table["to_activity"]]
+    every = sorted(set(graph["from_activity"]) | set(graph["to_activity"]))
+    volume = {n: int(max(incoming.get(n, 0), outgoing.get(n, 0))) for n in every}
+    back = _back_edges(every, graph, volume)
+    position = _positions(every, graph, back)
+    nodes = sorted(set(edges["from_activity"]) | set(edges["to_activity"]), key=lambda n: (position[n], n))
+    column = {n: int(math.floor(position[n] / COLUMN_STEP + 0.5)) for n in nodes}
+    if END in column:
+        column[END] = max([c for n, c in column.items() if n != END] + [0]) + 1
+    rank = {c: i for i, c in enumerate(sorted(set(column.values())))}  # no empty columns
+    column = {n: rank[c] for n, c in column.items()}
+    drawn = [(f, t) for f, t in zip(edges["from_activity"], edges["to_activity"]) if (f, t) not in back]
+    row = _rows(nodes, column, drawn, volume)
+    node_df = pd.DataFrame({"activity": nodes, "position": [round(position[n], 3) for n in nodes],
+                            "column": [column[n] for n in nodes], "row": [row[n] for n in nodes],
+                            "volume": [volume[n] for n in nodes], "n_loops": [int(loops.get(n, 0)) for n in nodes]})
+    node_df = node_df.sort_values(["column", "row"], kind="stable").reset_index(drop=True)
+    edges = edges.assign(x=edges["from_activity"].map(column), y=edges["from_activity"].map(row),
+                         x2=edges["to_activity"].map(column), y2=edges["to_activity"].map(row),
+                         back=[(f, t) in back for f, t in zip(edges["from_activity"], edges["to_activity"])])
+    return node_df, edges
+
+
+def _positions(nodes: list[str], graph: pd.DataFrame, back: set) -> dict[str, float]:
+    """Typical step index: 1 + the transition-weighted mean index of the predecessors, over the
+    edges that are not back edges, in topological order; `(start)` is 0."""
+    forward = [(f, t, n) for f, t, n in graph[["from_activity", "to_activity", "n_transitions"]]
+               .itertuples(index=False) if (f, t) not in back]
+    preds, indegree = defaultdict(list), dict.fromkeys(nodes, 0)
+    for f, t, n in forward:
+        preds[t].append((f, n))
+        indegree[t] += 1
+    succ = defaultdict(list)
+    for f, t, _ in forward:
+        succ[f].append(t)
+    ready = sorted(n for n in nodes if indegree[n] == 0)
+    base = 1.0 if START in nodes else 0.0
+    position: dict[str, float] = {}
+    while ready:
+        node = ready.pop(0)
+        weights = [(position[f] + 1, n) for f, n in preds[node]]
+        total = sum(n for _, n in weights)
+        position[node] = 0.0 if node == START else (sum(p * n for p, n in weights) / total if total else base)
+        for t in succ[node]:
+            indegree[t] -= 1
+            if indegree[t] == 0:
+                ready.append(t)
+        ready.sort()
+    return position
+
+
+def _rows(nodes, column, drawn, volume) -> dict[str, float]:
+    """Rows within each column, centred on 0: ordered by the mean row of the drawn predecessors,
+    then of the successors, then of the predecessors again (barycentre sweeps; fewer crossings)."""
+    neighbours = {"in": defaultdict(list), "out": defaultdict(list)}
+    for f, t in drawn:
+        neighbours["in"][t].append(f)
+        neighbours["out"][f].append(t)
+    columns = sorted(set(column.values()))
+    row: dict[str, float] = {}
+    for side, order in (("in", columns), ("out", columns[::-1]), ("in", columns)):
+        for col in order:
+            members = [n for n in nodes if column[n] == col]
+            placed = {n: [row[p] for p in neighbours[side][n] if p in row and column[p] != col] for n in members}
+            members.sort(key=lambda n: (float(np.mean(placed[n])) if placed[n] else row.get(n, 0.0), -volume[n], n))
+            row.update({n: i - (len(members) - 1) / 2 for i, n in enumerate(members)})
+    return row
+
+
+def process_map_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Process map") -> alt.VConcatChart:
+    """Transition graph left to right: circles sized by events, edges wide by transitions and
+    coloured by median time between the two activities; start/end edges thin, grey, dashed."""
+    require(table, COLUMNS, chart="process_map_chart", source="transitions_table()")
+    df = shown(table)
+    if df.empty:
+        return captioned(empty_chart(title), table)
+    nodes, edges = process_map_layout(df, top=top)
+    if nodes.empty:
+        return captioned(empty_chart(title, "Only repeats of single activities: no transition to draw."), table)
+    n_cols, n_rows = int(nodes["column"].max()) + 1, int(nodes.groupby("column").size().max())
+    width, height = max(360, WIDTH_PER_COLUMN * n_cols), max(200, HEIGHT_PER_ROW * n_rows)
+    half = max(n_rows / 2, 1.0)
+    edges = _edge_fields(edges, width / n_cols, height / (2 * half))
+    x_scale = alt.Scale(domain=[-0.5, n_cols - 0.5])
+    y_scale = alt.Scale(domain=[-half, half], reverse=True)  # rows grow downwards
+
+    def xy(x: str, y: str) -> dict:
+        return {"x": alt.X(f"{x}:Q", scale=x_scale, axis=None), "y": alt.Y(f"{y}:Q", scale=y_scale, axis=None)}
+
+    tip = [alt.Tooltip("from_activity:N", title="from"), alt.Tooltip("to_activity:N", title="to"),
+           alt.Tooltip("n_transitions:Q", title="transitions", format=","),
+           alt.Tooltip("n_journeys:Q", title="journeys", format=","),
+           alt.Tooltip("median_time:N", title="median time between"),
+           alt.Tooltip("p90_time:N", title="90th percentile")]
+    base = alt.Chart(edges)
+    inner = base.transform_filter("!datum.boundary").mark_rule(opacity=0.8).encode(
+        **xy("x", "y"), x2="x2:Q", y2="y2:Q", tooltip=tip,
+        size=alt.Size("n_transitions:Q", title="transitions", scale=alt.Scale(range=[1, 14]),
+                      legend=alt.Legend(format="~s")),
+        color=alt.Color("time_band:O", title="median time between",
+                        scale=alt.Scale(domain=[b for _, b in TIME_BANDS], scheme="viridis", reverse=True)))
+    outer = base.transform_filter("datum.boundary").mark_rule(
+        color=GREY, opacity=0.6, strokeDash=[4, 3], strokeWidth=1.2).encode(**xy("x", "y"), x2="x2:Q", y2="y2:Q",
+                                                                             tooltip=tip)
+    arrows = base.mark_point(shape="triangle-right", filled=True, color="#555555", opacity=0.8, size=40).encode(
+        **xy("mx", "my"), angle=alt.Angle("angle:Q", scale=None), tooltip=tip)
+    node_tip = [alt.Tooltip("activity:N", title="activity"), alt.Tooltip("volume:Q", title="events", format=","),
+                alt.Tooltip("n_loops:Q", title="repeats (self-loops)", format=","),
+                alt.Tooltip("column:Q", title="position")]
+    nodes = nodes.assign(area=60 + 840 * nodes["volume"] / max(int(nodes["volume"].max()), 1))
+    node_base = alt.Chart(nodes).encode(**xy("column", "row"), tooltip=node_tip)
+    circles = node_base.mark_circle(color="#2f4b7c", opacity=0.9, stroke="white", strokeWidth=1).encode(
+        size=alt.Size("area:Q", scale=None))
+    labels = node_base.mark_text(dy=-18, fontSize=10).encode(text="activity:N")
+    n_inner = int((~edges["boundary"]).sum())
+    n_all = int(((df["from_activity"] != df["to_activity"]) & (df["from_activity"] != START)
+                 & (df["to_activity"] != END)).sum())
+    subtitle = (f"The {n_inner} busiest of {n_all} transitions between activities (repeats of one activity "
+                "not drawn); width = transitions, colour = median time between")
+    chart = alt.layer(outer, inner, arrows, circles, labels).properties(
+        width=width, height=height, title=alt.TitleParams(title, subtitle=subtitle))
+    return captioned(chart, table, keys=("duration",), width=max(110, width // 6))
+
+
+def _edge_fields(edges: pd.DataFrame, px_per_col: float, px_per_row: float) -> pd.DataFrame:
+    """Arrow position (60 % along the edge) and screen angle; readable times for the tooltip."""
+    dx = (edges["x2"] - edges["x"]) * px_per_col
+    dy = (edges["y2"] - edges["y"]) * px_per_row  # rows grow downwards on screen
+    angle = [math.degrees(math.atan2(b, a)) % 360 for a, b in zip(dx, dy)]
+    out = edges.assign(mx=edges["x"] + 0.6 * (edges["x2"] - edges["x"]),
+                       my=edges["y"] + 0.6 * (edges["y2"] - edges["y"]), angle=angle,
+                       median_time=edges["median_seconds"].map(duration_text),
+                       time_band=edges["median_seconds"].map(_band),
+                       boundary=edges["from_activity"].eq(START) | edges["to_activity"].eq(END),
+                       p90_time=edges.get("p90_seconds", pd.Series(np.nan, index=edges.index)).map(duration_text))
+    if "n_journeys" not in out.columns:
+        out["n_journeys"] = np.nan
+    keep = ["from_activity", "to_activity", "n_transitions", "n_journeys", "median_seconds", "median_time",
+            "p90_time", "time_band", "boundary", "x", "y", "x2", "y2", "mx", "my", "angle", "back"]
+    return out[keep]
+
+
+def _band(seconds) -> str | None:
+    if pd.isna(seconds):
+        return None
+    return next(label for limit, label in TIME_BANDS if seconds < limit)

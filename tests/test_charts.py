@@ -1,0 +1,458 @@
+"""Charts are specs: marks, typed encodings, the definition caption and the aggregated data they
+embed are checked on `to_dict()`; every chart also renders to SVG with vl-convert."""
+
+from __future__ import annotations
+
+import html
+import json
+
+import altair as alt
+import pandas as pd
+import pytest
+import vl_convert as vlc
+
+import cjworkbench
+from cjworkbench import charts
+from cjworkbench.charts import ChartError, process_map_layout
+from cjworkbench.errors import WorkbenchError
+from cjworkbench.privacy import suppress_small
+
+STEPS = ["view_product", "checkout_start", "checkout_payment", "checkout_confirmed"]
+TIES = "Ties: events ordered by (event_ts, seq)"
+MAX_ROWS = 400
+
+
+# -- helpers reading a spec ------------------------------------------------------------------------
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+def marks(spec) -> set[str]:
+    return {(d["mark"] if isinstance(d["mark"], str) else d["mark"]["type"]) for d in _walk(spec) if "mark" in d}
+
+
+def encodings(spec) -> set[tuple[str, str, str]]:
+    out = set()
+    for d in _walk(spec):
+        for channel, enc in (d.get("encoding") or {}).items():
+            if isinstance(enc, dict) and "field" in enc:
+                out.add((channel, enc["field"], enc.get("type")))
+    return out
+
+
+def data_rows(spec) -> list[list[dict]]:
+    """Every inline dataset of the spec (Altair moves them to `datasets`)."""
+    sets = list((spec.get("datasets") or {}).values())
+    sets += [d["data"]["values"] for d in _walk(spec) if isinstance(d.get("data"), dict) and "values" in d["data"]]
+    return sets
+
+
+def caption(spec) -> str:
+    title = spec["title"]
+    assert title["orient"] == "bottom"
+    return " ".join(title["text"])
+
+
+def check(chart, *, expect_marks, expect_enc, expect_caption=(), title=None) -> dict:
+    """The common contract: captioned, typed encodings, small inline data, renders to SVG."""
+    assert isinstance(chart, alt.VConcatChart)
+    spec = chart.to_dict()
+    assert expect_marks <= marks(spec), marks(spec)
+    assert expect_enc <= encodings(spec), encodings(spec)
+    text = caption(spec)
+    for fragment in ("Filters:", *expect_caption):
+        assert fragment in text, (fragment, text)
+    rows = data_rows(spec)
+    assert rows and max(len(r) for r in rows) <= MAX_ROWS
+    svg = vlc.vegalite_to_svg(chart.to_json())
+    assert svg.lstrip().startswith("<svg") and "<text" in svg
+    assert spec["title"]["text"][0] in html.unescape(svg)                  # the caption is drawn
+    if title:
+        assert title in json.dumps(spec)
+    return spec
+
+
+def chart_data(spec, column: str) -> pd.DataFrame:
+    """The inline dataset holding `column`, as a frame."""
+    for rows in data_rows(spec):
+        if rows and column in rows[0]:
+            return pd.DataFrame(rows)
+    raise AssertionError(f"no dataset with {column}")
+
+
+# -- the demo tables, computed once ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tables(demo_db):
+    path, _ = demo_db
+    con = cjworkbench.connect(path, read_only=True)
+    design = path.parent / "designed" / "onboarding.yml"
+    gaps = dict(unit="session",
+                filters={"has_activity": "checkout_start", "source": ["web", "contact_centre", "orders"]})
+    out = {
+        "transitions": cjworkbench.transitions_table(con),
+        "step_matrix": cjworkbench.step_matrix_table(con, max_steps=8),
+        "variants": cjworkbench.variants_table(con, top=10),
+        "paths": cjworkbench.paths_around_table(con, anchor="checkout_start", steps=3),
+        "hotspots": cjworkbench.hotspots_table(con, top=12),
+        "funnel": cjworkbench.funnel_table(con, steps=STEPS, window="7d", filters={"segment": "Premium"}),
+        "funnel_by": cjworkbench.funnel_table(con, steps=STEPS, breakdown="segment"),
+        "funnel_times": cjworkbench.funnel_times_table(con, steps=STEPS),
+        "dropoff": cjworkbench.funnel_dropoff_next_table(con, steps=STEPS, at_step=2),
+        "switch_matrix": cjworkbench.switch_matrix_table(con, dimension="department"),
+        "switch_gaps": cjworkbench.switch_gaps_table(con, dimension="channel", switch=("app", "phone"),
+                                                     outcome_activity="checkout_confirmed", n_resamples=200, **gaps),
+        "deviations": cjworkbench.deviations_table(con, design=design, n_resamples=200),
+        "deviations_by": cjworkbench.deviations_table(con, design=design, by="segment", n_resamples=200),
+        "conformance": cjworkbench.conformance_table(con, design=design),
+        "retention": cjworkbench.retention_table(con),
+        "lifecycle": cjworkbench.lifecycle_table(con),
+    }
+    con.disconnect()
+    return out
+
+
+# -- the process map -----------------------------------------------------------------------------------
+
+def _edges(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["from_activity", "to_activity", "n_transitions", "median_seconds"])
+
+
+def test_process_map_layout_orders_activities_left_to_right():
+    """A → B → C with a shortcut A → C and a loop back C → B: B sits between A and C, the loop
+    is a back edge, the self-loop B → B is counted on the node, not drawn."""
+    table = _edges([("(start)", "A", 10, None), ("A", "B", 8, 60.0), ("B", "C", 8, 120.0), ("A", "C", 2, 30.0),
+                    ("C", "B", 1, 10.0), ("C", "(end)", 10, None), ("B", "B", 3, 5.0)])
+    nodes, edges = process_map_layout(table)
+    assert nodes["activity"].tolist() == ["(start)", "A", "B", "C", "(end)"]
+    assert nodes["column"].tolist() == [0, 1, 2, 3, 4]
+    assert nodes.set_index("activity")["position"].to_dict() == {"(start)": 0.0, "A": 1.0, "B": 2.0,
+                                                                 "C": 2.8, "(end)": 3.8}  # C: (8·3 + 2·2) / 10
+    assert nodes.set_index("activity").loc["B", "n_loops"] == 3
+    assert nodes.set_index("activity").loc["B", "volume"] == 12        # 8 from A + 1 from C + 3 repeats
+    back = edges.set_index(["from_activity", "to_activity"])["back"]
+    assert back[("C", "B")] and not back[("B", "C")]
+    assert ("B", "B") not in back.index
+
+
+def test_process_map_layout_weighs_positions_and_keeps_top_edges():
+    """X is mostly entered straight from the start (9 of 10), so it goes in the first column with P
+    although a longer route P → Q → X exists (a longest-path layering would put it after Q);
+    `top` keeps the heaviest activity edges only."""
+    table = _edges([("(start)", "X", 90, None), ("(start)", "P", 10, None), ("P", "Q", 10, 5.0),
+                    ("Q", "X", 10, 5.0), ("X", "Y", 100, 50.0), ("Y", "(end)", 100, None), ("Q", "(end)", 1, None)])
+    nodes, edges = process_map_layout(table, top=3)
+    pos = nodes.set_index("activity")
+    assert pos.loc["X", "position"] == pytest.approx(0.9 * 1 + 0.1 * 3)       # 1.2, not the longest path 3
+    assert pos.loc["Y", "position"] == pytest.approx(2.2)
+    assert pos["column"].to_dict() == {"(start)": 0, "P": 1, "X": 1, "Q": 2, "Y": 2, "(end)": 3}
+    inner = edges[~edges["from_activity"].eq("(start)") & ~edges["to_activity"].eq("(end)")]
+    assert sorted(zip(inner["from_activity"], inner["to_activity"])) == [("P", "Q"), ("Q", "X"), ("X", "Y")]
+    assert ("Q", "(end)") not in set(zip(edges["from_activity"], edges["to_activity"]))  # 1 of 100 starts: < 2 %
+    with pytest.raises(ChartError, match="top must be"):
+        process_map_layout(table, top=0)
+
+
+def test_process_map_chart(tables):
+    table = tables["transitions"]
+    chart = charts.process_map_chart(table, top=25)
+    spec = check(chart, expect_marks={"rule", "circle", "text", "point"},
+                 expect_enc={("size", "n_transitions", "quantitative"), ("color", "time_band", "ordinal"),
+                             ("x", "x", "quantitative"), ("y", "y", "quantitative"), ("x2", "x2", None),
+                             ("size", "area", "quantitative"), ("text", "activity", "nominal"),
+                             ("angle", "angle", "quantitative")},
+                 expect_caption=("Unit: journey.", TIES))
+    edges = chart_data(spec, "n_transitions")
+    inner = edges[~edges["boundary"]]
+    busiest = table[(table.from_activity != table.to_activity) & (table.from_activity != "(start)")
+                    & (table.to_activity != "(end)")].nlargest(25, "n_transitions")
+    assert len(inner) == 25 and set(inner["n_transitions"]) == set(busiest["n_transitions"])
+    nodes = chart_data(spec, "area").set_index("activity")
+    assert nodes.loc["checkout_start", "column"] < nodes.loc["checkout_payment", "column"] \
+        < nodes.loc["checkout_confirmed", "column"] < nodes.loc["(end)", "column"]
+
+
+# -- one test per chart family ---------------------------------------------------------------------------
+
+def test_step_matrix_chart(tables):
+    spec = check(charts.step_matrix_chart(tables["step_matrix"], top=10), expect_marks={"rect", "text"},
+                 expect_enc={("x", "step", "ordinal"), ("y", "activity", "nominal"),
+                             ("color", "share", "quantitative")},
+                 expect_caption=("Unit: journey.", "Max steps: 8.", TIES))
+    data = chart_data(spec, "share")
+    assert data.groupby("step")["share"].sum().round(9).eq(1).all()      # '(other)' keeps each step at 100 %
+    assert data["activity"].nunique() <= 12                               # 10 + (other) + (end)
+
+
+def test_variants_and_paths_and_hotspots(tables):
+    v = tables["variants"]
+    spec = check(charts.variants_chart(v), expect_marks={"bar", "text"},
+                 expect_enc={("x", "share", "quantitative"), ("y", "variant", "nominal")},
+                 expect_caption=(f"N variants: {v.attrs['definition']['n_variants']}.",))
+    y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
+    assert y["sort"] == v.sort_values("rank")["variant"].tolist()        # ranked, 'other' last
+    check(charts.paths_chart(tables["paths"]), expect_marks={"bar"}, expect_enc={("y", "variant", "nominal")},
+          expect_caption=("Anchor: checkout_start.",), title="Paths after checkout_start")
+    spec = check(charts.hotspots_chart(tables["hotspots"]), expect_marks={"bar", "text"},
+                 expect_enc={("x", "hours_lost", "quantitative"), ("color", "kind", "nominal")})
+    assert len(chart_data(spec, "hours_lost")) == len(tables["hotspots"])
+
+
+def test_funnel_chart(tables):
+    f = tables["funnel"]
+    spec = check(charts.funnel_chart(f), expect_marks={"bar", "text"},
+                 expect_enc={("y", "n", "quantitative"), ("color", "part", "nominal"), ("x", "step_label", "nominal")},
+                 expect_caption=("Window: 7d from entry.", "Order: ordered", "segment = Premium", TIES,
+                                 "Steps: view_product → checkout_start → checkout_payment → checkout_confirmed."))
+    data = chart_data(spec, "part")
+    reached = data[data["part"] == "reached"].sort_values("step")
+    dropped = data[data["part"] != "reached"].sort_values("step")
+    assert reached["n"].tolist() == f["n_entered"].tolist()
+    assert dropped["n"].tolist() == f["n_dropped"].tolist()
+    assert (reached["n"].to_numpy()[:-1] == (reached["n"].to_numpy() + dropped["n"].to_numpy())[1:]).all()
+    row = f.iloc[3]
+    assert reached["label_text"].iloc[3] == (f"{row.conversion_from_start:.1%} of start\n"
+                                             f"{row.conversion_from_previous:.1%} of previous")
+    by = charts.funnel_chart(tables["funnel_by"]).to_dict()
+    assert by["vconcat"][0]["facet"]["row"]["field"] == "segment"
+
+
+def test_funnel_times_and_dropoff(tables):
+    spec = check(charts.funnel_times_chart(tables["funnel_times"]), expect_marks={"bar", "line"},
+                 expect_enc={("y", "share", "quantitative"), ("y", "cumulative_share", "quantitative")},
+                 expect_caption=("Bin rule: lower_seconds <= seconds",))
+    assert chart_data(spec, "cumulative_share")["cumulative_share"].iloc[-1] == pytest.approx(1.0)
+    check(charts.dropoff_next_chart(tables["dropoff"]), expect_marks={"bar"},
+          expect_enc={("y", "next_activity", "nominal"), ("x", "share", "quantitative")},
+          title="before step 2")
+
+
+def test_switch_matrix_chart_and_privacy(tables):
+    t = tables["switch_matrix"]
+    spec = check(charts.switch_matrix_chart(t), expect_marks={"rect", "text"},
+                 expect_enc={("x", "to_value", "nominal"), ("y", "from_value", "nominal"),
+                             ("color", "n_switches", "quantitative")},
+                 expect_caption=("Dimension: department.", "Switch rule:"))
+    data = chart_data(spec, "row_share")
+    assert data.groupby("from_value")["row_share"].sum().round(9).eq(1).all()
+    assert len(data) == len(t)
+    small = suppress_small(t, k=10)
+    n_small = int((t["n_customers"] < 10).sum())
+    assert n_small > 0
+    spec = charts.switch_matrix_chart(small).to_dict()
+    assert len(chart_data(spec, "row_share")) == len(t) - n_small        # suppressed cells are not drawn
+    assert f"Privacy: {n_small} groups with fewer than 10 customers not shown." in caption(spec)
+
+
+def test_switch_gaps_chart(tables, demo_db):
+    g = tables["switch_gaps"]
+    planted = demo_db[1]["effects"]["E1"]["planted"]["completion_gap"]
+    spec = check(charts.switch_gaps_chart(g), expect_marks={"rule", "point", "text"},
+                 expect_enc={("x", "rate", "quantitative"), ("x", "low", "quantitative"), ("x2", "high", None),
+                             ("x", "pts", "quantitative"), ("yOffset", "which", "nominal")},
+                 expect_caption=("Unit: session.", "Outcome activity: checkout_confirmed.",
+                                 "Intervals: 95% confidence."))
+    diff = chart_data(spec, "pts").iloc[0]
+    assert diff["pts_low"] <= planted * 100 <= diff["pts_high"] < 0      # E1: the gap is drawn where it is
+    assert diff["diff_label"].startswith(f"{g.rate_diff[0] * 100:+.1f} pts")
+
+
+def test_deviation_and_conformance_charts(tables):
+    d = tables["deviations"]
+    spec = check(charts.deviations_chart(d), expect_marks={"rule", "point"},
+                 expect_enc={("x", "deviation_rate", "quantitative"), ("x", "effect", "quantitative"),
+                             ("x", "effect_low", "quantitative"), ("x2", "effect_high", None)},
+                 expect_caption=("Outcome: completion", "Designed journey: onboarding.",
+                                 "Rate: deviation_rate is per journey"))
+    data = chart_data(spec, "effect")
+    assert len(data) == int((d["n_deviating"] > 0).sum())
+    shown = d[d["n_deviating"] > 0].reset_index(drop=True)
+    assert data["effect"].tolist() == pytest.approx((shown["impact"] * 100).tolist())   # percentage points
+    spec = check(charts.deviations_chart(tables["deviations_by"], include_any=False), expect_marks={"point"},
+                 expect_enc={("color", "segment", "nominal"), ("yOffset", "segment", "nominal")},
+                 expect_caption=("By: segment.",))
+    assert "(any step)" not in set(chart_data(spec, "effect")["step"])
+    c = tables["conformance"]
+    chart = charts.conformance_chart(c)
+    spec = check(chart, expect_marks={"bar"}, expect_enc={("y", "n_journeys", "quantitative"),
+                                                          ("x", "fitness_label", "ordinal")},
+                 expect_caption=("Unit: journey instance (customer).",))
+    assert chart_data(spec, "n_journeys")["n_journeys"].sum() == int((~c["open_window"]).sum())
+    text = chart.to_json()
+    assert not any(cid in text for cid in c["customer_id"])                # aggregates only, no journey rows
+
+
+def test_retention_and_lifecycle_charts(tables):
+    r = tables["retention"]
+    spec = check(charts.retention_chart(r), expect_marks={"rect"},
+                 expect_enc={("x", "period_offset", "ordinal"), ("y", "cohort", "ordinal"),
+                             ("color", "retention_rate", "quantitative")},
+                 expect_caption=("Period: month.", "Counted: on.", "Dates in UTC."))
+    data = chart_data(spec, "retention_rate")
+    assert len(data) == len(r) and set(data["cohort"]) == {d.strftime("%Y-%m") for d in r["cohort_date"]}
+    assert "Showing the latest" not in caption(spec)                        # 24 months: nothing cut
+    spec = charts.retention_chart(r, last=6).to_dict()
+    data = chart_data(spec, "retention_rate")
+    latest = sorted({d.strftime("%Y-%m") for d in r["cohort_date"]})[-6:]
+    assert sorted(data["cohort"].unique()) == latest and data["period_offset"].max() <= 5
+    assert f"Showing the latest 6 of {r['cohort_date'].nunique()} cohorts and their first 6 months." in caption(spec)
+    lc = tables["lifecycle"]
+    spec = check(charts.lifecycle_chart(lc), expect_marks={"bar"},
+                 expect_enc={("y", "n", "quantitative"), ("color", "status", "nominal")}, expect_caption=("Statuses:",))
+    data = chart_data(spec, "status")
+    assert data.loc[data["status"] == "dormant", "n"].sum() == lc["n_dormant"].sum() < 0
+
+
+# -- VoC charts on hand-made frames (the VoC tables are written by other modules) -------------------------
+
+def _scores() -> pd.DataFrame:
+    rows = [dict(touchpoint=tp, instrument="nps", period=pd.Timestamp(f"2026-0{m}-01"), n=n, score=s, low=s - 9,
+                 high=s + 9, small=n < 30, promoters=0.5, extra_text="ignored")
+            for tp, base in (("delivery", 10.0), ("onboarding", 30.0))
+            for m, n, s in ((1, 25, base), (2, 40, base + 4), (3, 60, base - 2))]
+    df = pd.DataFrame(rows)
+    df.attrs["definition"] = {"analysis": "scores", "instrument": "nps", "period": "month",
+                              "filters": {"channel": "app"}}
+    return df
+
+
+def test_score_trend_chart():
+    table = _scores().drop(columns="extra_text")
+    spec = check(charts.score_trend_chart(table), expect_marks={"area", "line", "point"},
+                 expect_enc={("x", "period", "ordinal"), ("y", "low", "quantitative"), ("y2", "high", None),
+                             ("y", "score", "quantitative"), ("color", "group", "nominal")},
+                 expect_caption=("Period: month.", "channel = app"), title="NPS over time")
+    data = chart_data(spec, "score")
+    assert sorted(data["period"].unique()) == ["2026-01", "2026-02", "2026-03"]
+    assert sorted(data["group"].unique()) == ["delivery", "onboarding"]
+    assert data.loc[data["small"], "n"].tolist() == [25, 25]
+    spec = charts.score_trend_chart(suppress_small(table, k=30, count="n")).to_dict()
+    assert "Privacy: 2 groups with fewer than 30 customers not shown." in caption(spec)
+    assert len(chart_data(spec, "score")) == 4
+
+
+def test_drivers_and_theme_impact_charts():
+    drivers = pd.DataFrame({"driver": ["transfer", "repeat_contact", "channel_switch"],
+                            "relative_weight": [0.02, 0.55, 0.3], "rw_low": [0.0, 0.45, 0.2],
+                            "rw_high": [0.05, 0.65, 0.4],
+                            "effect": [0.03, -1.0, -0.8], "low": [-0.1, -1.2, -1.0], "high": [0.16, -0.8, -0.6],
+                            "p_value": [0.6, 1e-9, 1e-6], "n": [900] * 3, "statement": ["..."] * 3, "rank": [3, 1, 2],
+                            "moment_of_truth": [False, True, True]})
+    drivers.attrs["definition"] = {"analysis": "drivers", "outcome": "csat", "method": "relative weights",
+                                   "filters": {}}
+    spec = check(charts.drivers_chart(drivers), expect_marks={"bar", "rule", "point"},
+                 expect_enc={("x", "relative_weight", "quantitative"), ("x", "rw_low", "quantitative"),
+                             ("x", "effect", "quantitative"), ("x", "low", "quantitative"),
+                             ("color", "moment", "nominal")},
+                 expect_caption=("Outcome: csat.", "Method: relative weights."))
+    y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
+    assert y["sort"] == ["repeat_contact", "channel_switch", "transfer"]
+    data = chart_data(spec, "effect").set_index("driver")
+    assert "statement" not in data.columns
+    assert data["moment"].to_dict() == {"repeat_contact": "moment of truth", "channel_switch": "moment of truth",
+                                        "transfer": "no clear effect"}
+    no_verdict = drivers.drop(columns="moment_of_truth").assign(high=[0.16, -0.8, 0.1])   # channel_switch crosses 0
+    no_verdict.attrs = drivers.attrs
+    data = chart_data(charts.drivers_chart(no_verdict).to_dict(), "effect").set_index("driver")
+    assert data["moment"].to_dict() == {"repeat_contact": "clear effect", "channel_switch": "no clear effect",
+                                        "transfer": "no clear effect"}
+    themes = pd.DataFrame({"theme": ["friendly_staff", "late_delivery", "price"], "impact": [2.0, -6.0, -0.4],
+                           "low": [1.0, -8.0, -1.5], "high": [3.0, -4.0, 0.7], "n_theme": [200, 300, 40],
+                           "nps_theme": [60.0, -40.0, 5.0], "note": ["x", "y", "z"]})
+    themes.attrs["definition"] = {"analysis": "theme impact", "instrument": "nps", "filters": {}}
+    spec = check(charts.theme_impact_chart(themes), expect_marks={"rule", "point"},
+                 expect_enc={("x", "impact", "quantitative"), ("x", "low", "quantitative"), ("x2", "high", None),
+                             ("color", "direction", "nominal")}, expect_caption=("Instrument: nps.",))
+    y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
+    assert y["sort"] == ["late_delivery", "price", "friendly_staff"]     # most harmful first
+
+
+def test_sentiment_chart_both_shapes():
+    df = pd.DataFrame({"touchpoint": ["delivery", "onboarding"], "n": [500, 300], "share_negative": [0.3, 0.1],
+                       "share_neutral": [0.3, 0.5], "share_positive": [0.4, 0.4], "mean_compound": [0.1, 0.3]})
+    df.attrs["definition"] = {"analysis": "sentiment", "model": "vader", "filters": {}}
+    spec = check(charts.sentiment_chart(df), expect_marks={"bar"},
+                 expect_enc={("x", "share", "quantitative"), ("color", "label", "nominal"), ("y", "group", "nominal")},
+                 expect_caption=("Model: vader.",))
+    data = chart_data(spec, "label")
+    assert data.groupby("group")["share"].sum().round(9).eq(1).all()
+    means = df.drop(columns=["share_negative", "share_neutral", "share_positive"]).assign(low=[0.0, 0.2],
+                                                                                           high=[0.2, 0.4])
+    means.attrs = df.attrs
+    check(charts.sentiment_chart(means), expect_marks={"point", "rule"},
+          expect_enc={("x", "score", "quantitative"), ("x", "low", "quantitative")})
+    rates = df.rename(columns={"share_negative": "negative_rate", "share_neutral": "neutral_rate",
+                               "share_positive": "positive_rate"}).assign(mean_low=[0.0, 0.2], mean_high=[0.2, 0.4])
+    rates.attrs = df.attrs
+    data = chart_data(charts.sentiment_chart(rates).to_dict(), "label")
+    assert data.set_index(["group", "label"])["share"][("delivery", "negative")] == 0.3
+    mean_only = rates.drop(columns=["negative_rate", "neutral_rate", "positive_rate"])
+    mean_only.attrs = df.attrs
+    check(charts.sentiment_chart(mean_only), expect_marks={"point", "rule"},
+          expect_enc={("x", "score", "quantitative"), ("x", "mean_low", "quantitative")})
+    with pytest.raises(ChartError, match="share_negative"):
+        charts.sentiment_chart(df[["touchpoint", "n"]])
+
+
+# -- contract: hostile labels, errors, empty tables, theme --------------------------------------------------
+
+HOSTILE = ["O'Brien's café", "'; DROP TABLE events; --", 'say "hi" \\ {datum}', "Zoë → 's-Hertogenbosch ✓"]
+
+
+def test_hostile_labels_are_data_not_code():
+    """Apostrophes, quotes, SQL and Vega-expression look-alikes and unicode in labels reach the
+    chart as data values and render; no label is pasted into an expression."""
+    a, b, c, d = HOSTILE
+    table = _edges([("(start)", a, 10, None), (a, b, 8, 30.0), (b, c, 8, 4000.0), (c, d, 5, 90_000.0),
+                    (d, "(end)", 10, None)])
+    table.attrs["definition"] = {"analysis": "transitions", "unit": "journey", "filters": {"activity": [a, b]}}
+    spec = check(charts.process_map_chart(table), expect_marks={"circle"}, expect_enc=set(),
+                 expect_caption=(f"activity in {a}, {b}",))
+    assert set(chart_data(spec, "area")["activity"]) == {"(start)", "(end)", *HOSTILE}
+    variants = pd.DataFrame({"rank": [1, 2, 3, 4], "variant": HOSTILE, "n_journeys": [4, 3, 2, 1],
+                             "share": [0.4, 0.3, 0.2, 0.1]})
+    variants.attrs["definition"] = {"analysis": "variants", "filters": {"segment": a}}
+    spec = check(charts.variants_chart(variants), expect_marks={"bar"}, expect_enc=set(),
+                 expect_caption=(f"segment = {a}",))
+    for d in _walk(spec):
+        for key in ("test", "filter", "expr"):
+            assert not any(h in str(d.get(key, "")) for h in HOSTILE), d
+
+
+# -- contract: errors, empty tables, theme ---------------------------------------------------------------
+
+def test_wrong_table_is_an_actionable_error(tables):
+    with pytest.raises(ChartError, match=r"funnel_table\(\); missing: step, label") as err:
+        charts.funnel_chart(tables["variants"])
+    assert isinstance(err.value, WorkbenchError) and isinstance(err.value, ValueError)
+    assert "'variants' analysis" in str(err.value)
+    with pytest.raises(ChartError, match="expects the DataFrame returned by transitions_table"):
+        charts.process_map_chart([1, 2])
+
+
+def test_empty_table_says_so(tables):
+    empty = tables["switch_matrix"].iloc[0:0]
+    empty.attrs = tables["switch_matrix"].attrs
+    spec = check(charts.switch_matrix_chart(empty), expect_marks={"text"}, expect_enc={("text", "message", "nominal")})
+    assert chart_data(spec, "message")["message"][0] == "No department switches for these filters."
+
+
+def test_theme_is_enabled_on_first_use_but_never_overrides_a_choice(tables):
+    before = alt.theme.active
+    try:
+        alt.theme.enable("default")
+        spec = charts.variants_chart(tables["variants"]).to_dict()
+        assert alt.theme.active == "cjworkbench"
+        assert spec["config"]["font"].startswith("Helvetica") and spec["config"]["view"]["stroke"] is None
+        alt.theme.enable("dark")
+        charts.variants_chart(tables["variants"])
+        assert alt.theme.active == "dark"
+    finally:
+        alt.theme.enable(before)
