@@ -42,6 +42,19 @@ def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only:
     return con
 
 
+def remembered(con: BaseBackend, key: tuple, build):
+    """The Ibis expression `build()` made for `key` (an analysis and its full definition) on `con`,
+    built once: a widget that returns to an earlier value skips rebuilding the expression, and with
+    `_remember_plans` its SQL compilation too; DuckDB still runs the query every time."""
+    memo = con.__dict__.setdefault("_cjw_expressions", OrderedDict())
+    expr = memo.get(key)
+    if expr is None:
+        expr = memo[key] = build()
+        if len(memo) > 256:
+            memo.popitem(last=False)
+    return expr
+
+
 def _remember_plans(con: BaseBackend, size: int = 256) -> None:
     """Memoise Ibis' SQL compilation per expression on this backend.
 
@@ -52,13 +65,13 @@ def _remember_plans(con: BaseBackend, size: int = 256) -> None:
     compile_ = con.compile
     plans: OrderedDict = OrderedDict()
 
-    def compile(expr, /, *args, **kwargs):
-        if args or any(v is not None for v in kwargs.values()):
-            return compile_(expr, *args, **kwargs)
-        key = expr.op()
+    def compile(expr, /, limit=None, params=None, **kwargs):
+        if params or kwargs:
+            return compile_(expr, limit=limit, params=params, **kwargs)
+        key = (expr.op(), limit)
         sql = plans.get(key)
         if sql is None:
-            sql = plans[key] = compile_(expr)
+            sql = plans[key] = compile_(expr, limit=limit)
             if len(plans) > size:
                 plans.popitem(last=False)
         return sql

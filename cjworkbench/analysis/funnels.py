@@ -21,6 +21,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ..db import remembered
 from .filters import TIE_RULE, FilterError, definition, epoch, filtered_events
 from .funnel_spec import NO_END, NONE, RULES, TIME_BINS, Funnel, Step, _funnel, _previous, _step_number, parse_window
 from .journeys import _fast
@@ -204,16 +205,23 @@ def _measures(units: ir.Table, f: Funnel) -> tuple[dict, dict]:
     return reached, seconds
 
 
-def _summary(units: ir.Table, f: Funnel) -> pd.DataFrame:
-    """One wide row per breakdown group: n<k>, median<k>, p90<k>."""
+def _summary_expr(con, f: Funnel) -> ir.Table:
+    """The query behind a funnel: one wide row per breakdown group with n<k>, median<k>, p90<k>."""
+    units, _ = _units(con, f)
     reached, seconds = _measures(units, f)
     aggs = {}
     for k in reached:
         aggs |= {f"n{k}": units.count(where=reached[k]), f"median{k}": seconds[k].median(),
                  f"p90{k}": seconds[k].quantile(0.9)}
-    wide = units.group_by("group").aggregate(**aggs).execute()
+    return units.group_by("group").aggregate(**aggs)
+
+
+def _summary(con, f: Funnel) -> pd.DataFrame:
+    """Run the funnel query; its expression is remembered per definition (see `db.remembered`)."""
+    wide = remembered(con, ("funnel", repr(f)), lambda: _summary_expr(con, f)).execute()
     if wide.empty and not f.breakdown:   # nobody entered: still one row per step
-        wide = pd.DataFrame([{"group": "", **{k: 0 if k[0] == "n" else math.nan for k in aggs}}])
+        wide = pd.DataFrame([{"group": "", **{c: 0 if c[0] == "n" else math.nan for c in wide.columns
+                                              if c != "group"}}])
     return wide
 
 
@@ -269,8 +277,7 @@ def funnel_table(con, *, steps, order="ordered", window=None, unit="journey", fi
     """
     f = _funnel(steps=steps, order=order, window=window, unit=unit, filters=filters, optional=optional,
                 exclude=exclude, start_date=start_date, end_date=end_date, breakdown=breakdown)
-    units, _ = _units(con, f)
-    wide = _summary(units, f)
+    wide = _summary(con, f)
     return _define(_long(wide, f), f, window, analysis="funnel", n_entered=int(wide["n1"].sum()))
 
 
