@@ -6,7 +6,9 @@ backend, with its definition in `df.attrs["definition"]`.
 
 __version__ = "0.1.0"
 
+from .analysis.changes import changes_table  # noqa: E402
 from .analysis.conformance import conformance_table, deviations_table  # noqa: E402
+from .analysis.drivers import drivers_table  # noqa: E402
 from .analysis.filters import Filters  # noqa: E402
 from .analysis.funnels import funnel_dropoff_next_table, funnel_table, funnel_times_table  # noqa: E402
 from .analysis.gaps import recontact_table, switch_gaps_table, switch_matrix_table  # noqa: E402
@@ -21,6 +23,7 @@ from .analysis.theme_impact import theme_impact_table  # noqa: E402
 from .analysis.themes import theme_matches, themes_table  # noqa: E402
 from .analysis.segments import clusters_table, persona_clusters_table, personas_table  # noqa: E402
 from .analysis.sessions import sessions_table  # noqa: E402
+from .analysis.voc_journey import feedback_on_journey_table, path_contrast_table  # noqa: E402
 from .analysis.transitions import hotspots_table, transitions_table  # noqa: E402
 from .db import connect  # noqa: E402
 from .errors import WorkbenchError  # noqa: E402
@@ -37,5 +40,8 @@ __all__ = [
     "personas_table", "clusters_table", "persona_clusters_table", "rfm_table",
     # voice of the customer
     "scores_table", "scores_compare_table", "sentiment_table", "themes_table", "theme_matches",
-    "discover_themes_table", "theme_impact_table",
+    "discover_themes_table", "theme_impact_table", "feedback_on_journey_table", "path_contrast_table",
+    "drivers_table",
+    # what changed
+    "changes_table",
 ]
