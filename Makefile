@@ -20,17 +20,22 @@ $(STAMP): requirements.lock pyproject.toml
 
 setup: $(STAMP)
 
-# Debian packages the tests need: a Java runtime for the PySpark parity tests (installed when missing
-# and we are root; without it those tests skip with a reason).
+# Debian packages the tests need: a Java runtime for the PySpark parity tests and chromium for the
+# dashboard browser tests (installed when missing and we are root; without them those tests skip
+# with a reason).
 system:
 	@command -v java >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) || \
 	  echo "note: no Java runtime; the Spark tests will be skipped"; }
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: no chromium; the browser tests will be skipped"; }
 
 demo: setup
 	$(BIN)/cjw demo-data $(DEMO_DIR) --customers $(CUSTOMERS) --seed $(SEED) > /dev/null
 	$(BIN)/cjw ingest --config $(DEMO_DIR)/cjworkbench.yml --db $(DEMO_DIR)/cjworkbench.duckdb
 	$(BIN)/cjw info --db $(DEMO_DIR)/cjworkbench.duckdb
+	$(BIN)/cjw serve --db $(DEMO_DIR)/cjworkbench.duckdb
 
 test: setup system
 	$(BIN)/python -m pytest -q tests

@@ -38,6 +38,19 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("out_dir")
     demo.add_argument("--customers", type=int, default=20_000)
     demo.add_argument("--seed", type=int, default=7)
+
+    serve = sub.add_parser("serve", help="serve the Voilà dashboards on a database (read-only)")
+    serve.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
+    serve.add_argument("--port", type=int, default=8866)
+    serve.add_argument("--no-browser", action="store_true", help="only print the URL")
+
+    rep = sub.add_parser("report", help="run the report notebooks for one period into offline HTML")
+    rep.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
+    rep.add_argument("--period", default="month", choices=["week", "month", "quarter", "year"])
+    rep.add_argument("--as-of", required=True, help="a day of the period to report, usually its last (2026-06-30)")
+    rep.add_argument("--out", required=True, metavar="DIR", help="reports folder: DIR/<period>/*.html, DIR/index.html")
+    rep.add_argument("--notebooks", nargs="+", metavar="PATH", help="notebooks or folders (default: notebooks/)")
+    rep.add_argument("--timeout", type=float, default=600, help="seconds a notebook cell may run (default 600)")
     return parser
 
 
@@ -107,7 +120,26 @@ def _demo_data(args) -> int:
     return 0
 
 
-_COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _demo_data}
+def _serve(args) -> int:
+    from .dashboards import serve
+
+    return serve(args.db, port=args.port, open_browser=not args.no_browser)
+
+
+_COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _demo_data, "serve": _serve}
+
+
+def _report(args) -> int:
+    from .reports import run_report
+
+    manifest = run_report(args.db, period=args.period, as_of=args.as_of, out=args.out, notebooks=args.notebooks,
+                          timeout=args.timeout, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    print(f"{len(manifest['notebooks'])} report(s) for {manifest['label']} in {Path(args.out) / manifest['label']}; "
+          f"index: {Path(args.out) / 'index.html'}")
+    return 0
+
+
+_COMMANDS["report"] = _report
 
 if __name__ == "__main__":
     sys.exit(main())

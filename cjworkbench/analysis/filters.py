@@ -16,6 +16,7 @@ Values are literals in expressions, never SQL text.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import asdict, dataclass, field
 
 import ibis
@@ -52,8 +53,13 @@ class Filters:
 
     def describe(self) -> dict:
         """The non-empty filters, for a result's definition."""
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
-                if v not in (None, {}, (), "")}
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()
+               if v not in (None, {}, (), "")}
+        if isinstance(out.get("personas"), (str, os.PathLike)):   # the rules' file name, never a server path
+            out["personas"] = os.path.basename(os.fspath(out["personas"]))
+        elif "personas" in out:
+            out["personas"] = "(rules given inline)"
+        return out
 
     @property
     def has_event_filters(self) -> bool:

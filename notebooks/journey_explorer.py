@@ -1,0 +1,70 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Journey explorer: which paths do customers really take?
+# The process map of all journeys, the most common paths, and what happens at each step.
+
+# %% tags=["parameters"]
+db = ""  # DuckDB file built by `cjw ingest`; empty: the CJW_DB environment variable (`cjw serve` sets it)
+start_date = ""  # first journey start date to include, like "2026-01-01"; empty: from the first
+end_date = ""  # last journey start date to include (inclusive); empty: up to the last
+segment = ""  # customer segment, e.g. "Premium"; empty: all segments
+channel = ""  # only events in this channel, e.g. "app"; empty: all channels
+persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
+top_transitions = 25  # transitions drawn on the process map (the busiest)
+top_variants = 12  # most common journeys listed
+max_steps = 8  # steps shown in the step matrix
+anchor = "checkout_start"  # activity whose following paths are shown
+interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
+renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
+k_min = 10  # groups with fewer customers than this are not shown
+
+# %%
+import cjworkbench as cjw
+from cjworkbench import charts, controls
+
+# %%
+panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
+                       persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
+panel
+
+# %% [markdown]
+# ## The process map
+# Read it left to right: thicker arrows carry more journeys, their colour says how long customers wait between the two steps.
+
+# %%
+controls.show(panel, cjw.transitions_table, charts.process_map_chart,
+              chart_options=dict(top=controls.number(top_transitions, low=5, high=60,
+                                                     description="Transitions shown")))
+
+# %% [markdown]
+# ## The most common journeys
+# Each bar is one exact sequence of steps; a long tail of rare variants means journeys are hard to standardise.
+
+# %%
+controls.show(panel, cjw.variants_table, charts.variants_chart,
+              top=controls.number(top_variants, low=3, high=30, description="Journeys listed"))
+
+# %% [markdown]
+# ## What happens at each step
+# Each column is a step in the journey; dark cells are the activities most journeys do at that step.
+
+# %%
+controls.show(panel, cjw.step_matrix_table, charts.step_matrix_chart, count="n_journeys",
+              max_steps=controls.number(max_steps, low=3, high=15, description="Steps"))
+
+# %% [markdown]
+# ## What customers do after a chosen step
+# The paths that follow the anchor activity: where they continue, and how many stop there.
+
+# %%
+controls.show(panel, cjw.paths_around_table, charts.paths_chart, count="n_journeys",
+              anchor=controls.choice(anchor, panel.values("events", "activity"), description="After"))

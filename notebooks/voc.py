@@ -1,0 +1,75 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Voice of the customer: how do customers rate us, what do they talk about, and which moments matter?
+# Survey scores over time, the sentiment and themes of comments, how feedback follows the journey, and the moments of truth that drive the score.
+
+# %% tags=["parameters"]
+db = ""  # DuckDB file built by `cjw ingest`; empty: the CJW_DB environment variable (`cjw serve` sets it)
+start_date = ""  # first journey start date to include, like "2026-01-01"; empty: from the first
+end_date = ""  # last journey start date to include (inclusive); empty: up to the last
+segment = ""  # customer segment, e.g. "Premium"; empty: all segments
+channel = ""  # only events in this channel, e.g. "app"; empty: all channels
+persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
+instrument = "nps"  # the survey score shown: nps, csat or ces
+period = "month"  # score trend period: week, month, quarter or year
+interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
+renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
+k_min = 10  # groups with fewer customers than this are not shown
+
+# %%
+import cjworkbench as cjw
+from cjworkbench import charts, controls
+
+# %%
+panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
+                       persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
+score = controls.choice(instrument, ["nps", "csat", "ces"], description="Score")
+panel
+
+# %% [markdown]
+# ## The score over time
+# The line is the score per period and the band its 95 % interval; a move that leaves the band of earlier periods is more than noise.
+
+# %%
+controls.show(panel, cjw.scores_table, charts.score_trend_chart, count="n", instrument=score, by="period",
+              period=controls.choice(period, ["week", "month", "quarter", "year"], description="Period"))
+
+# %% [markdown]
+# ## Where in the journey the feedback comes from
+# Answers grouped by the touchpoint customers used just before answering, with the score and the tone of their comments.
+
+# %%
+controls.show_table(panel, cjw.feedback_on_journey_table, instrument=score, by="touchpoint", rows=None,
+                    columns=["touchpoint", "n_feedback", "n_customers", "score_mean", "nps", "sentiment_mean",
+                             "small_sample"])
+
+# %% [markdown]
+# ## The tone of the comments
+# Share of negative, neutral and positive comments per touchpoint; a large red part shows where customers are unhappy in their own words.
+
+# %%
+controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n", by="touchpoint")
+
+# %% [markdown]
+# ## Themes that move the score
+# Each theme's effect on the score: left of zero lowers it. Fix the themes whose whole interval is on the left first.
+
+# %%
+controls.show(panel, cjw.theme_impact_table, charts.theme_impact_chart, count="n_theme",
+              taxonomy=controls.designed("themes.yml"), instrument=score)
+
+# %% [markdown]
+# ## Moments of truth: what drives the score
+# Journey facts (a late delivery, a repeat contact, a channel switch, ...) in one model: the bars show how much of the explained score each one carries, red points are the moments of truth.
+
+# %%
+controls.show(panel, cjw.drivers_table, charts.drivers_chart, count="n", outcome=score)
