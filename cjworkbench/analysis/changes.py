@@ -17,24 +17,20 @@ import dataclasses
 import datetime as dt
 import math
 import warnings
-from typing import NamedTuple
 
 import ibis
 import pandas as pd
 
 from ..errors import WorkbenchError, one_of
 from .filters import FilterError, _date, as_filters, definition
+from .change_text import RATES, change_text, changes_summary  # noqa: F401  (public here too)
 from .funnels import funnel_table
 from .journeys import journeys
+from .periods import BASELINES, PERIODS, Window, period_window  # noqa: F401  (public here too)
 from .journeys import steps as journey_steps
 from .scores import DEFAULTS, INSTRUMENTS, MEASURES, moments, nps_difference, sufficient_stats, welch_summary
 from .stats import _dist, _z, newcombe_interval, two_proportion_p_value
 
-PERIODS = ("week", "month", "quarter", "year")
-BASELINES = ("previous", "six_months", "year")
-_MONTHS = {"month": 1, "quarter": 3, "year": 12}
-_SHIFT = {"previous": None, "six_months": 6, "year": 12}   # months back (None: one period)
-_WEEKS = {"previous": 1, "six_months": 26, "year": 52}
 DEFAULT_FUNNELS = {"checkout": ("checkout_start", "checkout_payment", "checkout_confirmed")}
 COLUMNS = ["rank", "area", "item", "metric", "baseline", "current", "previous", "change", "low", "high",
            "p_value", "q_value", "significant", "n_current", "n_previous", "better"]
@@ -55,59 +51,6 @@ RULES = {
     "significance": "Benjamini-Hochberg q-value over every row of the table <= 1 - level",
     "rank": "significant rows first, then by p-value, then by |change| relative to its interval",
 }
-
-
-class Window(NamedTuple):
-    """A stretch of dates (both inclusive) and the label of the period it belongs to."""
-
-    name: str
-    start: dt.date
-    end: dt.date
-    label: str
-
-
-def _period_start(day: dt.date, period: str) -> dt.date:
-    if period == "week":
-        return day - dt.timedelta(days=day.weekday())
-    months = _MONTHS[period]
-    return day.replace(month=(day.month - 1) // months * months + 1, day=1)
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    year, month = divmod(day.month - 1 + months, 12)
-    return day.replace(year=day.year + year, month=month + 1)
-
-
-def _label(start: dt.date, period: str) -> str:
-    if period == "week":
-        year, week, _ = start.isocalendar()
-        return f"{year}-W{week:02d}"
-    return {"month": f"{start:%Y-%m}", "quarter": f"{start.year}-Q{(start.month - 1) // 3 + 1}",
-            "year": f"{start.year}"}[period]
-
-
-def period_window(period: str, as_of, baseline: str | None = None) -> Window:
-    """The current window (`baseline=None`: period start .. `as_of`) or a baseline's same stretch."""
-    if period not in PERIODS:
-        raise FilterError(one_of("period", period, PERIODS))
-    as_of = _date(as_of, "as_of")
-    start = _period_start(as_of, period)
-    if baseline is None:
-        return Window("current", start, as_of, _label(start, period))
-    if baseline not in BASELINES:
-        raise FilterError(one_of("baseline", baseline, BASELINES))
-    if period == "week":
-        b_start = start - dt.timedelta(weeks=_WEEKS[baseline])
-        b_full_end = b_start + dt.timedelta(days=6)
-    else:
-        months = _SHIFT[baseline] or _MONTHS[period]
-        if months < _MONTHS[period]:
-            raise FilterError(f"baseline '{baseline}' overlaps the {period} itself; use 'previous' or 'year'.")
-        b_start = _add_months(start, -months)
-        b_full_end = _add_months(b_start, _MONTHS[period]) - dt.timedelta(days=1)
-    full = as_of == _period_start(as_of + dt.timedelta(days=1), period) - dt.timedelta(days=1)
-    b_end = b_full_end if full else min(b_start + (as_of - start), b_full_end)
-    return Window(baseline, b_start, b_end, _label(b_start, period))
 
 
 def _dated(filters, w: Window):
@@ -447,53 +390,3 @@ def _changes(con, *, period, as_of, baseline, funnels, variants_top, transitions
                     "days from its period's start, cut at that period's end",
         rules={a: RULES[a] for a in (*areas, "significance", "rank")}, level=level, min_n=min_n,
         n_left_out_small=int(small.sum()), skipped=skipped or None, filters=f.describe())
-
-
-# --- in words -------------------------------------------------------------------------------------
-
-RATES = ("conversion", "share", "top_box_rate", "low_effort_rate")
-
-
-def change_text(row) -> str:
-    """'78.0 % → 76.3 % (−1.7 points, −3.1 to −0.2)': a row's values in the units of its metric."""
-    if row["metric"] in RATES:
-        value, diff = (lambda v: f"{100 * v:.1f} %"), (lambda v: f"{100 * v:+.1f}")
-        unit = " points"
-    elif row["metric"] == "median_seconds":
-        value = diff = _seconds
-        unit = ""
-    else:
-        value, diff, unit = (lambda v: f"{v:.2f}"), (lambda v: f"{v:+.2f}"), ""
-        if row["metric"] == "nps":
-            value, diff, unit = (lambda v: f"{v:.1f}"), (lambda v: f"{v:+.1f}"), " points"
-    bounds = f", {diff(row['low'])} to {diff(row['high'])}" if row["low"] == row["low"] else ""
-    return f"{value(row['previous'])} → {value(row['current'])} ({diff(row['change'])}{unit}{bounds})"
-
-
-def _seconds(v) -> str:
-    sign = "-" if v < 0 else ""
-    v = abs(v)
-    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min")):
-        if v >= size:
-            return f"{sign}{v / size:.1f} {unit}"
-    return f"{sign}{v:.0f} s"
-
-
-def changes_summary(table: pd.DataFrame, *, top: int = 3) -> str:
-    """A few sentences on the table: how many changes are significant and the largest of them."""
-    d = table.attrs.get("definition", {})
-    level = d.get("level", 0.95)
-    sig = table[table["significant"]]
-    names = {k: f"{v['label']} ({k.replace('_', ' ')})" for k, v in d.get("baselines", {}).items()}
-    head = (f"{d.get('current', {}).get('label', 'This period')} against "
-            f"{' and '.join(names.values()) or 'its baseline'}: {len(sig)} of {len(table)} compared figures "
-            f"changed significantly (Benjamini-Hochberg q ≤ {1 - level:.2f}).")
-    lines = [head]
-    for _, r in sig.head(top).iterrows():
-        worse = (r["better"] == "higher") == (r["change"] < 0) if r["better"] in ("higher", "lower") else None
-        verdict = "" if worse is None else (" — worse" if worse else " — better")
-        lines.append(f"- {r['area']} · {r['item']} · {r['metric'].replace('_', ' ')} vs "
-                     f"{names.get(r['baseline'], r['baseline'])}: {change_text(r)}{verdict}.")
-    if sig.empty:
-        lines.append("No change stands out from chance variation at this sample size.")
-    return "\n".join(lines)
