@@ -7,6 +7,7 @@ start and end counts of the process map.
 
 from __future__ import annotations
 
+import ibis
 import pandas as pd
 
 from .filters import TIE_RULE, as_filters, definition, epoch, filtered_events
@@ -28,8 +29,8 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
         n_transitions=st.count(), n_journeys=flag("first_in_journey"),
         n_customers=flag("first_for_customer") if customers_exact else st.customer_id.nunique(),
         n_starts=st.count(where=st.is_start),
-        n_start_customers=flag("first_start_for_customer") if customers_exact else
-        st.customer_id.nunique(where=st.is_start),
+        # exact flags when whole customers are kept; else counted per start activity below
+        n_start_customers=flag("first_start_for_customer") if customers_exact else ibis.literal(0),
         mean_seconds=st.seconds_to_next.mean(), median_seconds=st.seconds_to_next.median(),
         p90_seconds=st.seconds_to_next.quantile(0.9), total_seconds=st.seconds_to_next.sum()).execute()
     if not customers_exact:  # distinct customers per start activity cannot be summed over groups
