@@ -343,3 +343,22 @@ def test_airline_discovery_finds_the_big_complaints(airline):
     for complaint in (r"\bcancel", r"\bhold\b", r"\bcustomer service\b", r"\bdelayed\b"):
         assert any(re.search(complaint, lead) for lead in leads), (complaint, leads)
     assert d.n_responses.max() < 0.25 * d.attrs["definition"]["n_comments"]  # no catch-all theme
+
+
+def test_event_filters_select_the_same_answers_as_scores(demo):
+    """device/activity filters mean "customers with such an event" for every VoC analysis: the theme
+    base and the NPS count equal an independent pandas count of those customers' answers."""
+    import cjworkbench as cjw
+
+    con, _, _, themes = demo
+    ev = con.table("events").select("customer_id", "device").execute()
+    app_users = set(ev.loc[ev["device"] == "app", "customer_id"])
+    fb = con.table("feedback").select("customer_id", "instrument", "text").execute()
+    mine = fb[fb["customer_id"].isin(app_users)]
+    written = mine["text"].fillna("").str.strip().str.len() > 0
+    f = {"device": "app"}
+    t = cjw.themes_table(con, taxonomy=themes, filters=f)
+    assert int(t["n_comments"].iloc[0]) == int(written.sum()) < int((fb["text"].fillna("").str.strip() != "").sum())
+    s = cjw.scores_table(con, instrument="nps", filters=f)
+    assert int(s["n"].iloc[0]) == int((mine["instrument"] == "nps").sum())
+    assert "customers with such an event" in t.attrs["definition"]["filter_rules"]

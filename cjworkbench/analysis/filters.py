@@ -175,6 +175,33 @@ def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "
     return ev
 
 
+FEEDBACK_RULE = ("start_date/end_date on feedback_ts (UTC, inclusive); segment/attributes/persona on the "
+                 "customer; touchpoint/channel/source on the feedback row; device/activity/has_activity: "
+                 "customers with such an event")
+
+
+def filtered_feedback(con, filters=None, *, instrument=None) -> ir.Table:
+    """Feedback rows after the shared filters, read as FEEDBACK_RULE says (one reading for every
+    VoC analysis, so scores, sentiment and themes of one dashboard count the same answers)."""
+    f = as_filters(filters)
+    fb = con.table("feedback")
+    if instrument:
+        fb = fb.filter(fb.instrument.isin([str(v) for v in _values(instrument)]))
+    for name in ("touchpoint", "channel", "source"):
+        if getattr(f, name):
+            fb = fb.filter(fb[name].isin([str(v) for v in _values(getattr(f, name))]))
+    if f.start_date:
+        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
+    if f.end_date:
+        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
+    if f.has_customer_filters:
+        fb = fb.semi_join(matching_customers(con, f), "customer_id")
+    if f.device or f.activity or f.has_activity:
+        ev = filtered_events(con, Filters(device=f.device, activity=f.activity, has_activity=f.has_activity))
+        fb = fb.semi_join(ev.select("customer_id").distinct(), "customer_id")
+    return fb
+
+
 def definition(df, **items):
     """Attach what a result means (unit, filters, rules) to `df.attrs['definition']`; return df."""
     df.attrs["definition"] = {k: v for k, v in items.items() if v is not None}

@@ -25,7 +25,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ..errors import WorkbenchError, one_of
-from .filters import Filters, _date, _values, as_filters, definition, filtered_events, matching_customers
+from .filters import FEEDBACK_RULE, as_filters, definition, filtered_feedback  # noqa: F401  (re-exported)
 from .personas import persona_of
 from .stats import (NAN, Interval, _dist, _z, newcombe_interval, two_proportion_p_value,
                     wilson_interval)
@@ -45,33 +45,12 @@ RULES = {
            "lower_is_better, ≥ 6 when higher_is_better), Wilson interval; mean effort with a t interval",
     "review": "mean stars with a t interval; top2_box_rate: share of the two best boxes (4-5 on 1-5)",
 }
-FEEDBACK_FILTERS = ("start_date/end_date on feedback_ts (UTC, inclusive); segment/attributes on the "
-                    "customer; touchpoint/channel/source on the feedback row; device/activity/has_activity: "
-                    "customers with such an event")
+FEEDBACK_FILTERS = FEEDBACK_RULE
 NONE = "(none)"
 
 
 class ScoresError(WorkbenchError, ValueError):
     """A score request cannot be answered as asked."""
-
-
-def filtered_feedback(con, filters=None) -> ir.Table:
-    """Feedback rows after the shared filters, read as FEEDBACK_FILTERS says."""
-    f = as_filters(filters)
-    fb = con.table("feedback")
-    for name in ("touchpoint", "channel", "source"):
-        if getattr(f, name):
-            fb = fb.filter(fb[name].isin([str(v) for v in _values(getattr(f, name))]))
-    if f.start_date:
-        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
-    if f.end_date:
-        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
-    if f.has_customer_filters:
-        fb = fb.semi_join(matching_customers(con, f), "customer_id")
-    if f.device or f.activity or f.has_activity:
-        ev = filtered_events(con, Filters(device=f.device, activity=f.activity, has_activity=f.has_activity))
-        fb = fb.semi_join(ev.select("customer_id").distinct(), "customer_id")
-    return fb
 
 
 def group_columns(by, period: str | None) -> tuple[list[str], str | None]:

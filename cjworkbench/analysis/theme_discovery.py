@@ -22,9 +22,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from .filters import as_filters, definition
+from .filters import FEEDBACK_RULE, as_filters, definition
 from .stats import wilson_interval
-from .themes import ThemeError, comments, feedback_rows, ignored_filters
+from .themes import ThemeError, comments, feedback_rows
 
 _TOKENS = re.compile(r"\[(?:email|phone|user|url|number|name)\]")
 _SENTENCE = re.compile(r"[.!?;\n]+")
@@ -117,4 +117,4 @@ def discover_themes_table(con, *, n_themes: int = 8, filters=None, instrument=No
                       n_unassigned_comments=int(len(docs) - sent.loc[sent["theme"] >= 0, "doc"].nunique()),
                       reconstruction_error=float(nmf.reconstruction_err_), instrument=instrument, level=level,
                       filters=as_filters(filters).describe() or None,
-                      ignored_filters=ignored_filters(filters) or None)
+                      filter_rules=FEEDBACK_RULE)

@@ -22,9 +22,9 @@ import pandas as pd
 
 from ..contract import INSTRUMENTS
 from ..errors import one_of
-from .filters import as_filters, definition
+from .filters import FEEDBACK_RULE, as_filters, definition
 from .stats import _check_level, _z
-from .themes import ThemeError, _describe, feedback_rows, ignored_filters, load_taxonomy, mentions
+from .themes import ThemeError, _describe, feedback_rows, load_taxonomy, mentions
 
 METRICS = ("nps", "top_box", "mean")
 DEFAULT_METRIC = {"nps": "nps", "csat": "top_box", "ces": "mean", "review": "mean"}
@@ -70,7 +70,7 @@ def theme_impact_table(con, *, taxonomy, instrument: str = "nps", metric: str | 
                       impact="score of all responses - score of the responses not mentioning the theme",
                       interval="delta method (influence function), normal approximation",
                       taxonomy=_describe(tax), filters=as_filters(filters).describe() or None,
-                      ignored_filters=ignored_filters(filters) or None)
+                      filter_rules=FEEDBACK_RULE)
 
 
 def impact_sums(fb, tax: dict, metric: str):

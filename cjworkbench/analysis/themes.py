@@ -12,7 +12,6 @@ themes, so shares do not add up to 100 %.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 
@@ -22,12 +21,11 @@ import pandas as pd
 
 from ..config import read_yaml
 from ..errors import WorkbenchError, one_of
-from .filters import _date, _values, as_filters, definition, matching_customers
+from .filters import FEEDBACK_RULE, as_filters, definition, filtered_feedback
 
 _META = set(r"\.^$|?*+()[]{}")
 _NOT_PORTABLE = ("(?=", "(?!", "(?<=", "(?<!", "(?P<", "(?<")
 _THEME_KEYS = ("keywords", "patterns", "exclude", "description")
-FEEDBACK_FILTERS = ("touchpoint", "channel", "source")  # applied to feedback's own columns
 BY = ("touchpoint", "channel", "instrument", "source", "period")
 PERIODS = ("week", "month", "quarter", "year")
 
@@ -106,29 +104,8 @@ def _either(parts: list[str]) -> str:
 
 
 def feedback_rows(con, filters=None, *, instrument: str | tuple[str, ...] | None = None) -> ir.Table:
-    """Feedback after the filters: segment/attributes (customer), start/end_date (on feedback_ts),
-    touchpoint/channel/source (the feedback's own columns); `instrument` narrows further."""
-    f = as_filters(filters)
-    fb = con.table("feedback")
-    if instrument:
-        fb = fb.filter(fb.instrument.isin(_values(instrument)))
-    for name in FEEDBACK_FILTERS:
-        value = getattr(f, name)
-        if value:
-            fb = fb.filter(fb[name].isin(_values(value)))
-    if f.has_customer_filters:
-        fb = fb.semi_join(matching_customers(con, f), "customer_id")
-    if f.start_date:
-        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
-    if f.end_date:
-        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
-    return fb
-
-
-def ignored_filters(filters) -> list[str]:
-    """Event-only filters that do not apply to feedback rows (named in the definition)."""
-    f = as_filters(filters)
-    return [n for n in ("device", "activity", "has_activity") if getattr(f, n)]
+    """Feedback after the shared filters (`filters.FEEDBACK_RULE`); `instrument` narrows further."""
+    return filtered_feedback(con, filters, instrument=instrument)
 
 
 def comments(fb: ir.Table) -> ir.Table:
@@ -165,7 +142,7 @@ def theme_matches(con, *, taxonomy, filters=None) -> pd.DataFrame:
     df["theme"] = df["theme"].astype(str)
     return definition(df, unit="feedback response with a non-empty text", taxonomy=_describe(tax),
                       filters=as_filters(filters).describe() or None,
-                      ignored_filters=ignored_filters(filters) or None)
+                      filter_rules=FEEDBACK_RULE)
 
 
 def _describe(tax: dict[str, dict]) -> dict:
@@ -226,4 +203,4 @@ def themes_table(con, *, taxonomy, by=None, filters=None, instrument=None, perio
                       measure="share of comments whose text matches the theme (case-insensitive), Wilson interval",
                       level=level, instrument=instrument, by=cols or None, period=period if "period" in cols else None,
                       taxonomy=_describe(tax), filters=as_filters(filters).describe() or None,
-                      ignored_filters=ignored_filters(filters) or None)
+                      filter_rules=FEEDBACK_RULE)
