@@ -6,7 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from .theme import CATEGORY, GREY, ChartError, captioned, empty_chart, require, shown
+from .theme import CATEGORY, ChartError, captioned, empty_chart, require, share_bars, shown
 
 FUNNEL_COLUMNS = ("step", "label", "previous_step", "n_entered", "conversion_from_start",
                   "conversion_from_previous", "n_dropped", "median_seconds_to_step", "p90_seconds_to_step",
@@ -107,14 +107,6 @@ def dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    df = df.assign(label=df["share"].map(lambda s: f"{s:.1%}"))
-    base = alt.Chart(df).encode(
-        y=alt.Y("next_activity:N", title=None, sort=list(df["next_activity"])),
-        x=alt.X("share:Q", title="share of the drop-offs", axis=alt.Axis(format="%")),
-        tooltip=[alt.Tooltip("next_activity:N", title="next"), alt.Tooltip("n_dropped:Q", title="units", format=","),
-                 alt.Tooltip("share:Q", title="share", format=".1%")])
-    bars = base.mark_bar().encode(color=alt.condition("datum.next_activity == '(end)'", alt.value(GREY),
-                                                      alt.value(CATEGORY[3])))
-    chart = (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")).properties(
-        width=360, height=max(100, 22 * len(df)), title=title)
+    chart = share_bars(df, label="next_activity", count="n_dropped", label_title="next", count_title="units",
+                       x_title="share of the drop-offs", rest="(end)", colour=CATEGORY[3], title=title)
     return captioned(chart, table, keys=("next_rule",), notes=[_steps_note(table)])

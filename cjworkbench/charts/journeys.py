@@ -6,7 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, shown
+from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, share_bars, shown
 
 END = "(end)"
 
@@ -77,16 +77,9 @@ def paths_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcat
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    df = df.assign(label=df["share"].map(lambda s: f"{s:.1%}"))
-    base = alt.Chart(df).encode(
-        y=alt.Y("variant:N", title=None, sort=list(df["variant"]), axis=alt.Axis(labelLimit=420)),
-        x=alt.X("share:Q", title="share of journeys with the anchor", axis=alt.Axis(format="%")),
-        tooltip=[alt.Tooltip("variant:N", title="path"), alt.Tooltip("n_journeys:Q", title="journeys", format=","),
-                 alt.Tooltip("share:Q", title="share", format=".1%")])
-    bars = base.mark_bar().encode(color=alt.condition(f"datum.variant == '{END}'", alt.value(GREY),
-                                                      alt.value(CATEGORY[0])))
-    chart = (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")).properties(
-        width=360, height=max(100, 22 * len(df)), title=title)
+    chart = share_bars(df, label="variant", count="n_journeys", label_title="path", count_title="journeys",
+                       x_title="share of journeys with the anchor", rest=END, colour=CATEGORY[0], title=title,
+                       axis=alt.Axis(labelLimit=420))
     return captioned(chart, table, keys=("steps",))
 
 

@@ -196,3 +196,20 @@ def empty_chart(title: str, message: str = "No rows for these filters.") -> alt.
     """A chart that says there is nothing to draw (dashboards show it instead of an error)."""
     return alt.Chart(pd.DataFrame({"message": [message]}), title=title).mark_text(
         fontSize=13, color=MUTED, align="left").encode(text="message:N").properties(width=400, height=40)
+
+
+def share_bars(df: pd.DataFrame, *, label: str, count: str, label_title: str, count_title: str,
+               x_title: str, rest: str, colour: str, title: str, axis=None) -> alt.LayerChart:
+    """Horizontal bars of `share` per `label` with a percentage at each bar's end; the `rest`
+    row (such as `(end)`) in grey. Rows keep their order."""
+    df = df.assign(share_text=df["share"].map(lambda s: f"{s:.1%}"))
+    base = alt.Chart(df).encode(
+        y=alt.Y(f"{label}:N", title=None, sort=list(df[label]), axis=axis),
+        x=alt.X("share:Q", title=x_title, axis=alt.Axis(format="%")),
+        tooltip=[alt.Tooltip(f"{label}:N", title=label_title),
+                 alt.Tooltip(f"{count}:Q", title=count_title, format=","),
+                 alt.Tooltip("share:Q", title="share", format=".1%")])
+    bars = base.mark_bar().encode(color=alt.condition(alt.datum[label] == rest, alt.value(GREY), alt.value(colour)))
+    return (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="share_text:N")).properties(
+        width=360, height=max(100, 22 * len(df)), title=title)
+
