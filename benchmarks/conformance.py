@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 import cjworkbench
-from cjworkbench.analysis.conformance import conformance_table, deviations_table
-from cjworkbench.analysis.designed import load_design
+from cjworkbench.analysis.design.conformance import conformance_table, deviations_table
+from cjworkbench.designs.journey import load_design
 from cjworkbench.demo import generate
 from cjworkbench.ingest import run_ingest
 

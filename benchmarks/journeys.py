@@ -47,9 +47,9 @@ def _measure(analyses: dict) -> dict:
 
 def run_cjworkbench(db: str) -> dict:
     import cjworkbench
-    from cjworkbench.analysis.funnels import funnel_table
-    from cjworkbench.analysis.paths import variants_table
-    from cjworkbench.analysis.transitions import transitions_table
+    from cjworkbench.analysis.journeys.funnels import funnel_table
+    from cjworkbench.analysis.journeys.paths import variants_table
+    from cjworkbench.analysis.journeys.transitions import transitions_table
 
     t = time.perf_counter()
     con = cjworkbench.connect(db)

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cjworkbench import connect  # noqa: E402
-from cjworkbench.analysis.changes import AREAS, changes_table  # noqa: E402
+from cjworkbench.analysis.changes.changes import AREAS, changes_table  # noqa: E402
 from cjworkbench.reports import report_notebooks, run_report  # noqa: E402
 
 

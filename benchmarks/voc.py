@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _jobs() -> dict:
-    from cjworkbench.analysis.drivers import drivers_table
-    from cjworkbench.analysis.journey_facts import journey_facts
-    from cjworkbench.analysis.voc_journey import feedback_on_journey_table, path_contrast_table
+    from cjworkbench.analysis.voc.drivers import drivers_table
+    from cjworkbench.analysis.voc.journey_facts import journey_facts
+    from cjworkbench.analysis.voc.voc_journey import feedback_on_journey_table, path_contrast_table
 
     jobs = {
         "journey_facts nps": lambda con: journey_facts(con, instrument="nps"),
@@ -46,7 +46,7 @@ def _jobs() -> dict:
         "path_contrast delivery": lambda con: path_contrast_table(con, feedback_touchpoint="delivery"),
     }
     try:
-        from cjworkbench.analysis.theme_discovery import discover_themes_table
+        from cjworkbench.analysis.voc.theme_discovery import discover_themes_table
     except ImportError:  # written by another part of the project; timed when present
         return jobs
     jobs["discover_themes"] = lambda con: discover_themes_table(con)

@@ -4,27 +4,27 @@ Every analysis is `<concept>_table(con, *, ...) -> pandas.DataFrame` over `conne
 backend, with its definition in `df.attrs["definition"]`.
 """
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402
 
-from .analysis.changes import changes_table  # noqa: E402
-from .analysis.conformance import conformance_table, deviations_table  # noqa: E402
-from .analysis.drivers import drivers_table  # noqa: E402
-from .analysis.filters import Filters  # noqa: E402
-from .analysis.funnels import funnel_dropoff_next_table, funnel_table, funnel_times_table  # noqa: E402
-from .analysis.gaps import recontact_table, switch_gaps_table, switch_matrix_table  # noqa: E402
-from .analysis.kpis import kpi_map_table, kpi_relation_table  # noqa: E402
-from .analysis.paths import paths_around_table, step_matrix_table, variants_table  # noqa: E402
-from .analysis.retention import lifecycle_table, retention_table  # noqa: E402
-from .analysis.rfm import rfm_table  # noqa: E402
-from .analysis.scores import scores_compare_table, scores_table  # noqa: E402
-from .analysis.sentiment import sentiment_table  # noqa: E402
-from .analysis.theme_discovery import discover_themes_table  # noqa: E402
-from .analysis.theme_impact import theme_impact_table  # noqa: E402
-from .analysis.themes import theme_matches, themes_table  # noqa: E402
-from .analysis.segments import clusters_table, persona_clusters_table, personas_table  # noqa: E402
-from .analysis.sessions import sessions_table  # noqa: E402
-from .analysis.voc_journey import feedback_on_journey_table, path_contrast_table  # noqa: E402
-from .analysis.transitions import hotspots_table, transitions_table  # noqa: E402
+from .analysis.changes.changes import changes_table  # noqa: E402
+from .analysis.design.conformance import conformance_table, deviations_table  # noqa: E402
+from .analysis.voc.drivers import drivers_table  # noqa: E402
+from .scope import Filters  # noqa: E402
+from .analysis.journeys.funnels import funnel_dropoff_next_table, funnel_table, funnel_times_table  # noqa: E402
+from .analysis.journeys.gaps import recontact_table, switch_gaps_table, switch_matrix_table  # noqa: E402
+from .analysis.design.kpis import kpi_map_table, kpi_relation_table  # noqa: E402
+from .analysis.journeys.paths import paths_around_table, step_matrix_table, variants_table  # noqa: E402
+from .analysis.journeys.retention import lifecycle_table, retention_table  # noqa: E402
+from .analysis.segments.rfm import rfm_table  # noqa: E402
+from .analysis.voc.scores import scores_compare_table, scores_table  # noqa: E402
+from .analysis.voc.sentiment import sentiment_table  # noqa: E402
+from .analysis.voc.theme_discovery import discover_themes_table  # noqa: E402
+from .analysis.voc.theme_impact import theme_impact_table  # noqa: E402
+from .analysis.voc.themes import theme_matches, themes_table  # noqa: E402
+from .analysis.segments.segments import clusters_table, persona_clusters_table, personas_table  # noqa: E402
+from .analysis.journeys.sessions import sessions_table  # noqa: E402
+from .analysis.voc.voc_journey import feedback_on_journey_table, path_contrast_table  # noqa: E402
+from .analysis.journeys.transitions import hotspots_table, transitions_table  # noqa: E402
 from .db import connect  # noqa: E402
 from .errors import WorkbenchError  # noqa: E402
 

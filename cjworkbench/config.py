@@ -80,21 +80,6 @@ class IngestConfig:
     sources: tuple[Source, ...]
 
 
-def read_yaml(value, *, error: type[Exception], what: str, example: str):
-    """A YAML document from a path (anything else is returned as given), with missing files and
-    syntax errors raised as `error` naming the file: the one reader behind every YAML input."""
-    if not isinstance(value, (str, Path)):
-        return value
-    path = Path(value)
-    if not path.is_file():
-        raise error(f"{what} not found: '{path}'. Give the path of a YAML file such as {example} "
-                    "from `cjw demo-data`.")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise error(f"{path} is not valid YAML: {exc}".splitlines()[0]) from None
-
-
 def load_config(path: str | Path) -> IngestConfig:
     """Read and validate an ingest config; raise ConfigError naming every fix needed."""
     path = Path(path)

@@ -23,7 +23,7 @@ import altair as alt
 import ipywidgets as w
 from IPython.display import HTML, Markdown, display
 
-from .analysis.filters import Filters, _date
+from .scope import Filters, _date
 from .display import chart_svg, check_renderer, message_html, static, table_html, use_renderer
 from .errors import WorkbenchError, one_of
 
@@ -227,7 +227,7 @@ class Panel:
 
     def persona_names(self) -> list[str]:
         """The personas of `designed/personas.yml` beside the database, in rule order ([] without one)."""
-        from .analysis.personas import load_personas
+        from .designs.personas import load_personas
 
         path = self.db.parent / "designed" / "personas.yml"
         return list(load_personas(path).names) if path.is_file() else []

@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .analysis.changes import Window, period_window
+from .analysis.changes.changes import Window, period_window
 from .errors import WorkbenchError
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -200,7 +200,7 @@ def _keep_failed(out: Path, cur: Window, f: Path, executed: Path, exc: Exception
 
 
 def _manifest(db: Path, period: str, cur: Window, entries: list[dict]) -> dict:
-    from . import __version__
+    from .version import __version__
 
     return {"label": cur.label, "period": period, "start_date": str(cur.start), "end_date": str(cur.end),
             "database": db.name, "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -33,7 +33,7 @@ k_min = 10  # groups with fewer customers than this are not shown
 
 # %%
 from cjworkbench import controls
-from cjworkbench.analysis.changes import changes_table
+from cjworkbench.analysis.changes.changes import changes_table
 from cjworkbench.charts import changes_chart
 
 # %%

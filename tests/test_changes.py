@@ -16,9 +16,9 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 import cjworkbench
-from cjworkbench.analysis.changes import (COLUMNS, changes_summary, changes_table, mann_whitney_p,
+from cjworkbench.analysis.changes.changes import (COLUMNS, changes_summary, changes_table, mann_whitney_p,
                                           period_window)
-from cjworkbench.analysis.filters import FilterError
+from cjworkbench.scope import FilterError
 from cjworkbench.contract import DDL
 from cjworkbench.model import build_derived
 
@@ -263,8 +263,8 @@ def test_demo_payment_drift_is_the_top_change(demo_db):
 
 
 def test_demo_driver_effects_and_theme_impact_follow_their_tables(demo_db):
-    from cjworkbench.analysis.drivers import drivers_table
-    from cjworkbench.analysis.theme_impact import theme_impact_table
+    from cjworkbench.analysis.voc.drivers import drivers_table
+    from cjworkbench.analysis.voc.theme_impact import theme_impact_table
 
     db, _ = demo_db
     con = cjworkbench.connect(db)

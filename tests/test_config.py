@@ -79,10 +79,10 @@ def test_duplicate_names_and_invalid_yaml(folder):
 
 
 @pytest.mark.parametrize("loader, error", [
-    ("cjworkbench.analysis.designed:load_design", "DesignError"),
-    ("cjworkbench.analysis.personas:load_personas", "PersonaError"),
-    ("cjworkbench.analysis.kpis:load_kpi_map", "KpiMapError"),
-    ("cjworkbench.analysis.themes:load_taxonomy", "ThemeError"),
+    ("cjworkbench.designs.journey:load_design", "DesignError"),
+    ("cjworkbench.designs.personas:load_personas", "PersonaError"),
+    ("cjworkbench.analysis.design.kpis:load_kpi_map", "KpiMapError"),
+    ("cjworkbench.analysis.voc.themes:load_taxonomy", "ThemeError"),
 ])
 def test_every_yaml_input_names_a_missing_or_broken_file(tmp_path, loader, error):
     import importlib

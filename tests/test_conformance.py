@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import cjworkbench
-from cjworkbench.analysis.conformance import conformance_table, deviations_table
-from cjworkbench.analysis.designed import DesignError, load_design
+from cjworkbench.analysis.design.conformance import conformance_table, deviations_table
+from cjworkbench.designs.journey import DesignError, load_design
 from cjworkbench.analysis.stats import newcombe_interval, wilson_interval
 from cjworkbench.ingest import run_ingest
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import cjworkbench
-from cjworkbench.analysis.gaps import switch_gaps_table
+from cjworkbench.analysis.journeys.gaps import switch_gaps_table
 
 
 def test_app_to_phone_switch_gap_is_recovered(demo_db):

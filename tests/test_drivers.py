@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 import cjworkbench
-from cjworkbench.analysis.drivers import DriverError, bootstrap_weights, drivers_table, relative_weights
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.journey_facts import journey_facts
+from cjworkbench.analysis.voc.drivers import DriverError, bootstrap_weights, drivers_table, relative_weights
+from cjworkbench.scope import FilterError
+from cjworkbench.analysis.voc.journey_facts import journey_facts
 from cjworkbench.ingest import run_ingest
 
 from .conftest import write_config
@@ -298,7 +298,7 @@ def test_demo_nps_late_delivery(demo):
 def test_demo_themes_and_items_join_the_model(demo):
     """E8: repeat-contact comments follow repeat cases, friendly-staff comments good CSAT."""
     con, _ = demo
-    themes = pytest.importorskip("cjworkbench.analysis.themes")
+    themes = pytest.importorskip("cjworkbench.analysis.voc.themes")
     taxonomy = cjworkbench.__path__[0] + "/demo/themes.yml"
     df = drivers_table(con, outcome="csat", facts=["repeat_contact", "channel_switch"], themes=taxonomy, n_boot=50)
     rows = df.set_index("driver")

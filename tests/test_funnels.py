@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 import cjworkbench
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.funnels import (funnel_dropoff_next_table, funnel_table, funnel_times_table,
+from cjworkbench.scope import FilterError
+from cjworkbench.analysis.journeys.funnels import (funnel_dropoff_next_table, funnel_table, funnel_times_table,
                                           parse_window)
 from cjworkbench.ingest import run_ingest
 

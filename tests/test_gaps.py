@@ -9,8 +9,8 @@ import pytest
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint, proportions_ztest
 
 from cjworkbench import connect
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.gaps import recontact_table, switch_gaps_table, switch_matrix_table
+from cjworkbench.scope import FilterError
+from cjworkbench.analysis.journeys.gaps import recontact_table, switch_gaps_table, switch_matrix_table
 from cjworkbench.ingest import run_ingest
 
 from .conftest import write_config

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cjworkbench
-from cjworkbench.analysis.kpis import KpiMapError, kpi_map_table, kpi_relation_table, load_kpi_map
+from cjworkbench.analysis.design.kpis import KpiMapError, kpi_map_table, kpi_relation_table, load_kpi_map
 from cjworkbench.ingest import run_ingest
 
 from .conftest import write_config

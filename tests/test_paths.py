@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import cjworkbench
-from cjworkbench.analysis.paths import paths_around_table, step_matrix_table, variants_table
-from cjworkbench.analysis.transitions import hotspots_table, transitions_table
+from cjworkbench.analysis.journeys.paths import paths_around_table, step_matrix_table, variants_table
+from cjworkbench.analysis.journeys.transitions import hotspots_table, transitions_table
 from cjworkbench.errors import WorkbenchError
 from cjworkbench.ingest import run_ingest
 

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 import cjworkbench
-from cjworkbench.analysis.paths import ARROW, END, START, variants_table
-from cjworkbench.analysis.transitions import transitions_table
+from cjworkbench.analysis.journeys.paths import ARROW, END, START, variants_table
+from cjworkbench.analysis.journeys.transitions import transitions_table
 
 from .test_real_data import _ingest
 

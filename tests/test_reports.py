@@ -13,7 +13,7 @@ import pytest
 
 import cjworkbench
 from cjworkbench import cli
-from cjworkbench.analysis.changes import changes_table
+from cjworkbench.analysis.changes.changes import changes_table
 from cjworkbench.charts.theme import ChartError
 from cjworkbench.charts import changes_chart
 from cjworkbench.reports import REMOTE, report_notebooks

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from cjworkbench import connect
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.retention import lifecycle_table, period_date, retention_table
+from cjworkbench.scope import FilterError
+from cjworkbench.analysis.journeys.retention import lifecycle_table, period_date, retention_table
 from cjworkbench.ingest import run_ingest
 
 from .conftest import write_config

@@ -15,8 +15,8 @@ from statsmodels.stats.proportion import proportion_confint, proportions_ztest
 from statsmodels.stats.weightstats import DescrStatsW
 
 import cjworkbench
-from cjworkbench.analysis.filters import Filters
-from cjworkbench.analysis.scores import (ScoresError, holm, nps_interval, scores_compare_table, scores_table,
+from cjworkbench.scope import Filters
+from cjworkbench.analysis.voc.scores import (ScoresError, holm, nps_interval, scores_compare_table, scores_table,
                                          welch_summary)
 from cjworkbench.ingest import run_ingest
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 
 import cjworkbench
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.personas import PersonaError, load_personas, persona_of
-from cjworkbench.analysis.rfm import rfm_table
-from cjworkbench.analysis.segments import clusters_table, customer_features, persona_clusters_table, personas_table
+from cjworkbench.scope import FilterError
+from cjworkbench.designs.personas import PersonaError, load_personas, persona_of
+from cjworkbench.analysis.segments.rfm import rfm_table
+from cjworkbench.analysis.segments.segments import clusters_table, customer_features, persona_clusters_table, personas_table
 from cjworkbench.analysis.stats import newcombe_interval, wilson_interval
 from cjworkbench.ingest import run_ingest
 

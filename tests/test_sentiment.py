@@ -13,8 +13,8 @@ from scipy import stats as sps
 from sklearn.metrics import accuracy_score, f1_score
 
 import cjworkbench
-from cjworkbench.analysis.scores import nps_interval
-from cjworkbench.analysis.sentiment import (LEXICON_FILE, SentimentError, read_lexicon, score_texts,
+from cjworkbench.analysis.voc.scores import nps_interval
+from cjworkbench.analysis.voc.sentiment import (LEXICON_FILE, SentimentError, read_lexicon, score_texts,
                                             sentiment_labels, sentiment_table)
 from cjworkbench.ingest import run_ingest
 
@@ -125,7 +125,7 @@ def test_bad_and_hostile_values(con):
 
 
 def test_by_theme(con):
-    pytest.importorskip("cjworkbench.analysis.themes")
+    pytest.importorskip("cjworkbench.analysis.voc.themes")
     with pytest.raises(SentimentError, match="taxonomy="):
         sentiment_table(con, by="theme")
     tax = {"delivery": ["parcel"], "praise": ["great", "love"]}
@@ -189,7 +189,7 @@ def test_demo_late_delivery_comments_are_more_negative(demo_db):
 
 def test_demo_sentiment_by_theme(demo_db):
     """E8 themes: complaint themes read negative, friendly_staff positive, per the demo taxonomy."""
-    pytest.importorskip("cjworkbench.analysis.themes")
+    pytest.importorskip("cjworkbench.analysis.voc.themes")
     con = cjworkbench.connect(demo_db[0])
     df = sentiment_table(con, by="theme", taxonomy=ROOT / "cjworkbench" / "demo" / "themes.yml").set_index("theme")
     for theme in ("late_delivery", "repeat_contact", "app_payment"):

@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from cjworkbench import connect
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.sessions import DEFAULT_BOT_PATTERNS, sessionised_events, sessions_table
+from cjworkbench.scope import FilterError
+from cjworkbench.analysis.journeys.sessions import DEFAULT_BOT_PATTERNS, sessionised_events, sessions_table
 from cjworkbench.ingest import run_ingest
 
 from .conftest import ROOT, write_config

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import cjworkbench
-from cjworkbench.analysis.paths import step_matrix_table, variants_table
-from cjworkbench.analysis.transitions import transitions_table
+from cjworkbench.analysis.journeys.paths import step_matrix_table, variants_table
+from cjworkbench.analysis.journeys.transitions import transitions_table
 from cjworkbench.export import export_parquet
 
 from .test_real_data import _ingest
@@ -77,7 +77,7 @@ FUNNEL = ["Assign seriousness", "Take in charge ticket", "Wait", "Resolve ticket
 
 @pytest.mark.parametrize("order, unit", [("ordered", "journey"), ("strict", "attempt"), ("any", "customer")])
 def test_funnel_identical_on_spark(engines, order, unit):
-    from cjworkbench.analysis.funnels import funnel_table
+    from cjworkbench.analysis.journeys.funnels import funnel_table
 
     duck, spark = engines
     kw = dict(steps=FUNNEL, order=order, unit=unit, window="30d", optional=["Wait"], exclude=["DUPLICATE"],
@@ -86,7 +86,7 @@ def test_funnel_identical_on_spark(engines, order, unit):
 
 
 def test_funnel_times_and_dropoff_identical_on_spark(engines):
-    from cjworkbench.analysis.funnels import funnel_dropoff_next_table, funnel_times_table
+    from cjworkbench.analysis.journeys.funnels import funnel_dropoff_next_table, funnel_times_table
 
     duck, spark = engines
     kw = dict(steps=FUNNEL, optional=[3])

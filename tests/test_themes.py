@@ -19,9 +19,9 @@ import pytest
 from statsmodels.stats.proportion import proportion_confint
 
 from cjworkbench import connect
-from cjworkbench.analysis.theme_discovery import discover_themes_table
-from cjworkbench.analysis.theme_impact import impact_sums, theme_impact_table
-from cjworkbench.analysis.themes import (ThemeError, feedback_rows, keyword_regex, load_taxonomy, matched,
+from cjworkbench.analysis.voc.theme_discovery import discover_themes_table
+from cjworkbench.analysis.voc.theme_impact import impact_sums, theme_impact_table
+from cjworkbench.analysis.voc.themes import (ThemeError, feedback_rows, keyword_regex, load_taxonomy, matched,
                                          theme_matches, themes_table)
 from cjworkbench.ingest import run_ingest
 

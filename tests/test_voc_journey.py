@@ -12,8 +12,8 @@ from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep
 
 import cjworkbench
-from cjworkbench.analysis.filters import FilterError
-from cjworkbench.analysis.voc_journey import feedback_events, feedback_on_journey_table, path_contrast_table
+from cjworkbench.scope import FilterError
+from cjworkbench.analysis.voc.voc_journey import feedback_events, feedback_on_journey_table, path_contrast_table
 from cjworkbench.errors import WorkbenchError
 from cjworkbench.ingest import run_ingest
 
@@ -110,7 +110,7 @@ def test_each_answer_gets_the_event_before_it(con):
 
 
 def test_as_of_join_is_portable_sql(con):
-    sql = cjworkbench.analysis.voc_journey.ibis.to_sql(feedback_events(con), dialect="duckdb").upper()
+    sql = cjworkbench.analysis.voc.voc_journey.ibis.to_sql(feedback_events(con), dialect="duckdb").upper()
     assert "ASOF" not in sql and " OVER " in sql
 
 
@@ -150,7 +150,7 @@ def test_by_transition_and_variant(con):
 
 
 def test_sentiment_joins_when_the_module_exists(con):
-    pytest.importorskip("cjworkbench.analysis.sentiment")
+    pytest.importorskip("cjworkbench.analysis.voc.sentiment")
     df = feedback_on_journey_table(con, instrument="csat", by="activity")
     r = df.set_index("activity").loc["case_closed"]
     assert r.n_texts == 1 and r.sentiment_mean < -0.05 and r.negative_text_rate == 1.0
@@ -219,7 +219,7 @@ def test_same_answers_on_spark(con, tmp_path):
 
     import pandas as pd
 
-    from cjworkbench.analysis.journey_facts import journey_facts
+    from cjworkbench.analysis.voc.journey_facts import journey_facts
     from cjworkbench.export import export_parquet
 
     if not shutil.which("java"):
@@ -233,7 +233,7 @@ def test_same_answers_on_spark(con, tmp_path):
     try:
         for table in ("customers", "events", "feedback"):
             spark.read.parquet(str(tmp_path / "parquet" / table)).createOrReplaceTempView(table)
-        sp = cjworkbench.connect(cjworkbench.analysis.voc_journey.ibis.pyspark.connect(spark))
+        sp = cjworkbench.connect(cjworkbench.analysis.voc.voc_journey.ibis.pyspark.connect(spark))
         cols = ["feedback_id", "matched_by", "activity", "transition", "pos", "seconds_since"]
         a = feedback_events(con).execute()[cols].sort_values("feedback_id", ignore_index=True)
         b = feedback_events(sp).execute()[cols].sort_values("feedback_id", ignore_index=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from ..analysis.changes import COLUMNS, changes_summary
+from ..analysis.changes.changes import COLUMNS, changes_summary
 from .theme import captioned, empty_chart, ensure_theme, require
 
 _UNITS = {"conversion": "points", "share": "points", "top_box_rate": "points", "low_effort_rate": "points",

@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError, one_of
-from .filters import _values, as_filters, definition
+from ...errors import WorkbenchError, one_of
+from ...scope import _values, as_filters, definition
 from .scores import BY as SCORE_BY
 from .scores import FEEDBACK_FILTERS, NONE, filtered_feedback, group_columns, mean_interval, nps_interval, with_groups
-from .stats import wilson_interval
+from ..stats import wilson_interval
 
 LEXICON_FILE = Path(__file__).with_name("sentiment_lexicon.txt")
 NEUTRAL_BAND = 0.05
@@ -163,7 +163,7 @@ def _themes(con, df: pd.DataFrame, taxonomy, filters) -> pd.DataFrame:
     try:
         from .themes import theme_matches
     except ImportError:
-        raise SentimentError("by='theme' needs cjworkbench.analysis.themes (theme_matches), which this "
+        raise SentimentError("by='theme' needs cjworkbench.analysis.voc.themes (theme_matches), which this "
                              "installation does not have.") from None
     if taxonomy is None:
         raise SentimentError("by='theme' needs taxonomy=: a themes YAML path or mapping.")

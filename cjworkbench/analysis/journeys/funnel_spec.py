@@ -9,9 +9,9 @@ import math
 import re
 from dataclasses import dataclass
 
-from ..contract import FIELDS
-from ..errors import one_of
-from .filters import Filters, FilterError, _date, as_filters
+from ...contract import FIELDS
+from ...errors import one_of
+from ...scope import Filters, FilterError, _date, as_filters
 
 ORDERS = ("ordered", "strict", "any")
 UNITS = ("journey", "customer", "session", "attempt")

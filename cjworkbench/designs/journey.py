@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
-from ..config import read_yaml
+from .reader import read_yaml
 
 from ..errors import WorkbenchError, did_you_mean
 

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass, field
 import ibis
 import ibis.expr.types as ir
 
-from ..errors import WorkbenchError
-from ..model import TIE_RULE, epoch, ordered_window  # noqa: F401  (re-exported for analyses)
+from .errors import WorkbenchError
+from .model import ARROW, DERIVED, TIE_RULE, epoch, ordered_window, traces, with_steps  # noqa: F401  (re-exported for analyses)
 
 UNITS = ("journey", "customer", "session")
 SESSION_GAP_SECONDS = 30 * 60
@@ -99,7 +99,7 @@ def _date(value, name: str) -> dt.date:
 
 def check_unit(unit: str) -> str:
     if unit not in UNITS:
-        from ..errors import one_of
+        from .errors import one_of
 
         raise FilterError(one_of("unit", unit, UNITS))
     return unit
@@ -136,7 +136,7 @@ def matching_customers(con, f: Filters, *, segment: bool = True) -> ir.Table:
         if not f.personas:
             raise FilterError("The persona filter needs the personas rules: pass personas='personas.yml' "
                               "(e.g. designed/personas.yml beside the demo database).")
-        from .personas import persona_of   # personas builds on customers only; imported on use
+        from .designs.personas import persona_of   # personas builds on customers only; imported on use
 
         who = persona_of(con, f.personas)
         cust = cust.semi_join(who.filter(who.persona.isin([str(v) for v in _values(f.persona)])), "customer_id")
@@ -206,3 +206,46 @@ def definition(df, **items):
     """Attach what a result means (unit, filters, rules) to `df.attrs['definition']`; return df."""
     df.attrs["definition"] = {k: v for k, v in items.items() if v is not None}
     return df
+
+
+# Journeys: the stored derived tables when the filters allow it (unit journey, loops kept, no
+# event-level filter, tables present), else the same expressions (`cjworkbench.model`) computed on
+# the filtered events.
+def _fast(con, f: Filters, unit: str, loops: str) -> bool:
+    return (unit == "journey" and loops == "keep" and not f.has_event_filters
+            and set(DERIVED) <= set(con.list_tables()))
+
+
+def _journey_filters(con, t: ir.Table, f: Filters, start_col: str) -> ir.Table:
+    """Customer-level and journey-start filters on a precomputed table (segment is a column there)."""
+    if f.segment:
+        t = t.filter(t.segment.isin(_values(f.segment)))
+    if f.attributes or f.persona:
+        t = t.semi_join(matching_customers(con, f, segment=False), "customer_id")
+    if f.start_date or f.end_date:
+        t = t.filter(starts_in_range(t[start_col], f))
+    if f.has_activity:
+        st = con.table("journey_steps")
+        t = t.semi_join(st.filter(st.activity.isin(_values(f.has_activity))).select("journey_key").distinct(),
+                        "journey_key")
+    return t
+
+
+def steps(con, filters=None, *, unit: str = "journey", loops: str = "keep") -> tuple[ir.Table, bool]:
+    """Journey-ordered filtered events (see `with_steps`), and whether `first_for_customer` is
+    exact for them: always when computed here, on the precomputed table only when the filters
+    keep whole customers (a date filter on journey starts does not)."""
+    f = as_filters(filters)
+    if _fast(con, f, unit, loops):
+        exact = not (f.start_date or f.end_date)
+        return _journey_filters(con, con.table("journey_steps"), f, "journey_start_ts"), exact
+    return with_steps(filtered_events(con, f, unit=unit), loops), True
+
+
+def journeys(con, filters=None, *, unit: str = "journey", loops: str = "keep") -> ir.Table:
+    """One row per filtered journey with its `variant`, `n_steps`, start and end."""
+    f = as_filters(filters)
+    if _fast(con, f, unit, loops):
+        return _journey_filters(con, con.table("journeys"), f, "start_ts")
+    st, _ = steps(con, f, unit=unit, loops=loops)
+    return traces(st).drop("trace")

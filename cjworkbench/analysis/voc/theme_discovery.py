@@ -22,8 +22,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from .filters import FEEDBACK_RULE, as_filters, definition
-from .stats import wilson_interval
+from ...scope import FEEDBACK_RULE, as_filters, definition
+from ..stats import wilson_interval
 from .themes import ThemeError, comments, feedback_rows
 
 _TOKENS = re.compile(r"\[(?:email|phone|user|url|number|name)\]")
@@ -65,7 +65,7 @@ def discover_themes_table(con, *, n_themes: int = 8, filters=None, instrument=No
     from sklearn.decomposition import NMF
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-    from ..redact import redact_series
+    from ...redact import redact_series
 
     if not isinstance(n_themes, int) or n_themes < 2:
         raise ThemeError(f"n_themes must be a whole number of at least 2, got {n_themes!r}.")

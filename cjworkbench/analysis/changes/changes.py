@@ -21,15 +21,15 @@ import warnings
 import ibis
 import pandas as pd
 
-from ..errors import WorkbenchError, one_of
-from .filters import FilterError, _date, as_filters, definition
+from ...errors import WorkbenchError, one_of
+from ...scope import FilterError, _date, as_filters, definition
 from .change_text import RATES, change_text, changes_summary  # noqa: F401  (public here too)
-from .funnels import funnel_table
-from .journeys import journeys
-from .periods import BASELINES, PERIODS, Window, period_window  # noqa: F401  (public here too)
-from .journeys import steps as journey_steps
-from .scores import DEFAULTS, INSTRUMENTS, MEASURES, moments, nps_difference, sufficient_stats, welch_summary
-from .stats import _dist, _z, newcombe_interval, two_proportion_p_value
+from ..journeys.funnels import funnel_table
+from ...scope import journeys
+from ...periods import BASELINES, PERIODS, Window, period_window  # noqa: F401  (public here too)
+from ...scope import steps as journey_steps
+from ..voc.scores import DEFAULTS, INSTRUMENTS, MEASURES, moments, nps_difference, sufficient_stats, welch_summary
+from ..stats import _dist, _z, newcombe_interval, two_proportion_p_value
 
 DEFAULT_FUNNELS = {"checkout": ("checkout_start", "checkout_payment", "checkout_confirmed")}
 COLUMNS = ["rank", "area", "item", "metric", "baseline", "current", "previous", "change", "low", "high",
@@ -233,7 +233,7 @@ def _estimate_rows(area, metric, cur: pd.DataFrame, base: pd.DataFrame, key: str
 
 
 def _driver_rows(con, outcomes, cur, base, filters, level, cache) -> list[dict]:
-    from .drivers import drivers_table   # ImportError: the module is not there (skipped with a note)
+    from ..voc.drivers import drivers_table   # ImportError: the module is not there (skipped with a note)
 
     rows = []
     for outcome in outcomes:   # effects only: the bootstrap of relative weights is kept small
@@ -251,7 +251,7 @@ def _driver_rows(con, outcomes, cur, base, filters, level, cache) -> list[dict]:
 
 
 def _theme_rows(con, taxonomy, cur, base, filters, level, cache) -> list[dict]:
-    from .theme_impact import theme_impact_table
+    from ..voc.theme_impact import theme_impact_table
 
     try:
         got = [_cached(cache, ("themes", w), lambda w=w: theme_impact_table(

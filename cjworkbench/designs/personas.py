@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import ibis
 import ibis.expr.types as ir
-from ..config import read_yaml
+from .reader import read_yaml
 
 from ..errors import WorkbenchError, did_you_mean
 

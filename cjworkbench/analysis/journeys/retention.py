@@ -13,8 +13,8 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ..errors import one_of
-from .filters import FilterError, as_filters, definition, filtered_events
+from ...errors import one_of
+from ...scope import FilterError, as_filters, definition, filtered_events
 
 PERIODS = {"month": "M", "week": "W", "day": "D"}
 MODES = ("on", "on_or_after")

@@ -24,10 +24,10 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ..errors import WorkbenchError, one_of
-from .filters import FEEDBACK_RULE, as_filters, definition, filtered_feedback  # noqa: F401  (re-exported)
-from .personas import persona_of
-from .stats import (NAN, Interval, _dist, _z, newcombe_interval, two_proportion_p_value,
+from ...errors import WorkbenchError, one_of
+from ...scope import FEEDBACK_RULE, as_filters, definition, filtered_feedback  # noqa: F401  (re-exported)
+from ...designs.personas import persona_of
+from ..stats import (NAN, Interval, _dist, _z, newcombe_interval, two_proportion_p_value,
                     wilson_interval)
 
 INSTRUMENTS = ("nps", "csat", "ces", "review")

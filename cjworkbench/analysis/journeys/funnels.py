@@ -21,11 +21,11 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ..db import remembered
-from .filters import TIE_RULE, FilterError, definition, epoch, filtered_events
+from ...db import remembered
+from ...scope import TIE_RULE, FilterError, definition, epoch, filtered_events
 from .funnel_spec import NO_END, NONE, RULES, TIME_BINS, Funnel, Step, _funnel, _previous, _step_number, parse_window
-from .journeys import _fast
-from .journeys import steps as journey_steps
+from ...scope import _fast
+from ...scope import steps as journey_steps
 from .paths import END, positioned
 
 

@@ -21,7 +21,7 @@ import datetime as dt
 import ibis
 import pandas as pd
 
-from .filters import FilterError, _date, _values, as_filters, definition, epoch, filtered_events
+from ...scope import FilterError, _date, _values, as_filters, definition, epoch, filtered_events
 
 DAY = 86_400
 TIERS = (

@@ -18,12 +18,12 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ..errors import one_of
-from .designed import Design, DesignError, load_design
-from .filters import TIE_RULE, _date, as_filters, definition, epoch, filtered_events
+from ...errors import one_of
+from ...designs.journey import Design, DesignError, load_design
+from ...scope import TIE_RULE, _date, as_filters, definition, epoch, filtered_events
 from .kpis import nps_points
-from .personas import load_personas, persona_of
-from .stats import (bootstrap_median_diff, newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value,
+from ...designs.personas import load_personas, persona_of
+from ..stats import (bootstrap_median_diff, newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value,
                     wilson_interval)
 
 CATEGORIES = ("missing", "out_of_order", "too_slow", "repeated", "unexpected")

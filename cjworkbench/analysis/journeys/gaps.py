@@ -12,9 +12,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ..errors import did_you_mean, one_of
-from .filters import TIE_RULE, FilterError, as_filters, definition, epoch, filtered_events, ordered_window
-from .stats import bootstrap_median_diff, newcombe_interval, two_proportion_p_value, wilson_interval
+from ...errors import did_you_mean, one_of
+from ...scope import TIE_RULE, FilterError, as_filters, definition, epoch, filtered_events, ordered_window
+from ..stats import bootstrap_median_diff, newcombe_interval, two_proportion_p_value, wilson_interval
 
 DIMENSIONS = ("channel", "device", "department", "touchpoint")
 RECONTACT_BY = ("touchpoint", "channel", "department", "activity")

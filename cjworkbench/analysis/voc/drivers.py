@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import WorkbenchError, one_of
-from .filters import FilterError, as_filters, definition
+from ...errors import WorkbenchError, one_of
+from ...scope import FilterError, as_filters, definition
 from .journey_facts import FACT_RULES, FactRules, journey_facts
 
 OUTCOMES = {"nps": "nps", "csat": "csat", "ces": "ces", "detractor": "nps"}
@@ -119,7 +119,7 @@ def _themes(con, df: pd.DataFrame, themes, filters) -> tuple[pd.DataFrame, list[
     try:
         from .themes import theme_matches
     except ImportError:
-        raise DriverError("themes= needs cjworkbench.analysis.themes (theme_matches), which is not installed "
+        raise DriverError("themes= needs cjworkbench.analysis.voc.themes (theme_matches), which is not installed "
                           "in this version; leave themes=None.") from None
     m = theme_matches(con, taxonomy=themes, filters=filters)
     if m.empty:

@@ -15,10 +15,10 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from .filters import as_filters, definition, epoch, filtered_events, matching_customers
-from .kpis import nps_points
-from .personas import load_personas, persona_of
-from .stats import newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value, wilson_interval
+from ...scope import as_filters, definition, epoch, filtered_events, matching_customers
+from ..design.kpis import nps_points
+from ...designs.personas import load_personas, persona_of
+from ..stats import newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value, wilson_interval
 
 COUNTS = ("n_journeys", "n_events", "n_purchases", "revenue")
 DAY = 86_400
@@ -167,7 +167,7 @@ def cluster_labels(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None, 
     from sklearn.preprocessing import StandardScaler
 
     if not isinstance(k, int) or isinstance(k, bool) or k < 2:
-        from .filters import FilterError
+        from ...scope import FilterError
 
         raise FilterError(f"k must be a whole number of clusters of at least 2, got {k!r}.")
     df = customer_features(con, filters=filters, as_of=as_of, personas=personas)

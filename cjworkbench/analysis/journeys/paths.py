@@ -5,11 +5,11 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from ..errors import one_of
-from .filters import TIE_RULE, FilterError, as_filters, definition, ordered_window
-from ..model import collapse_loops
-from .journeys import ARROW, journeys, traces
-from .journeys import steps as journey_steps
+from ...errors import one_of
+from ...scope import TIE_RULE, FilterError, as_filters, definition, ordered_window
+from ...model import collapse_loops
+from ...scope import ARROW, journeys, traces
+from ...scope import steps as journey_steps
 
 LOOPS = ("keep", "collapse")
 END = "(end)"

@@ -19,13 +19,13 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ..contract import INSTRUMENTS
-from ..errors import one_of
-from ..model import ARROW
-from .filters import (TIE_RULE, FilterError, _date, _values, as_filters, definition, epoch, filtered_events,
+from ...contract import INSTRUMENTS
+from ...errors import one_of
+from ...model import ARROW
+from ...scope import (TIE_RULE, FilterError, _date, _values, as_filters, definition, epoch, filtered_events,
                       matching_customers)
 from .scores import mean_interval, moments, nps_interval
-from .stats import Interval, newcombe_interval, two_proportion_p_value, wilson_interval
+from ..stats import Interval, newcombe_interval, two_proportion_p_value, wilson_interval
 
 BY = ("touchpoint", "activity", "transition", "variant")
 NONE = "(none)"

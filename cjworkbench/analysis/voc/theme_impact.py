@@ -20,10 +20,10 @@ import math
 import ibis
 import pandas as pd
 
-from ..contract import INSTRUMENTS
-from ..errors import one_of
-from .filters import FEEDBACK_RULE, as_filters, definition
-from .stats import _check_level, _z
+from ...contract import INSTRUMENTS
+from ...errors import one_of
+from ...scope import FEEDBACK_RULE, as_filters, definition
+from ..stats import _check_level, _z
 from .themes import ThemeError, _describe, feedback_rows, load_taxonomy, mentions
 
 METRICS = ("nps", "top_box", "mean")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import NamedTuple
 
-from ..errors import one_of
-from .filters import FilterError, _date
+from .errors import one_of
+from .scope import FilterError, _date
 
 PERIODS = ("week", "month", "quarter", "year")
 BASELINES = ("previous", "six_months", "year")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from .filters import TIE_RULE, as_filters, definition, epoch, filtered_events
-from .journeys import steps as journey_steps
+from ...scope import TIE_RULE, as_filters, definition, epoch, filtered_events
+from ...scope import steps as journey_steps
 from .paths import END, START
 
 

@@ -17,7 +17,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from .filters import TIE_RULE, FilterError, as_filters, definition, epoch, filtered_events
+from ...scope import TIE_RULE, FilterError, as_filters, definition, epoch, filtered_events
 
 USER_AGENT_KEY = "user_agent"
 DEFAULT_BOT_PATTERNS = (

@@ -22,7 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from .filters import as_filters, definition, epoch, filtered_events
+from ...scope import as_filters, definition, epoch, filtered_events
 from .voc_journey import DAY_SECONDS, answers, check_instrument
 
 

@@ -15,10 +15,10 @@ import datetime as dt
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
-from ..config import read_yaml
+from ...designs.reader import read_yaml
 
-from ..errors import WorkbenchError, did_you_mean, one_of
-from .filters import _date, _values, as_filters, definition, epoch, filtered_events, matching_customers
+from ...errors import WorkbenchError, did_you_mean, one_of
+from ...scope import _date, _values, as_filters, definition, epoch, filtered_events, matching_customers
 
 MATCH_COLUMNS = ("touchpoint", "channel", "department", "device", "stage", "activity", "source")
 CUSTOMER_KPIS = {"conversion": ("activity",), "nps": ("feedback_touchpoint",), "csat": ("feedback_touchpoint",),

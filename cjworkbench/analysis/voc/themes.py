@@ -19,9 +19,9 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ..config import read_yaml
-from ..errors import WorkbenchError, one_of
-from .filters import FEEDBACK_RULE, as_filters, definition, filtered_feedback
+from ...designs.reader import read_yaml
+from ...errors import WorkbenchError, one_of
+from ...scope import FEEDBACK_RULE, as_filters, definition, filtered_feedback
 
 _META = set(r"\.^$|?*+()[]{}")
 _NOT_PORTABLE = ("(?=", "(?!", "(?<=", "(?<!", "(?P<", "(?<")
@@ -173,8 +173,8 @@ def themes_table(con, *, taxonomy, by=None, filters=None, instrument=None, perio
     source was loaded with `redact_text: false`). `by`: touchpoint, channel, instrument, source or
     period (`period`: week, month, quarter, year of feedback_ts); `instrument` narrows the rows.
     """
-    from ..redact import redact_series
-    from .stats import wilson_interval
+    from ...redact import redact_series
+    from ..stats import wilson_interval
 
     tax = load_taxonomy(taxonomy)
     fb, cols = group_columns(feedback_rows(con, filters, instrument=instrument), by, period)
