@@ -47,7 +47,7 @@ def main() -> None:
         con = connect(db)
         print("changes_table, month, baselines previous + six_months (cold, one area at a time):")
         for area in AREAS:
-            options = {"themes": db.parent / "designed" / "themes.yml"} if area == "theme" else {}
+            options = {"taxonomy": db.parent / "designed" / "themes.yml"} if area == "theme" else {}
             t = time.perf_counter()
             df = changes_table(con, as_of=args.as_of, baseline="previous, six_months", areas=(area,), **options)
             print(f"  {area:<11} {time.perf_counter() - t:6.1f} s  {len(df):3d} rows")

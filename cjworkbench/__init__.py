@@ -13,6 +13,7 @@ from .scope import Filters  # noqa: E402
 from .analysis.journeys.funnels import funnel_dropoff_next_table, funnel_table, funnel_times_table  # noqa: E402
 from .analysis.journeys.gaps import recontact_table, switch_gaps_table, switch_matrix_table  # noqa: E402
 from .analysis.design.kpis import kpi_map_table, kpi_relation_table  # noqa: E402
+from .analysis.measures import kpi_table, kpi_tree_table, scorecard_table  # noqa: E402
 from .analysis.journeys.paths import paths_around_table, step_matrix_table, variants_table  # noqa: E402
 from .analysis.journeys.retention import lifecycle_table, retention_table  # noqa: E402
 from .analysis.segments.rfm import rfm_table  # noqa: E402
@@ -25,6 +26,9 @@ from .analysis.segments.segments import clusters_table, persona_clusters_table, 
 from .analysis.journeys.sessions import sessions_table  # noqa: E402
 from .analysis.voc.voc_journey import feedback_on_journey_table, path_contrast_table  # noqa: E402
 from .analysis.journeys.transitions import hotspots_table, transitions_table  # noqa: E402
+from .analysis.attribution import attribution_table  # noqa: E402
+from .analysis.actions import actions_table  # noqa: E402
+from .analysis.survival import hazard_table, survival_table  # noqa: E402
 from .db import connect  # noqa: E402
 from .errors import WorkbenchError  # noqa: E402
 
@@ -44,4 +48,8 @@ __all__ = [
     "drivers_table",
     # what changed
     "changes_table",
+    # KPI library
+    "kpi_table", "scorecard_table", "kpi_tree_table",
+    # from insight to action: attribution, next-best-action back-tests, time to event
+    "attribution_table", "actions_table", "survival_table", "hazard_table",
 ]

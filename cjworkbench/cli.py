@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--json", action="store_true", help="print a machine-readable summary")
     ing.add_argument("--strict", action="store_true", help="fail (and keep the old database) on any reject")
     ing.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    ing.add_argument("--new-key", action="store_true",
+                     help="accept a pseudonymisation key other than the one the existing database was built "
+                          "with (every pseudonymised id changes)")
 
     info = sub.add_parser("info", help="tables, row counts, date ranges, sources and rejects")
     info.add_argument("--db", required=True)
@@ -43,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
     serve.add_argument("--port", type=int, default=8866)
     serve.add_argument("--no-browser", action="store_true", help="only print the URL")
+    serve.add_argument("--ip", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1); any other needs $CJW_SERVE_TOKEN "
+                            "or --unauthenticated")
+    serve.add_argument("--unauthenticated", action="store_true",
+                       help="allow a non-loopback --ip without a token: only behind a reverse proxy that authenticates")
+    serve.add_argument("--max-sessions", type=int, default=None, metavar="N",
+                       help="most dashboard kernels (~450 MB each) alive at once; more page loads are asked "
+                            "to try again in a minute (default 8)")
+    serve.add_argument("--idle-timeout", type=int, default=None, metavar="SECONDS",
+                       help="end a session whose tab is closed after this long (default 60)")
 
     rep = sub.add_parser("report", help="run the report notebooks for one period into offline HTML")
     rep.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
@@ -77,7 +90,7 @@ def _ingest(args) -> int:
     from .ingest import run_ingest
 
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    summary = run_ingest(args.config, args.db, strict=args.strict, progress=progress)
+    summary = run_ingest(args.config, args.db, strict=args.strict, new_key=args.new_key, progress=progress)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format_text())
     return 0
 
@@ -121,9 +134,14 @@ def _demo_data(args) -> int:
 
 
 def _serve(args) -> int:
-    from .dashboards import serve
+    import os
 
-    return serve(args.db, port=args.port, open_browser=not args.no_browser)
+    from .dashboards import IDLE_TIMEOUT, MAX_KERNELS, TOKEN_ENV, serve
+
+    return serve(args.db, port=args.port, open_browser=not args.no_browser, ip=args.ip,
+                 max_kernels=MAX_KERNELS if args.max_sessions is None else args.max_sessions,
+                 idle_timeout=IDLE_TIMEOUT if args.idle_timeout is None else args.idle_timeout,
+                 token=os.environ.get(TOKEN_ENV) or None, unauthenticated=args.unauthenticated)
 
 
 _COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _demo_data, "serve": _serve}
@@ -134,8 +152,9 @@ def _report(args) -> int:
 
     manifest = run_report(args.db, period=args.period, as_of=args.as_of, out=args.out, notebooks=args.notebooks,
                           timeout=args.timeout, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
-    print(f"{len(manifest['notebooks'])} report(s) for {manifest['label']} in {Path(args.out) / manifest['label']}; "
-          f"index: {Path(args.out) / 'index.html'}")
+    empty = " (no data in this period)" if manifest.get("no_data") else ""
+    print(f"{len(manifest['notebooks'])} report(s) for {manifest['label']}{empty} in "
+          f"{Path(args.out) / manifest['label']}; index: {Path(args.out) / 'index.html'}")
     return 0
 
 

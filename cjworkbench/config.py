@@ -9,7 +9,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -73,11 +73,34 @@ class Source:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Ceilings one ingest stays under, so a hostile or broken export is refused with bounded
+    time, memory and disk (the `limits:` block of the config; sizes in bytes or "4GB")."""
+
+    max_decompressed_bytes: int = 4 * 10**9   # a file's content after gunzip (plain files: their size)
+    max_rows_per_source: int = 20_000_000     # lines of CSV/JSON lines, rows of Parquet/Excel, XES events
+    max_columns: int = 1_000                  # columns (JSON keys) of one file
+    max_line_bytes: int = 2_000_000           # a longer CSV/JSON line is rejected as `line too long`
+    memory_limit: int = 4 * 10**9             # DuckDB memory while staging (beyond it DuckDB spills)
+    temp_limit: int = 20 * 10**9              # DuckDB spill files beside the database
+    lock_wait_seconds: float = 600.0          # how long an ingest waits for another on the same database
+
+
+LIMITS = {f.name: f.default for f in fields(Limits)}
+_MIN_MEMORY = 64 * 10**6
+_SIZES = ("max_decompressed_bytes", "max_line_bytes", "memory_limit", "temp_limit")
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
+_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+@dataclass(frozen=True)
 class IngestConfig:
     path: Path
     sha256: str
     timezone: str
     sources: tuple[Source, ...]
+    limits: Limits = Limits()
 
 
 def load_config(path: str | Path) -> IngestConfig:
@@ -92,13 +115,54 @@ def load_config(path: str | Path) -> IngestConfig:
         raise ConfigError(f"Config '{path}' is not valid YAML: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list) or not doc["sources"]:
         raise ConfigError(f"Config '{path}' must be a mapping with a non-empty 'sources' list.")
+    limits = parse_limits(doc.get("limits"))
     zone = _timezone(doc.get("timezone", "UTC"), "config")
     sources = tuple(_source(raw, i, path.parent, zone) for i, raw in enumerate(doc["sources"]))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"Source names must be unique; repeated: {', '.join(dupes)}.")
-    return IngestConfig(path.resolve(), hashlib.sha256(text).hexdigest(), zone, sources)
+    return IngestConfig(path.resolve(), hashlib.sha256(text).hexdigest(), zone, sources, limits)
+
+
+def parse_limits(raw: object) -> Limits:
+    """The `limits:` block: every key optional, sizes as bytes or "500MB"/"4GB"/"2GiB"."""
+    if raw is None:
+        return Limits()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"'limits' must be a mapping of limit to value, got {type(raw).__name__}.")
+    values = {}
+    for key, value in raw.items():
+        if key not in LIMITS:
+            raise ConfigError("limits: " + one_of("limit", key, LIMITS))
+        if key == "lock_wait_seconds":
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+            if not ok:
+                raise ConfigError(f"limits.lock_wait_seconds must be a number of seconds >= 0, got {value!r}.")
+            values[key] = float(value)
+            continue
+        if key in _SIZES:
+            number = _size(value)
+            what = "a size such as 500MB or 4GB, or a number of bytes"
+        else:
+            number = value if isinstance(value, int) and not isinstance(value, bool) else None
+            what = "a whole number"
+        if number is None or number < 1:
+            raise ConfigError(f"limits.{key} must be {what} (at least 1), got {value!r}.")
+        if key == "memory_limit" and number < _MIN_MEMORY:
+            raise ConfigError(f"limits.memory_limit must be at least 64MB (DuckDB allocates in blocks of "
+                              f"32 MiB), got {value!r}.")
+        values[key] = number
+    return Limits(**values)
+
+
+def _size(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    match = _SIZE.match(str(value)) if isinstance(value, str) else None
+    if not match:
+        return None
+    return int(float(match.group(1)) * _UNITS[(match.group(2) or "b").lower()])
 
 
 def _timezone(value: object, where: str) -> str:

@@ -75,7 +75,7 @@ DDL = {
         run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         files VARCHAR[], config_sha256 VARCHAR, started_ts TIMESTAMP, finished_ts TIMESTAMP,
         rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, rows_duplicate BIGINT,
-        status VARCHAR, cjworkbench_version VARCHAR)""",
+        status VARCHAR, cjworkbench_version VARCHAR, key_fingerprint VARCHAR)""",
     "rejects": """CREATE TABLE rejects (
         source VARCHAR NOT NULL, file VARCHAR, line BIGINT, "column" VARCHAR,
         reason VARCHAR NOT NULL, value VARCHAR, detail VARCHAR)""",

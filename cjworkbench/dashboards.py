@@ -2,15 +2,28 @@
 
 `build_dashboards()` converts each jupytext notebook to .ipynb and adds `index.ipynb`, a landing
 page that links every dashboard with its one-line description. `serve()` checks the database,
-builds that folder in a temporary directory and runs Voilà on 127.0.0.1 with the stack-notes
-recipe (b): kernels culled when idle (Voilà leaks a kernel per closed tab), the jupytext extension
-denied, no tracebacks, and the database handed to every kernel through CJW_DB (each kernel opens
-it read-only, so many viewers share one file). It stops cleanly on SIGTERM or SIGINT.
+builds that folder in a temporary directory and runs Voilà with the stack-notes recipe (b), the
+jupytext extension denied, no tracebacks, and the database handed to every kernel through CJW_DB
+(each kernel opens it read-only, so many viewers share one file). It stops cleanly on SIGTERM or
+SIGINT.
+
+Faults and hostile use:
+- Every page load (a bare HTTP GET too) starts a kernel of ~400-470 MB. At most `max_kernels`
+  live at once (`cjworkbench.kernels.CappedKernelManager`); beyond that a page load is answered
+  503 "... try again in a minute". A kernel without an open tab (a closed tab, a curl) is culled
+  after `idle_timeout` seconds; a kernel with a connected tab or a running cell never is.
+- Secrets stay out of the kernels: the pseudonymisation key and every variable named like a
+  token, secret, password or key is dropped from the environment Voilà and its kernels get.
+- Loopback (127.0.0.1) by default; another address only with a token (`CJW_SERVE_TOKEN`) or an
+  explicit `unauthenticated=True` (behind a reverse proxy that authenticates).
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -24,7 +37,13 @@ from .errors import WorkbenchError
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 INDEX = "index.ipynb"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-CULL = ("--MappingKernelManager.cull_interval=60", "--MappingKernelManager.cull_idle_timeout=300")
+MAX_KERNELS = 8       # ~470 MB each: under 4 GB of a 24 GB, 2-core machine, and 2 cores serve no more at a time
+IDLE_TIMEOUT = 60     # seconds a kernel with no open tab and no running cell lives on
+TOKEN_ENV = "CJW_SERVE_TOKEN"
+# environment variables no dashboard kernel needs and none may see: the pseudonymisation key and
+# anything named like a credential
+SECRET_ENV = re.compile(r"^CJW_PSEUDONYM_KEY|TOKEN|SECRET|PASSW(?:OR)?D|CREDENTIAL|(?:^|_)(?:API_?)?KEY(?:_FILE)?$",
+                        re.IGNORECASE)
 
 
 class DashboardError(WorkbenchError, RuntimeError):
@@ -89,22 +108,73 @@ def quiet_ipython_dir(path: Path) -> Path:
     return path
 
 
-def voila_command(folder: str | os.PathLike, *, port: int) -> list[str]:
-    """The Voilà command line of stack-notes recipe (b) for a dashboards-only folder."""
-    return [sys.executable, "-m", "voila", str(folder), "--no-browser", "--Voila.ip=127.0.0.1",
-            f"--port={port}", "--Voila.port_retries=0", *CULL,
+def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
+                  idle_timeout: int = IDLE_TIMEOUT, config_dir: str | os.PathLike | None = None) -> list[str]:
+    """The Voilà command line of stack-notes recipe (b) for a dashboards-only folder, with the
+    kernel cap and the culler; `config_dir` holds a private `voila.json` (the token)."""
+    interval = max(1, min(10, idle_timeout // 6))
+    return [sys.executable, "-m", "voila", str(folder), "--no-browser", f"--Voila.ip={ip}",
+            f"--port={port}", "--Voila.port_retries=0",
+            "--VoilaConfiguration.multi_kernel_manager_class=cjworkbench.kernels.CappedKernelManager",
+            f"--CappedKernelManager.max_kernels={max_kernels}",
+            f"--MappingKernelManager.cull_interval={interval}",
+            f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
+            "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False",
             "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
-            "--VoilaConfiguration.show_tracebacks=False"]
+            "--VoilaConfiguration.show_tracebacks=False",
+            *([f"--Voila.config_file_paths={config_dir}"] if config_dir else [])]
 
 
-def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+def dashboard_env(environ=None) -> dict[str, str]:
+    """`environ` (default os.environ) without the secrets no dashboard kernel may see (`SECRET_ENV`):
+    Voilà hands its own environment to every kernel."""
+    return {k: v for k, v in (os.environ if environ is None else environ).items() if not SECRET_ENV.search(k)}
+
+
+def is_loopback(ip: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`."""
+    if ip.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip.strip("[]")).is_loopback
+    except ValueError:   # a host name: it may resolve to any interface
+        return False
+
+
+def check_address(ip: str, *, token: str | None, unauthenticated: bool = False) -> None:
+    """Refuse to serve beyond loopback with no token, unless explicitly told to (a reverse proxy
+    that authenticates stands in front)."""
+    if not is_loopback(ip) and not token and not unauthenticated:
+        raise DashboardError(
+            f"Refusing to serve the dashboards on '{ip}' without a token: anyone who can reach that "
+            f"address would see them. Set {TOKEN_ENV} to a long random value (viewers open the URL "
+            f"once with ?token=...), serve on 127.0.0.1 behind a reverse proxy that authenticates, or "
+            f"pass --unauthenticated if such a proxy already guards '{ip}'.")
+    if token is not None and len(token) < 16:
+        raise DashboardError(f"The token in {TOKEN_ENV} is {len(token)} characters long; use at least 16 "
+                             f"random characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`).")
+
+
+def _voila_config(folder: Path, token: str | None) -> Path:
+    """A private folder with `voila.json` setting the token (kept off the command line, where any
+    local user could read it in the process list)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = {"Voila": {"token": token}} if token else {}
+    path = folder / "voila.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(config))
+    return folder
+
+
+def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120, token: str | None = None) -> None:
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise DashboardError(f"Voilà stopped at start-up (exit code {proc.returncode}); see its messages above. "
                                  f"Is the port already in use?")
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -112,11 +182,25 @@ def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120) -> No
     raise DashboardError(f"Voilà did not answer on {url} within {timeout:.0f} s.")
 
 
+def _base_url(ip: str, port: int) -> str:
+    """The address to reach Voilà on from this machine (for a wildcard address: loopback)."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(ip, ip).strip("[]")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
-          notebooks: str | os.PathLike = NOTEBOOKS) -> int:
-    """Serve the dashboards on `db` until SIGTERM or SIGINT; returns Voilà's exit code (0 when stopped)."""
+          notebooks: str | os.PathLike = NOTEBOOKS, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
+          idle_timeout: int = IDLE_TIMEOUT, token: str | None = None, unauthenticated: bool = False) -> int:
+    """Serve the dashboards on `db` until SIGTERM or SIGINT; returns Voilà's exit code (0 when stopped).
+
+    At most `max_kernels` sessions at once; a session with no open tab ends after `idle_timeout`
+    seconds. `ip` other than loopback needs `token` or `unauthenticated=True` (see `check_address`).
+    """
     from .db import connect
 
+    check_address(ip, token=token, unauthenticated=unauthenticated)
+    if max_kernels < 1 or idle_timeout < 1:
+        raise DashboardError(f"max_kernels and idle_timeout must be at least 1, got {max_kernels} and {idle_timeout}.")
     db = Path(db).resolve()
     connect(db).disconnect()  # a missing or foreign file fails here, with its own message
     stop = []
@@ -125,25 +209,30 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
         listed = build_dashboards(folder, notebooks=notebooks)
         from .display import BUNDLE_ENV, write_offline_bundle
 
-        env = {**os.environ, "CJW_DB": str(db), "IPYTHONDIR": str(quiet_ipython_dir(Path(tmp) / "ipython")),
+        env = {**dashboard_env(), "CJW_DB": str(db), "IPYTHONDIR": str(quiet_ipython_dir(Path(tmp) / "ipython")),
                BUNDLE_ENV: str(write_offline_bundle(Path(tmp) / "jupyterchart.js"))}
-        proc = subprocess.Popen(voila_command(folder, port=port), env=env, cwd=folder, start_new_session=True)
+        command = voila_command(folder, port=port, ip=ip, max_kernels=max_kernels, idle_timeout=idle_timeout,
+                                config_dir=_voila_config(Path(tmp) / "config", token))
+        proc = subprocess.Popen(command, env=env, cwd=folder, start_new_session=True)
         old = {s: signal.signal(s, lambda *_: (stop.append(1), proc.poll() is None and proc.terminate()))
                for s in (signal.SIGTERM, signal.SIGINT)}
         try:
-            base = f"http://127.0.0.1:{port}"
+            base = _base_url(ip, port)
             try:
-                _wait_until_up(f"{base}/", proc)  # the file list: rendering a notebook would start a kernel
+                _wait_until_up(f"{base}/", proc, token=token)  # the file list: rendering a notebook starts a kernel
             except DashboardError:
                 if stop:  # stopped while starting
                     return 0
                 raise
             url = f"{base}/voila/render/{INDEX}"
-            print(f"Serving {len(listed)} dashboards on {db} (read-only) at {url}\nStop with Ctrl-C.", flush=True)
+            print(f"Serving {len(listed)} dashboards on {db} (read-only) at {url}"
+                  + (f"?token=<the value of {TOKEN_ENV}>" if token else "")
+                  + f"\nAt most {max_kernels} sessions at once; a session without an open tab ends after "
+                    f"{idle_timeout} s.\nStop with Ctrl-C.", flush=True)
             if open_browser and _has_display():
                 import webbrowser
 
-                webbrowser.open(url)
+                webbrowser.open(url + (f"?token={token}" if token else ""))
             code = proc.wait()
         finally:
             _terminate(proc)

@@ -8,7 +8,6 @@ any Ibis backend, such as PySpark, whose tables follow the contract.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from pathlib import Path
 
 import ibis
@@ -38,45 +37,7 @@ def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only:
         raise DatabaseError(f"Cannot open database '{path}': {msg}.{hint}") from None
     _check_contract(con, str(path))
     con.raw_sql("SET enable_progress_bar = false")
-    _remember_plans(con)
     return con
-
-
-def remembered(con: BaseBackend, key: tuple, build):
-    """The Ibis expression `build()` made for `key` (an analysis and its full definition) on `con`,
-    built once: a widget that returns to an earlier value skips rebuilding the expression, and with
-    `_remember_plans` its SQL compilation too; DuckDB still runs the query every time."""
-    memo = con.__dict__.setdefault("_cjw_expressions", OrderedDict())
-    expr = memo.get(key)
-    if expr is None:
-        expr = memo[key] = build()
-        if len(memo) > 256:
-            memo.popitem(last=False)
-    return expr
-
-
-def _remember_plans(con: BaseBackend, size: int = 256) -> None:
-    """Memoise Ibis' SQL compilation per expression on this backend.
-
-    A dashboard repeats the same queries (a widget goes back to a value it had); compiling an
-    Ibis expression to SQL costs 40-100 ms for a funnel, often more than DuckDB takes to run it.
-    Expressions are immutable and compare by structure, values included, so a hit is exactly the
-    SQL a fresh compile would give; the SQL is re-run every time (results are never cached)."""
-    compile_ = con.compile
-    plans: OrderedDict = OrderedDict()
-
-    def compile(expr, /, limit=None, params=None, **kwargs):
-        if params or kwargs:
-            return compile_(expr, limit=limit, params=params, **kwargs)
-        key = (expr.op(), limit)
-        sql = plans.get(key)
-        if sql is None:
-            sql = plans[key] = compile_(expr, limit=limit)
-            if len(plans) > size:
-                plans.popitem(last=False)
-        return sql
-
-    con.compile = compile
 
 
 def _check_contract(con: BaseBackend, name: str) -> None:

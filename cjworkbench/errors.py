@@ -17,11 +17,8 @@ class InputFileError(WorkbenchError, OSError):
     """An export file is missing, empty, unreadable or in an unknown format."""
 
 
-class MissingColumnsError(WorkbenchError, KeyError):
-    """A mapped export column is absent."""
-
-    def __str__(self) -> str:  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else ""
+class MissingColumnsError(WorkbenchError, ValueError):
+    """A mapped export column is absent (a bad value in the config, not a missing dict key)."""
 
 
 class RejectedRowsError(WorkbenchError, ValueError):
@@ -30,6 +27,10 @@ class RejectedRowsError(WorkbenchError, ValueError):
 
 class DatabaseError(WorkbenchError, RuntimeError):
     """The DuckDB file is missing, locked or does not follow the data contract."""
+
+
+class FilterError(WorkbenchError, ValueError):
+    """A filter, unit or option value is not allowed."""
 
 
 def did_you_mean(value: str, choices: list[str] | tuple[str, ...]) -> str:

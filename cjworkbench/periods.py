@@ -1,16 +1,20 @@
-"""Report periods: the calendar week / month / quarter / year containing `as_of` (up to and
-including it), and a baseline's same stretch of the previous period, of the period six months
-earlier, or of the period a year earlier (cut to that period's end)."""
+"""Periods: the one set of calendar periods every analysis accepts (`PERIODS`, with the Ibis
+`truncate` unit of each in `TRUNCATE`; UTC, weeks from Monday), and report windows: the calendar
+day / week / month / quarter / year containing `as_of` (up to and including it), and a baseline's
+same stretch of the previous period, of the period six months earlier, or of the period a year
+earlier (cut to that period's end)."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from typing import NamedTuple
 
 from .errors import one_of
-from .scope import FilterError, _date
+from .errors import FilterError
 
-PERIODS = ("week", "month", "quarter", "year")
+PERIODS = ("day", "week", "month", "quarter", "year")  # the one set: retention, scores, themes, changes ...
+TRUNCATE = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}  # Ibis truncate units
 BASELINES = ("previous", "six_months", "year")
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
 _SHIFT = {"previous": None, "six_months": 6, "year": 12}   # months back (None: one period)
@@ -26,7 +30,16 @@ class Window(NamedTuple):
     label: str
 
 
+def check_period(period: str, error: type[Exception] = FilterError) -> str:
+    """`period` if it is one of PERIODS, else `error` ("Unknown period 'months'. Expected one of: ...")."""
+    if period not in PERIODS:
+        raise error(one_of("period", period, PERIODS))
+    return period
+
+
 def _period_start(day: dt.date, period: str) -> dt.date:
+    if period == "day":
+        return day
     if period == "week":
         return day - dt.timedelta(days=day.weekday())
     months = _MONTHS[period]
@@ -38,7 +51,15 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return day.replace(year=day.year + year, month=month + 1)
 
 
+def _same_day(day: dt.date, months: int) -> dt.date:
+    """The same day of the month `months` later (earlier when negative), cut to that month's end."""
+    first = _add_months(day.replace(day=1), months)
+    return first.replace(day=min(day.day, calendar.monthrange(first.year, first.month)[1]))
+
+
 def _label(start: dt.date, period: str) -> str:
+    if period == "day":
+        return start.isoformat()
     if period == "week":
         year, week, _ = start.isocalendar()
         return f"{year}-W{week:02d}"
@@ -48,15 +69,17 @@ def _label(start: dt.date, period: str) -> str:
 
 def period_window(period: str, as_of, baseline: str | None = None) -> Window:
     """The current window (`baseline=None`: period start .. `as_of`) or a baseline's same stretch."""
-    if period not in PERIODS:
-        raise FilterError(one_of("period", period, PERIODS))
-    as_of = _date(as_of, "as_of")
+    check_period(period)
+    as_of = as_date(as_of, "as_of")
     start = _period_start(as_of, period)
     if baseline is None:
         return Window("current", start, as_of, _label(start, period))
     if baseline not in BASELINES:
         raise FilterError(one_of("baseline", baseline, BASELINES))
-    if period == "week":
+    if period == "day":
+        b_start = as_of - dt.timedelta(days=1) if baseline == "previous" else _same_day(as_of, -_SHIFT[baseline])
+        b_full_end = b_start
+    elif period == "week":
         b_start = start - dt.timedelta(weeks=_WEEKS[baseline])
         b_full_end = b_start + dt.timedelta(days=6)
     else:
@@ -68,3 +91,15 @@ def period_window(period: str, as_of, baseline: str | None = None) -> Window:
     full = as_of == _period_start(as_of + dt.timedelta(days=1), period) - dt.timedelta(days=1)
     b_end = b_full_end if full else min(b_start + (as_of - start), b_full_end)
     return Window(baseline, b_start, b_end, _label(b_start, period))
+
+
+def as_date(value, name: str) -> dt.date:
+    """A date from a date, datetime or ISO text; a FilterError naming `name` otherwise."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise FilterError(f"{name} must be a date like 2026-01-31, got '{value}'.") from None

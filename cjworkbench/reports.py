@@ -7,10 +7,17 @@ MathJax URLs are empty data: URLs, so the page asks no server for anything), and
 folder `OUT/<period label>/` in only when every notebook succeeded. A failure keeps the executed
 notebook in `OUT/_failed/<label>/` and leaves earlier reports as they were. `OUT/index.html`
 links every report of every period.
+
+A period with no events and no feedback answers gets a "no data in this period" page per notebook
+(saying which dates the database does hold) instead of runs that would fail on empty tables. Runs
+into one `OUT` are serialised by an exclusive `flock` on `OUT/.cjw-report.lock` (a second run
+waits, saying so), and every temporary name is unique, so two runs never overwrite each other's
+files.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import html
 import json
@@ -20,14 +27,16 @@ import re
 import shutil
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
-from .analysis.changes.changes import Window, period_window
 from .errors import WorkbenchError
+from .periods import Window, period_window
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FAILED = "_failed"
 MANIFEST = "report.json"
+LOCK = ".cjw-report.lock"
 DEFAULT_TIMEOUT = 600
 EMPTY_JS = "data:text/javascript,"
 # what an offline report must not contain: a script, style, image or module fetched from elsewhere
@@ -142,8 +151,6 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
 
     Returns the manifest written as `out/<label>/report.json`. `timeout`: seconds per cell.
     """
-    import jupytext
-
     db = Path(db).absolute()   # not resolve(): designed/ files sit beside the path given, link or not
     if not db.is_file():
         raise ReportError(f"Database '{db}' does not exist. Build it with `cjw ingest` (or `make demo`).")
@@ -151,34 +158,107 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
     files = report_notebooks(notebooks)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda msg: None)
+    with _locked(out, say):
+        build = Path(tempfile.mkdtemp(prefix=f".build-{cur.label}-", dir=out))
+        build.chmod(0o777 & ~_umask())   # mkdtemp makes it private; a report folder is as readable as any
+        try:
+            held = data_in_period(db, cur)
+            if held["events"] or held["feedback"]:
+                entries = _run_notebooks(files, build, db, period, cur, out, timeout=timeout, say=say)
+            else:
+                say(f"report {cur.label}: no events or feedback answers from {cur.start} to {cur.end}; "
+                    f"writing 'no data in this period' pages")
+                entries = _no_data_pages(files, build, db, cur, held)
+            manifest = _manifest(db, period, cur, entries, no_data=not (held["events"] or held["feedback"]))
+            (build / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            _swap(build, out / cur.label)
+        finally:
+            shutil.rmtree(build, ignore_errors=True)
+        shutil.rmtree(out / FAILED / cur.label, ignore_errors=True)   # an older failure of this period is superseded
+        write_index(out)
+    return manifest
+
+
+@contextlib.contextmanager
+def _locked(out: Path, say):
+    """Hold an exclusive flock on `out/LOCK` (waiting, and saying so, while another run holds it).
+    The file stays: removing it would let a waiting run lock a file nobody else sees."""
+    try:
+        import fcntl
+    except ImportError:   # Windows: no flock; runs into one folder are then not serialised
+        yield
+        return
+    fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for another report run into {out} to finish (lock: {out / LOCK})")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)   # releases the lock
+
+
+def data_in_period(db: Path, cur: Window) -> dict:
+    """Events and feedback answers dated in `cur` (the scope's date rule), and the dates of the
+    first and last event in the database."""
+    from .db import connect
+    from .scope import in_date_range
+
+    con = connect(db)
+    try:
+        ev, fb = con.table("events"), con.table("feedback")
+        first, last = ev.aggregate(first=ev.event_ts.min(), last=ev.event_ts.max()).execute().iloc[0]
+        return {"events": int(ev.filter(in_date_range(ev.event_ts, cur.start, cur.end)).count().execute()),
+                "feedback": int(fb.filter(in_date_range(fb.feedback_ts, cur.start, cur.end)).count().execute()),
+                "first_event": None if first is None or first != first else str(first)[:10],
+                "last_event": None if last is None or last != last else str(last)[:10]}
+    finally:
+        con.disconnect()
+
+
+def _run_notebooks(files, build: Path, db: Path, period: str, cur: Window, out: Path, *, timeout, say) -> list[dict]:
+    import jupytext
+
     params = {"db": str(db), "period": period, "as_of": str(cur.end), "start_date": str(cur.start),
               "end_date": str(cur.end), "interactive": False, "renderer": "svg"}
-    build = Path(tempfile.mkdtemp(prefix=f".build-{cur.label}-", dir=out))
-    build.chmod(0o777 & ~_umask())   # mkdtemp makes it private; a report folder is as readable as any
-    say = progress or (lambda msg: None)
     entries = []
-    try:
-        for f in files:
-            started = time.perf_counter()
-            executed = build / f"{f.stem}.ipynb"
-            try:
-                execute(f, executed, params, timeout=timeout)
-            except Exception as exc:  # noqa: BLE001  any failure of the run: keep the notebook, say where
-                raise ReportError(_keep_failed(out, cur, f, executed, exc)) from None
-            title = _title(jupytext.read(f), f.stem)
-            (build / f"{f.stem}.html").write_text(to_html(executed, title), encoding="utf-8")
-            executed.unlink()
-            seconds = time.perf_counter() - started
-            entries.append({"name": f.stem, "title": title, "html": f"{f.stem}.html", "seconds": round(seconds, 1)})
-            say(f"report {cur.label}: {f.stem} done in {seconds:.1f} s")
-        manifest = _manifest(db, period, cur, entries)
-        (build / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
-        _swap(build, out / cur.label)
-    finally:
-        shutil.rmtree(build, ignore_errors=True)
-    shutil.rmtree(out / FAILED / cur.label, ignore_errors=True)   # an older failure of this period is superseded
-    write_index(out)
-    return manifest
+    for f in files:
+        started = time.perf_counter()
+        executed = build / f"{f.stem}.ipynb"
+        try:
+            execute(f, executed, params, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001  any failure of the run: keep the notebook, say where
+            raise ReportError(_keep_failed(out, cur, f, executed, exc)) from None
+        title = _title(jupytext.read(f), f.stem)
+        (build / f"{f.stem}.html").write_text(to_html(executed, title), encoding="utf-8")
+        executed.unlink()
+        seconds = time.perf_counter() - started
+        entries.append({"name": f.stem, "title": title, "html": f"{f.stem}.html", "seconds": round(seconds, 1)})
+        say(f"report {cur.label}: {f.stem} done in {seconds:.1f} s")
+    return entries
+
+
+def _no_data_pages(files, build: Path, db: Path, cur: Window, held: dict) -> list[dict]:
+    """One offline page per notebook saying the period holds no data, and which dates do."""
+    import jupytext
+
+    esc = html.escape
+    span = (f"The database holds events from {held['first_event']} to {held['last_event']}."
+            if held["first_event"] else "The database holds no events at all.")
+    entries = []
+    for f in files:
+        title = _title(jupytext.read(f), f.stem)
+        page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
+                f"<style>body{{font-family:Helvetica,Arial,sans-serif;margin:2rem;color:#333}}</style></head>"
+                f"<body><h1>{esc(title)}</h1><p class=\"cjw-no-data\"><strong>No data in this period.</strong> "
+                f"{esc(cur.label)} ({cur.start} to {cur.end}) has no events and no feedback answers in "
+                f"{esc(db.name)}. {esc(span)}</p></body></html>\n")
+        (build / f"{f.stem}.html").write_text(page, encoding="utf-8")
+        entries.append({"name": f.stem, "title": title, "html": f"{f.stem}.html", "seconds": 0.0})
+    return entries
 
 
 def _umask() -> int:
@@ -199,20 +279,19 @@ def _keep_failed(out: Path, cur: Window, f: Path, executed: Path, exc: Exception
     return f"Notebook '{f.name}' failed in {what}. Earlier reports in {out} are unchanged."
 
 
-def _manifest(db: Path, period: str, cur: Window, entries: list[dict]) -> dict:
+def _manifest(db: Path, period: str, cur: Window, entries: list[dict], *, no_data: bool = False) -> dict:
     from .version import __version__
 
     return {"label": cur.label, "period": period, "start_date": str(cur.start), "end_date": str(cur.end),
             "database": db.name, "generated": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "cjworkbench_version": __version__, "notebooks": entries}
+            "cjworkbench_version": __version__, "no_data": no_data, "notebooks": entries}
 
 
 def _swap(build: Path, target: Path) -> None:
     """Put `build` at `target`; an existing `target` is moved aside first and removed after."""
     old = None
     if target.exists():
-        old = target.with_name(f".old-{target.name}-{os.getpid()}")
-        shutil.rmtree(old, ignore_errors=True)
+        old = target.with_name(f".old-{target.name}-{uuid.uuid4().hex}")   # unique, even for two threads
         os.replace(target, old)
     try:
         os.replace(build, target)
@@ -237,7 +316,8 @@ def write_index(out) -> Path:
         return "".join(f"<li><a href=\"{esc(r['label'])}/{esc(n['html'])}\">{esc(n['title'])}</a></li>"
                        for n in r["notebooks"])
 
-    rows = "\n".join(f"<tr><th>{esc(r['label'])}</th><td>{esc(r['start_date'])} – {esc(r['end_date'])}</td>"
+    rows = "\n".join(f"<tr><th>{esc(r['label'])}</th><td>{esc(r['start_date'])} – {esc(r['end_date'])}"
+                     f"{'<br><em>no data in this period</em>' if r.get('no_data') else ''}</td>"
                      f"<td><ul>{links(r)}</ul></td><td>{esc(r['generated'])}</td></tr>" for r in reports)
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>cjworkbench reports</title>
@@ -251,7 +331,13 @@ ul{{margin:0;padding-left:1.1rem}}li{{margin:.15rem 0}}a{{color:#4c78a8}}</style
 {rows}
 </tbody></table></body></html>
 """
-    tmp = out / ".index.html.tmp"
-    tmp.write_text(page, encoding="utf-8")
-    os.replace(tmp, out / "index.html")
+    fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html.tmp", dir=out)   # a name no other run uses
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it private; the index is as readable as any page
+        os.replace(tmp, out / "index.html")
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out / "index.html"

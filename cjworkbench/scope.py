@@ -1,37 +1,46 @@
-"""The filters and the journey unit every analysis shares, as Ibis expressions.
+"""The scope every analysis starts from: filters plus the journey unit, turned into scoped
+events, journey steps / journeys, feedback answers and customers (Ibis expressions). This is the
+only module that reads `Filters` fields: analyses ask a `Scope` for their tables.
 
-Three levels, each stated in the result's definition:
+Events and journeys (EVENT_RULE):
 - event level (`channel`, `device`, `touchpoint`, `source`, `activity`): only matching events
   are kept, so paths are drawn through them alone;
 - customer level (`segment`, `attributes`, `persona` under the `personas` rules): journeys of
-  matching customers;
-- journey level (`start_date`, `end_date`): journeys whose first (kept) event falls in the
-  range, dates inclusive, in UTC; `has_activity`: journeys with at least one such event.
-Units: `journey` (journey_id, else customer_id), `customer`, or `session`: a customer's events
-across every source split where more than 30 minutes pass without an event (a visit that may
-span the app, a phone call and the web shop).
-Values are literals in expressions, never SQL text.
+  matching customers (persona resolved once, by `designs.personas.persona_of`);
+- journey level (`start_date`, `end_date`): journeys whose first (kept) event's date is in the
+  range (`in_date_range`, the one date rule); `has_activity`: journeys with such an event.
+Feedback answers follow FEEDBACK_RULE; `Scope.history()` is a scoped customer's whole event
+history (no date or event-level cut) for journey facts and "the event before an answer".
+Units (`cjworkbench.units`): journey, customer or session. Values are literals, never SQL text.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import ibis
 import ibis.expr.types as ir
 
-from .errors import WorkbenchError
+from .cache import remember
+from .errors import FilterError, WorkbenchError  # noqa: F401  (FilterError re-exported)
+from .periods import as_date as _date
 from .model import ARROW, DERIVED, TIE_RULE, epoch, ordered_window, traces, with_steps  # noqa: F401  (re-exported for analyses)
+from .units import SESSION_GAP_SECONDS, UNITS, journey_key, keyed, with_visits  # noqa: F401  (re-exported)
 
-UNITS = ("journey", "customer", "session")
-SESSION_GAP_SECONDS = 30 * 60
 EVENT_FILTERS = ("channel", "device", "touchpoint", "source", "activity")
-
-
-class FilterError(WorkbenchError, ValueError):
-    """A filter or unit value is not allowed."""
+ANSWER_FIELDS = ("channel", "touchpoint", "source")   # read on the answer's own row
+EVENT_RULE = ("channel / device / touchpoint / source / activity keep matching events; segment / attributes / "
+              "persona keep the matching customers' journeys; start_date / end_date keep journeys whose first "
+              "kept event's date is in the range (UTC dates, inclusive); has_activity keeps journeys with such "
+              "an event")
+FEEDBACK_RULE = ("start_date / end_date: the answer's feedback_ts date (UTC, inclusive); segment / attributes / "
+                 "persona: the answering customer; channel / touchpoint / source: the answer's own field (where "
+                 "it was given / what it is about; an answer without a value there does not match); device / "
+                 "activity / has_activity: answers of customers with such an event (at least one, any date); the "
+                 "event an answer follows and its journey facts come from the customer's whole event history "
+                 "(no date or event-level cut)")
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,14 @@ class Filters:
         return bool(self.segment or self.attributes or self.persona)
 
 
-def as_filters(filters: Filters | dict | None) -> Filters:
+def as_filters(filters) -> Filters:
+    """Filters from a Filters, a dict of its fields, a Scope (its filters) or None."""
     if filters is None:
         return Filters()
     if isinstance(filters, Filters):
         return filters
+    if isinstance(filters, Scope):
+        return filters.filters
     try:
         return Filters(**filters)
     except TypeError as exc:
@@ -86,17 +98,6 @@ def _values(value) -> list:
     return list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
 
 
-def _date(value, name: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise FilterError(f"{name} must be a date like 2026-01-31, got '{value}'.") from None
-
-
 def check_unit(unit: str) -> str:
     if unit not in UNITS:
         from .errors import one_of
@@ -105,101 +106,19 @@ def check_unit(unit: str) -> str:
     return unit
 
 
-def journey_key(events: ir.Table, unit: str) -> ir.StringValue:
-    """The journey of each event: its case/session/order id (else its customer), or its customer."""
-    check_unit(unit)
-    if unit == "customer":
-        return events.customer_id
-    return events.journey_id.fill_null(events.customer_id)
+def _strs(value) -> list[str]:
+    return [str(v) for v in _values(value)]
 
 
-def with_visits(ev: ir.Table, gap_seconds: float = SESSION_GAP_SECONDS) -> ir.Table:
-    """`journey_key` = customer_id#n, a new visit after more than `gap_seconds` without an event."""
-    w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
-    ev = ev.mutate(prev_ts=ev.event_ts.lag().over(w))
-    ev = ev.mutate(new_visit=(ev.prev_ts.isnull() | (epoch(ev.event_ts) - epoch(ev.prev_ts) > gap_seconds))
-                   .cast("int64"))
-    ev = ev.mutate(visit=ev.new_visit.sum().over(ibis.window(group_by="customer_id", order_by=["event_ts", "seq"],
-                                                              rows=(None, 0))))
-    return ev.mutate(journey_key=ev.customer_id.concat("#", ev.visit.cast("string"))).drop(
-        "prev_ts", "new_visit", "visit")
-
-
-def matching_customers(con, f: Filters, *, segment: bool = True) -> ir.Table:
-    """`customer_id` of the customers matching the segment (unless `segment=False`) and attributes."""
-    cust = con.table("customers")
-    if f.segment and segment:
-        cust = cust.filter(cust.segment.isin(_values(f.segment)))
-    for key, value in f.attributes.items():
-        cust = cust.filter(cust.attributes[str(key)].isin([str(v) for v in _values(value)]))
-    if f.persona:
-        if not f.personas:
-            raise FilterError("The persona filter needs the personas rules: pass personas='personas.yml' "
-                              "(e.g. designed/personas.yml beside the demo database).")
-        from .designs.personas import persona_of   # personas builds on customers only; imported on use
-
-        who = persona_of(con, f.personas)
-        cust = cust.semi_join(who.filter(who.persona.isin([str(v) for v in _values(f.persona)])), "customer_id")
-    return cust.select("customer_id")
-
-
-def starts_in_range(start_ts: ir.TimestampValue, f: Filters) -> ir.BooleanValue:
-    """The journey-start test: UTC dates start_date..end_date, both inclusive (True when unset)."""
+def in_date_range(ts: ir.TimestampValue, start=None, end=None) -> ir.BooleanValue:
+    """THE date rule, the one place it is written: the UTC date of `ts` lies in start..end, both
+    inclusive (True when neither is set). A business time zone will change this function only."""
     cond = ibis.literal(True)
-    if f.start_date:
-        cond &= start_ts >= ibis.timestamp(_date(f.start_date, "start_date"))
-    if f.end_date:
-        cond &= start_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1))
+    if start:
+        cond &= ts >= ibis.timestamp(_date(start, "start_date"))
+    if end:
+        cond &= ts < ibis.timestamp(_date(end, "end_date") + dt.timedelta(days=1))
     return cond
-
-
-def filtered_events(con, filters: Filters | dict | None = None, *, unit: str = "journey") -> ir.Table:
-    """Events after all filters, with `journey_key` added (the unit every analysis groups by)."""
-    f = as_filters(filters)
-    ev = con.table("events")
-    ev = ev.mutate(journey_key=journey_key(ev, "customer" if unit == "session" else unit))
-    for name in EVENT_FILTERS:
-        value = getattr(f, name)
-        if value:
-            ev = ev.filter(ev[name].isin(_values(value)))
-    if unit == "session":
-        ev = with_visits(ev)
-    if f.has_customer_filters:
-        ev = ev.semi_join(matching_customers(con, f), "customer_id")
-    if f.start_date or f.end_date:
-        starts = ev.group_by("journey_key").aggregate(first_ts=ev.event_ts.min())
-        ev = ev.semi_join(starts.filter(starts_in_range(starts.first_ts, f)).select("journey_key"), "journey_key")
-    if f.has_activity:
-        having = ev.filter(ev.activity.isin(_values(f.has_activity))).select("journey_key").distinct()
-        ev = ev.semi_join(having, "journey_key")
-    return ev
-
-
-FEEDBACK_RULE = ("start_date/end_date on feedback_ts (UTC, inclusive); segment/attributes/persona on the "
-                 "customer; touchpoint/channel/source on the feedback row; device/activity/has_activity: "
-                 "customers with such an event")
-
-
-def filtered_feedback(con, filters=None, *, instrument=None) -> ir.Table:
-    """Feedback rows after the shared filters, read as FEEDBACK_RULE says (one reading for every
-    VoC analysis, so scores, sentiment and themes of one dashboard count the same answers)."""
-    f = as_filters(filters)
-    fb = con.table("feedback")
-    if instrument:
-        fb = fb.filter(fb.instrument.isin([str(v) for v in _values(instrument)]))
-    for name in ("touchpoint", "channel", "source"):
-        if getattr(f, name):
-            fb = fb.filter(fb[name].isin([str(v) for v in _values(getattr(f, name))]))
-    if f.start_date:
-        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
-    if f.end_date:
-        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
-    if f.has_customer_filters:
-        fb = fb.semi_join(matching_customers(con, f), "customer_id")
-    if f.device or f.activity or f.has_activity:
-        ev = filtered_events(con, Filters(device=f.device, activity=f.activity, has_activity=f.has_activity))
-        fb = fb.semi_join(ev.select("customer_id").distinct(), "customer_id")
-    return fb
 
 
 def definition(df, **items):
@@ -208,44 +127,171 @@ def definition(df, **items):
     return df
 
 
-# Journeys: the stored derived tables when the filters allow it (unit journey, loops kept, no
-# event-level filter, tables present), else the same expressions (`cjworkbench.model`) computed on
-# the filtered events.
-def _fast(con, f: Filters, unit: str, loops: str) -> bool:
-    return (unit == "journey" and loops == "keep" and not f.has_event_filters
-            and set(DERIVED) <= set(con.list_tables()))
+@dataclass(frozen=True, eq=False)
+class Scope:
+    """Filters and the unit on one connection; every table an analysis starts from."""
+
+    con: object = field(repr=False)
+    filters: Filters = field(default_factory=Filters)
+    unit: str = "journey"
+
+    @property
+    def dates(self) -> tuple[dt.date | None, dt.date | None]:
+        """(start_date, end_date) as dates (None: open)."""
+        f = self.filters
+        return (f.start_date and _date(f.start_date, "start_date"), f.end_date and _date(f.end_date, "end_date"))
+
+    def in_dates(self, ts: ir.TimestampValue) -> ir.BooleanValue:
+        """The date test of this scope (`in_date_range` on its start_date / end_date)."""
+        return in_date_range(ts, *self.dates)
+
+    def with_dates(self, start=None, end=None) -> "Scope":
+        """The same scope over other dates (None, None: every date)."""
+        return replace(self, filters=replace(self.filters, start_date=start, end_date=end))
+
+    def with_filters(self, **fields) -> "Scope":
+        """The same scope with these filter fields replaced, e.g. `with_filters(source="web")`."""
+        return replace(self, filters=as_filters({**asdict(self.filters), **fields}))
+
+    def describe(self) -> dict:
+        """The non-empty filters, for a result's definition."""
+        return self.filters.describe()
+
+    def _customer_ids(self, *, segment: bool = True) -> ir.Table | None:
+        """`customer_id` of the customers matching segment (unless segment=False), attributes and
+        persona; None when those filters are empty."""
+        f = self.filters
+        if not (f.attributes or f.persona or (segment and f.segment)):
+            return None
+        cust = self.con.table("customers")
+        if f.segment and segment:
+            cust = cust.filter(cust.segment.isin(_values(f.segment)))
+        for key, value in f.attributes.items():
+            cust = cust.filter(cust.attributes[str(key)].isin(_strs(value)))
+        if f.persona:
+            if not f.personas:
+                raise FilterError("The persona filter needs the personas rules: pass personas='personas.yml' "
+                                  "(e.g. designed/personas.yml beside the demo database).")
+            from .designs.personas import persona_of   # personas builds on customers only; imported on use
+
+            who = persona_of(self.con, f.personas)
+            cust = cust.semi_join(who.filter(who.persona.isin(_strs(f.persona))), "customer_id")
+        return cust.select("customer_id")
+
+    def _of_customers(self, t: ir.Table, **kw) -> ir.Table:
+        ids = self._customer_ids(**kw)
+        return t if ids is None else t.semi_join(ids, "customer_id")
+
+    def events(self) -> ir.Table:
+        """Events after all filters (EVENT_RULE), with `journey_key`, the unit every analysis groups by."""
+        f = self.filters
+        ev = self.con.table("events")
+        for name in EVENT_FILTERS:
+            if getattr(f, name):
+                ev = ev.filter(ev[name].isin(_values(getattr(f, name))))
+        ev = self._of_customers(keyed(ev, check_unit(self.unit)))
+        if any(self.dates):
+            starts = ev.group_by("journey_key").aggregate(first_ts=ev.event_ts.min())
+            ev = ev.semi_join(starts.filter(self.in_dates(starts.first_ts)).select("journey_key"), "journey_key")
+        if f.has_activity:
+            having = ev.filter(ev.activity.isin(_values(f.has_activity))).select("journey_key").distinct()
+            ev = ev.semi_join(having, "journey_key")
+        return ev
+
+    def history(self) -> ir.Table:
+        """The scoped customers' whole event histories with `journey_key`: customer-level filters
+        only, no date or event-level cut (facts and "the event before an answer" are facts)."""
+        return self._of_customers(keyed(self.con.table("events"), check_unit(self.unit)))
+
+    def customers(self) -> ir.Table:
+        """Rows of `customers` in scope: the matching customers, and when an event-level, date or
+        has_activity filter is set, only those with at least one scoped event."""
+        f = self.filters
+        cust = self._of_customers(self.con.table("customers"))
+        if f.has_event_filters or any(self.dates) or f.has_activity:
+            cust = cust.semi_join(self.events().select("customer_id"), "customer_id")
+        return cust
+
+    def feedback(self, instrument=None, *, scored: bool = False) -> ir.Table:
+        """Feedback answers in scope, read as FEEDBACK_RULE says (one reading for every analysis);
+        `instrument` narrows to those instruments, `scored` to answers with a score."""
+        f = self.filters
+        fb = self.con.table("feedback")
+        if instrument:
+            fb = fb.filter(fb.instrument.isin(_strs(instrument)))
+        if scored:
+            fb = fb.filter(fb.score.notnull())
+        if any(self.dates):
+            fb = fb.filter(self.in_dates(fb.feedback_ts))
+        for name in ANSWER_FIELDS:
+            if getattr(f, name):
+                fb = fb.filter(fb[name].isin(_strs(getattr(f, name))))
+        fb = self._of_customers(fb)
+        if f.device or f.activity:
+            ev = self.con.table("events")
+            such = ev.filter(ibis.and_(*[ev[n].isin(_values(getattr(f, n))) for n in ("device", "activity")
+                                         if getattr(f, n)]))
+            fb = fb.semi_join(such.select("customer_id").distinct(), "customer_id")
+        if f.has_activity:
+            ev = self.con.table("events")
+            such = ev.filter(ev.activity.isin(_values(f.has_activity)))
+            fb = fb.semi_join(such.select("customer_id").distinct(), "customer_id")
+        return fb
+
+    # Journeys: the stored derived tables when the filters allow it (unit journey, loops kept, no
+    # event-level filter, tables present), else the same expressions (`cjworkbench.model`) computed
+    # on the scoped events. The choice is made here, once.
+    def stored(self, loops: str = "keep") -> bool:
+        """Whether `steps` / `journeys` read the stored derived tables: only when they give the same
+        journeys as computing on the scoped events. A customer filter cuts a journey shared by
+        several customers (a campaign id used as journey_id) to its matching customers' events,
+        which a stored row cannot do, so such databases compute under customer filters."""
+        if not (self.unit == "journey" and loops == "keep" and not self.filters.has_event_filters
+                and set(DERIVED) <= set(self.con.list_tables())):
+            return False
+        return not (self.filters.has_customer_filters and shared_journeys(self.con))
+
+    def _stored_cut(self, t: ir.Table, start_col: str) -> ir.Table:
+        """Customer-level and journey-start filters on a stored table (segment is a column there)."""
+        f = self.filters
+        if f.segment:
+            t = t.filter(t.segment.isin(_values(f.segment)))
+        t = self._of_customers(t, segment=False)
+        if any(self.dates):
+            t = t.filter(self.in_dates(t[start_col]))
+        if f.has_activity:
+            st = self.con.table("journey_steps")
+            t = t.semi_join(st.filter(st.activity.isin(_values(f.has_activity))).select("journey_key").distinct(),
+                            "journey_key")
+        return t
+
+    def steps(self, loops: str = "keep") -> tuple[ir.Table, bool]:
+        """Journey-ordered scoped events (see `with_steps`), and whether `first_for_customer` is
+        exact for them: always when computed here, on the stored table only when the filters
+        keep whole customers (a date filter on journey starts does not)."""
+        if self.stored(loops):
+            return self._stored_cut(self.con.table("journey_steps"), "journey_start_ts"), not any(self.dates)
+        return with_steps(self.events(), loops), True
+
+    def journeys(self, loops: str = "keep") -> ir.Table:
+        """One row per scoped journey with its `variant`, `n_steps`, start and end."""
+        if self.stored(loops):
+            return self._stored_cut(self.con.table("journeys"), "start_ts")
+        return traces(self.steps(loops)[0]).drop("trace")
 
 
-def _journey_filters(con, t: ir.Table, f: Filters, start_col: str) -> ir.Table:
-    """Customer-level and journey-start filters on a precomputed table (segment is a column there)."""
-    if f.segment:
-        t = t.filter(t.segment.isin(_values(f.segment)))
-    if f.attributes or f.persona:
-        t = t.semi_join(matching_customers(con, f, segment=False), "customer_id")
-    if f.start_date or f.end_date:
-        t = t.filter(starts_in_range(t[start_col], f))
-    if f.has_activity:
+def scope(con, filters: Filters | dict | Scope | None = None, *, unit: str = "journey") -> Scope:
+    """The Scope of `filters` (a Filters, a dict of its fields, a Scope or None) and `unit` on `con`."""
+    return Scope(con, as_filters(filters), check_unit(unit))
+
+
+
+
+def shared_journeys(con) -> bool:
+    """Whether any stored journey holds events of more than one customer (checked once per connection)."""
+    def check() -> bool:
         st = con.table("journey_steps")
-        t = t.semi_join(st.filter(st.activity.isin(_values(f.has_activity))).select("journey_key").distinct(),
-                        "journey_key")
-    return t
+        per = st.group_by("journey_key").aggregate(n=st.customer_id.nunique())
+        return bool(per.filter(per.n > 1).count().execute())
 
-
-def steps(con, filters=None, *, unit: str = "journey", loops: str = "keep") -> tuple[ir.Table, bool]:
-    """Journey-ordered filtered events (see `with_steps`), and whether `first_for_customer` is
-    exact for them: always when computed here, on the precomputed table only when the filters
-    keep whole customers (a date filter on journey starts does not)."""
-    f = as_filters(filters)
-    if _fast(con, f, unit, loops):
-        exact = not (f.start_date or f.end_date)
-        return _journey_filters(con, con.table("journey_steps"), f, "journey_start_ts"), exact
-    return with_steps(filtered_events(con, f, unit=unit), loops), True
-
-
-def journeys(con, filters=None, *, unit: str = "journey", loops: str = "keep") -> ir.Table:
-    """One row per filtered journey with its `variant`, `n_steps`, start and end."""
-    f = as_filters(filters)
-    if _fast(con, f, unit, loops):
-        return _journey_filters(con, con.table("journeys"), f, "start_ts")
-    st, _ = steps(con, f, unit=unit, loops=loops)
-    return traces(st).drop("trace")
+    return remember(con, "object", "shared_journeys", check)

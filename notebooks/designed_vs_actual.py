@@ -35,7 +35,7 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
 panel
 
 # %% [markdown]
-# ## How closely journeys follow the design
+# ## Conformance: how closely journeys follow the design
 # Journeys by fitness (the share of the required steps done in the designed order); green bars reached the goal. Mass on the right with little green means the design itself does not lead to the goal.
 
 # %%
@@ -43,12 +43,11 @@ controls.show(panel, cjw.conformance_table, charts.conformance_chart, count=None
               design=controls.designed("onboarding.yml"), personas=controls.designed("personas.yml"))
 
 # %% [markdown]
-# ## Which deviations happen, and what they cost
+# ## Deviations: which happen, and what they cost
 # Left: how often journeys deviate at each step; right: the outcome of those journeys against conforming ones. An interval that stays away from the dashed zero line is a deviation worth designing for.
 
 # %%
 controls.show(panel, cjw.deviations_table, charts.deviations_chart, count="n_deviating",
               design=controls.designed("onboarding.yml"), personas=controls.designed("personas.yml"),
-              outcome=controls.choice(outcome, ["completion", "time", "nps", "csat", "ces"], description="Outcome"),
-              by=controls.choice(by or None, {"(no groups)": None, "persona": "persona", "segment": "segment"},
-                                 description="Compare"))
+              outcome=controls.option("outcome", outcome),
+              by=controls.option("by", by, notebook="designed_vs_actual"))

@@ -20,9 +20,9 @@ segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
 unit = "session"  # what one journey is: session (a visit across channels), journey (one source's id) or customer
-funnel_steps = "checkout_start, checkout_payment, checkout_confirmed"  # activities in order, separated by commas
+steps = ["checkout_start", "checkout_payment", "checkout_confirmed"]  # the funnel's activities, in order
 window = "2h"  # time from entering the funnel to reach the last step, like "7d" or "2h"; empty: no limit
-dropoff_step = 3  # the funnel step whose drop-outs are followed (2 or later)
+at_step = 3  # the funnel step whose drop-outs are followed (2 or later)
 dimension = "channel"  # what a hand-off switches: channel, device or department
 outcome_activity = "checkout_confirmed"  # the goal a switch may help or hurt
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
@@ -36,12 +36,12 @@ from cjworkbench import charts, controls
 # %%
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
-steps = controls.steps(funnel_steps, description="Funnel steps, in order")
-switch_of = controls.choice(dimension, ["channel", "device", "department"], description="Switch of")
+steps = controls.option("steps", steps)
+switch_of = controls.option("dimension", dimension)
 panel
 
 # %% [markdown]
-# ## The funnel
+# ## Funnel: how many reach each step
 # The share reaching each step after the first, with the drop-off between steps; the widest drop is the first place to look.
 
 # %%
@@ -49,27 +49,27 @@ controls.show(panel, cjw.funnel_table, charts.funnel_chart, count="n_entered", s
               unit=unit)
 
 # %% [markdown]
-# ## Where the drop-outs went instead
+# ## Funnel drop-off next: where the drop-outs went instead
 # What those who stopped before the chosen step did next: a contact or another channel points to a hand-off.
 
 # %%
-controls.show(panel, cjw.funnel_dropoff_next_table, charts.dropoff_next_chart, count="n_dropped", steps=steps,
-              window=window or None, unit=unit,
-              at_step=controls.number(dropoff_step, low=2, high=8, description="Dropped before step"))
+controls.show(panel, cjw.funnel_dropoff_next_table, charts.funnel_dropoff_next_chart, count="n_dropped",
+              steps=steps, window=window or None, unit=unit,
+              at_step=controls.option("at_step", at_step))
 
 # %% [markdown]
-# ## Channel switches inside journeys
+# ## Switch matrix: channel switches inside journeys
 # How often journeys move from one channel (or device, department) to another; the big cells are the hand-offs.
 
 # %%
-controls.show(panel, cjw.switch_matrix_table, charts.switch_matrix_chart, dimension=switch_of, unit=unit)
+controls.show(panel, cjw.switch_matrix_table, charts.switch_matrix_chart, by=switch_of, unit=unit)
 
 # %% [markdown]
-# ## What a switch does to reaching the goal
+# ## Switch gaps: what a switch does to reaching the goal
 # Journeys with each switch against journeys that stayed where they started; a difference whose interval excludes zero is a hand-off gap worth a closer look.
 
 # %%
-controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_with", dimension=switch_of,
+controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_with", by=switch_of,
               unit=unit, n_resamples=500,
-              outcome_activity=controls.choice(outcome_activity, panel.values("events", "activity"),
-                                               description="Goal"))
+              outcome_activity=controls.option("outcome_activity", outcome_activity,
+                                               options=panel.values("events", "activity")))

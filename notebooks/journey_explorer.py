@@ -37,34 +37,33 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
 panel
 
 # %% [markdown]
-# ## The process map
+# ## Transitions: the process map
 # Read it left to right: thicker arrows carry more journeys, their colour says how long customers wait between the two steps.
 
 # %%
-controls.show(panel, cjw.transitions_table, charts.process_map_chart,
-              chart_options=dict(top=controls.number(top_transitions, low=5, high=60,
-                                                     description="Transitions shown")))
+controls.show(panel, cjw.transitions_table, charts.transitions_chart,
+              chart_options=dict(top=controls.option("top_transitions", top_transitions)))
 
 # %% [markdown]
-# ## The most common journeys
+# ## Variants: the most common journeys
 # Each bar is one exact sequence of steps; a long tail of rare variants means journeys are hard to standardise.
 
 # %%
 controls.show(panel, cjw.variants_table, charts.variants_chart,
-              top=controls.number(top_variants, low=3, high=30, description="Journeys listed"))
+              top=controls.option("top_variants", top_variants))
 
 # %% [markdown]
-# ## What happens at each step
+# ## Step matrix: what happens at each step
 # Each column is a step in the journey; dark cells are the activities most journeys do at that step.
 
 # %%
 controls.show(panel, cjw.step_matrix_table, charts.step_matrix_chart, count="n_journeys",
-              max_steps=controls.number(max_steps, low=3, high=15, description="Steps"))
+              max_steps=controls.option("max_steps", max_steps))
 
 # %% [markdown]
-# ## What customers do after a chosen step
+# ## Paths around a step: what customers do after it
 # The paths that follow the anchor activity: where they continue, and how many stop there.
 
 # %%
-controls.show(panel, cjw.paths_around_table, charts.paths_chart, count="n_journeys",
-              anchor=controls.choice(anchor, panel.values("events", "activity"), description="After"))
+controls.show(panel, cjw.paths_around_table, charts.paths_around_chart, count="n_journeys",
+              anchor=controls.option("anchor", anchor, options=panel.values("events", "activity")))

@@ -34,7 +34,7 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
 panel
 
 # %% [markdown]
-# ## Customer KPIs per touchpoint
+# ## KPI map: customer KPIs per touchpoint
 # Each touchpoint's customer and operational KPIs as the KPI map defines them.
 
 # %%
@@ -48,4 +48,4 @@ controls.show_table(panel, cjw.kpi_map_table, kpi_map=controls.designed("kpi_map
 
 # %%
 controls.show(panel, cjw.hotspots_table, charts.hotspots_chart, count="n_journeys",
-              top=controls.number(top_hotspots, low=5, high=30, description="Hotspots listed"))
+              top=controls.option("top_hotspots", top_hotspots))

@@ -19,7 +19,7 @@ end_date = ""  # last journey start date to include (inclusive); empty: up to th
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = "traditional"  # the persona whose profile is shown; empty: the first in the personas file
-period = "month"  # cohort and lifecycle period: month, week or day
+period = "month"  # the period of cohorts, trends and reports: day, week, month, quarter or year
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
 renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
 k_min = 10  # groups with fewer customers than this are not shown
@@ -31,35 +31,36 @@ from cjworkbench import charts, controls
 # %%
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        interactive=interactive, renderer=renderer, k_min=k_min)
-period_choice = controls.choice(period, ["month", "week", "day"], description="Period")
+period_choice = controls.option("period", period)
 panel
 
 # %% [markdown]
-# ## Customers still active, by the month they started
+# ## Retention: customers still active, by the period they started
 # Each row is a cohort of customers by their first period; read along a row to see how many are still active later. A darker right-hand side means customers stay.
 
 # %%
 controls.show(panel, cjw.retention_table, charts.retention_chart, count="n_cohort_customers", period=period_choice)
 
 # %% [markdown]
-# ## New, returning and lost customers
+# ## Lifecycle: new, returning and lost customers
 # Bars above zero are the active customers of each period by status; below zero the customers lost since the period before.
 
 # %%
 controls.show(panel, cjw.lifecycle_table, charts.lifecycle_chart, count="n_active", period=period_choice)
 
 # %% [markdown]
-# ## A persona against everyone else
+# ## Personas: one persona against everyone else
 # The persona's share of purchases per channel, journeys per device and mean scores, beside all other customers; a difference whose interval excludes zero sets the persona apart.
 
 # %%
 controls.show_table(panel, cjw.personas_table, personas=controls.designed("personas.yml"), rows=None,
-                    where=dict(persona=controls.choice(persona, panel.persona_names(), description="Persona")),
-                    columns=["measure", "category", "n", "value", "low", "high", "rest_value", "difference",
+                    where=dict(persona=controls.option("persona", persona, options=panel.persona_names(),
+                                                      notebook="personas_and_segments")),
+                    columns=["measure", "category", "n_units", "value", "low", "high", "rest_value", "difference",
                              "difference_low", "difference_high", "p_value"])
 
 # %% [markdown]
-# ## Do the personas match how customers behave?
+# ## Persona clusters: do the personas match how customers behave?
 # Behavioural clusters (k-means on journeys, channels and scores) against the designed personas; a persona spread over many clusters is not one kind of behaviour.
 
 # %%

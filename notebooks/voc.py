@@ -20,7 +20,7 @@ segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
 instrument = "nps"  # the survey score shown: nps, csat or ces
-period = "month"  # score trend period: week, month, quarter or year
+period = "month"  # the period of cohorts, trends and reports: day, week, month, quarter or year
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
 renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
 k_min = 10  # groups with fewer customers than this are not shown
@@ -32,35 +32,35 @@ from cjworkbench import charts, controls
 # %%
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
-score = controls.choice(instrument, ["nps", "csat", "ces"], description="Score")
+score = controls.option("instrument", instrument)
 panel
 
 # %% [markdown]
-# ## The score over time
+# ## Scores: the score over time
 # The line is the score per period and the band its 95 % interval; a move that leaves the band of earlier periods is more than noise.
 
 # %%
-controls.show(panel, cjw.scores_table, charts.score_trend_chart, count="n", instrument=score, by="period",
-              period=controls.choice(period, ["week", "month", "quarter", "year"], description="Period"))
+controls.show(panel, cjw.scores_table, charts.scores_chart, count="n_answers", instrument=score, by="period",
+              period=controls.option("period", period))
 
 # %% [markdown]
-# ## Where in the journey the feedback comes from
+# ## Feedback on the journey: where the answers come from
 # Answers grouped by the touchpoint customers used just before answering, with the score and the tone of their comments.
 
 # %%
 controls.show_table(panel, cjw.feedback_on_journey_table, instrument=score, by="touchpoint", rows=None,
-                    columns=["touchpoint", "n_feedback", "n_customers", "score_mean", "nps", "sentiment_mean",
+                    columns=["touchpoint", "n_answers", "n_customers", "score_mean", "nps", "sentiment_mean",
                              "small_sample"])
 
 # %% [markdown]
-# ## The tone of the comments
+# ## Sentiment: the tone of the comments
 # Share of negative, neutral and positive comments per touchpoint; a large red part shows where customers are unhappy in their own words.
 
 # %%
-controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n", by="touchpoint")
+controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n_answers", by="touchpoint")
 
 # %% [markdown]
-# ## Themes that move the score
+# ## Theme impact: themes that move the score
 # Each theme's effect on the score: left of zero lowers it. Fix the themes whose whole interval is on the left first.
 
 # %%
@@ -68,8 +68,8 @@ controls.show(panel, cjw.theme_impact_table, charts.theme_impact_chart, count="n
               taxonomy=controls.designed("themes.yml"), instrument=score)
 
 # %% [markdown]
-# ## Moments of truth: what drives the score
+# ## Drivers: the moments of truth that move the score
 # Journey facts (a late delivery, a repeat contact, a channel switch, ...) in one model: the bars show how much of the explained score each one carries, red points are the moments of truth.
 
 # %%
-controls.show(panel, cjw.drivers_table, charts.drivers_chart, count="n", outcome=score)
+controls.show(panel, cjw.drivers_table, charts.drivers_chart, count="n_answers", outcome=score)

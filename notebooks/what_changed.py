@@ -15,12 +15,11 @@
 
 # %% tags=["parameters"]
 db = ""  # DuckDB file built by `cjw ingest`; empty: the CJW_DB environment variable (`cjw serve` sets it)
-period = "month"  # the period to report on: week, month, quarter or year
-as_of = ""  # last day of the period, like "2026-06-30"; empty: the last day with events (`cjw report` sets it)
-start_date = ""  # not used here: the period and as_of set the dates (`cjw report` passes it to every notebook)
-end_date = ""  # not used here, as start_date
+period = "month"  # the period of cohorts, trends and reports: day, week, month, quarter or year
+start_date = ""  # not used here: the period and end_date set the dates (`cjw report` passes it to every notebook)
+end_date = ""  # last day of the period, like "2026-06-30"; empty: the last day with events (`cjw report` sets it)
 baseline = "previous, six_months"  # compare with: previous, six_months and/or year, comma-separated
-funnel_steps = ["checkout_start", "checkout_payment", "checkout_confirmed"]  # the funnel whose steps are compared
+steps = ["checkout_start", "checkout_payment", "checkout_confirmed"]  # the funnel's activities, in order
 drivers = ["csat", "ces"]  # survey outcomes whose driver effects are compared; [] to skip (the slowest part)
 themes = "themes.yml"  # theme taxonomy in the designed/ folder beside the database, for theme impact on NPS
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
@@ -37,23 +36,23 @@ from cjworkbench.analysis.changes.changes import changes_table
 from cjworkbench.charts import changes_chart
 
 # %%
-panel = controls.panel(db, end_date=as_of, segment=segment, channel=channel, interactive=interactive,
+panel = controls.panel(db, end_date=end_date, segment=segment, channel=channel, interactive=interactive,
                        renderer=renderer, k_min=k_min)
 panel
 
 # %% [markdown]
-# ## The figures that moved most
+# ## Changes: the figures that moved most
 # Each line is a change with its 95 % interval; red is worse, green is better, grey has no good direction
 # (a variant's share). Faded lines could be chance: with this many comparisons, only the solid ones hold
 # up after the Benjamini-Hochberg correction. In the dashboard, the "To" date picks the period's last day.
 
 # %%
 controls.show(panel, changes_table, changes_chart, count=None, chart_options=dict(top=top),
-              period=period, baseline=baseline, funnels={"checkout": funnel_steps}, drivers=drivers,
-              themes=controls.designed(themes), min_n=max(min_n, k_min))
+              period=period, baseline=baseline, funnels={"checkout": steps}, drivers=drivers,
+              taxonomy=controls.designed(themes), min_n=max(min_n, k_min))
 
 # %% [markdown]
-# ## Every compared figure, most certain first
+# ## Changes: every compared figure, most certain first
 # `change` is current − previous (rates as fractions, NPS in points, times in seconds); `q_value` is the
 # p-value corrected for the number of comparisons.
 
@@ -61,5 +60,5 @@ controls.show(panel, changes_table, changes_chart, count=None, chart_options=dic
 controls.show_table(panel, changes_table, rows=top, count=None,
                     columns=["rank", "area", "item", "metric", "baseline", "previous", "current", "change", "low",
                              "high", "q_value", "significant", "n_previous", "n_current"],
-                    period=period, baseline=baseline, funnels={"checkout": funnel_steps}, drivers=drivers,
-                    themes=controls.designed(themes), min_n=max(min_n, k_min))
+                    period=period, baseline=baseline, funnels={"checkout": steps}, drivers=drivers,
+                    taxonomy=controls.designed(themes), min_n=max(min_n, k_min))

@@ -3,8 +3,9 @@ downloaded browser), against one `cjw serve` on the 5,000-customer demo for the 
 
 Checks: the landing page lists every dashboard; each dashboard renders every chart (SVG) with no
 error or traceback text; changing a shared filter and a view's own control redraws the chart;
-an impossible date range shows a friendly message; ten simultaneous sessions on one read-only
-database all render; `cjw serve` stops cleanly on SIGINT. Screenshots go to tests/artifacts/.
+an impossible date range shows a friendly message; a bad URL value is one short message; ten
+simultaneous sessions on one read-only database all render; `cjw serve` stops cleanly on SIGINT.
+Screenshots go to tests/artifacts/.
 """
 
 from __future__ import annotations
@@ -227,6 +228,19 @@ def test_an_impossible_date_range_is_a_friendly_message(dashboards):
     _screenshot(page, "journey_explorer-error")
     dates.nth(1).fill("2026-06-30")  # fixing the range clears the message and redraws
     page.wait_for_function("() => !document.querySelector('.cjw-panel .cjw-error')", timeout=120_000)
+
+
+def test_a_bad_url_value_is_one_short_message_and_the_page_renders(server, browser):
+    path = ROOT / "notebooks" / "overview.py"
+    page = _open(browser, f"{server.base}/voila/render/overview.ipynb?renderer=evil&segment=" + "x" * 2000)
+    try:
+        _rendered(page, _views(path))
+        errors = [e.inner_text() for e in page.query_selector_all(".cjw-error")]
+        assert len(errors) == 1 and "Unknown renderer 'evil'" in errors[0] and "x" * 100 not in errors[0], errors
+        assert all("<svg" in s for s in _chart_svgs(page)) and not [t for t in ERROR_TEXT if t in _text(page)]
+        _screenshot(page, "overview-bad-url")
+    finally:
+        page.context.close()
 
 
 def test_ten_simultaneous_sessions_all_render(server, browser):

@@ -16,8 +16,8 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
 import cjworkbench
-from cjworkbench.analysis.changes.changes import (COLUMNS, changes_summary, changes_table, mann_whitney_p,
-                                          period_window)
+from cjworkbench.analysis.changes.changes import COLUMNS, changes_table, mann_whitney_p, period_window
+from cjworkbench.narrative import changes_summary
 from cjworkbench.scope import FilterError
 from cjworkbench.contract import DDL
 from cjworkbench.model import build_derived
@@ -270,10 +270,10 @@ def test_demo_driver_effects_and_theme_impact_follow_their_tables(demo_db):
     con = cjworkbench.connect(db)
     taxonomy = db.parent / "designed" / "themes.yml"
     df = changes_table(con, as_of="2026-06-30", baseline="six_months", areas=("driver", "theme"), drivers=("csat",),
-                       themes=taxonomy, min_n=10)
+                       taxonomy=taxonomy, min_n=10)
     june = {"start_date": "2026-06-01", "end_date": "2026-06-30"}
     dec = {"start_date": "2025-12-01", "end_date": "2025-12-31"}
-    now, then = (drivers_table(con, outcome="csat", filters=f, n_boot=20).set_index("driver") for f in (june, dec))
+    now, then = (drivers_table(con, outcome="csat", filters=f, n_resamples=20).set_index("driver") for f in (june, dec))
     row = _one(df, "driver", "repeat_contact", "effect on csat")
     assert row["current"] == now.loc["repeat_contact", "effect"]
     assert row["previous"] == then.loc["repeat_contact", "effect"]
@@ -284,7 +284,7 @@ def test_demo_driver_effects_and_theme_impact_follow_their_tables(demo_db):
     assert now.loc["repeat_contact", "effect"] < 0   # E3 holds in a single month too
     late = theme_impact_table(con, taxonomy=taxonomy, filters=june).set_index("theme").loc["late_delivery"]
     theme = _one(df, "theme", "late_delivery")
-    assert theme["current"] == pytest.approx(late["impact"]) and theme["n_current"] == late["n_responses"]
+    assert theme["current"] == pytest.approx(late["impact"]) and theme["n_current"] == late["n_answers"]
     assert df["better"].isna().all()   # a driver or theme moving has no good direction by itself
     with pytest.raises(FilterError, match="Unknown driver outcome 'detractor'"):
         changes_table(con, as_of="2026-06-30", drivers=("detractor",))

@@ -100,14 +100,14 @@ def tables(demo_db):
         "transitions": cjworkbench.transitions_table(con),
         "step_matrix": cjworkbench.step_matrix_table(con, max_steps=8),
         "variants": cjworkbench.variants_table(con, top=10),
-        "paths": cjworkbench.paths_around_table(con, anchor="checkout_start", steps=3),
+        "paths": cjworkbench.paths_around_table(con, anchor="checkout_start", max_steps=3),
         "hotspots": cjworkbench.hotspots_table(con, top=12),
         "funnel": cjworkbench.funnel_table(con, steps=STEPS, window="7d", filters={"segment": "Premium"}),
-        "funnel_by": cjworkbench.funnel_table(con, steps=STEPS, breakdown="segment"),
+        "funnel_by": cjworkbench.funnel_table(con, steps=STEPS, by="segment"),
         "funnel_times": cjworkbench.funnel_times_table(con, steps=STEPS),
         "dropoff": cjworkbench.funnel_dropoff_next_table(con, steps=STEPS, at_step=2),
-        "switch_matrix": cjworkbench.switch_matrix_table(con, dimension="department"),
-        "switch_gaps": cjworkbench.switch_gaps_table(con, dimension="channel", switch=("app", "phone"),
+        "switch_matrix": cjworkbench.switch_matrix_table(con, by="department"),
+        "switch_gaps": cjworkbench.switch_gaps_table(con, by="channel", switch=("app", "phone"),
                                                      outcome_activity="checkout_confirmed", n_resamples=200, **gaps),
         "deviations": cjworkbench.deviations_table(con, design=design, n_resamples=200),
         "deviations_by": cjworkbench.deviations_table(con, design=design, by="segment", n_resamples=200),
@@ -160,9 +160,9 @@ def test_process_map_layout_weighs_positions_and_keeps_top_edges():
         process_map_layout(table, top=0)
 
 
-def test_process_map_chart(tables):
+def test_transitions_chart(tables):
     table = tables["transitions"]
-    chart = charts.process_map_chart(table, top=25)
+    chart = charts.transitions_chart(table, top=25)
     spec = check(chart, expect_marks={"rule", "circle", "text", "point"},
                  expect_enc={("size", "n_transitions", "quantitative"), ("color", "time_band", "ordinal"),
                              ("x", "x", "quantitative"), ("y", "y", "quantitative"), ("x2", "x2", None),
@@ -198,7 +198,7 @@ def test_variants_and_paths_and_hotspots(tables):
                  expect_caption=(f"N variants: {v.attrs['definition']['n_variants']}.",))
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
     assert y["sort"] == v.sort_values("rank")["variant"].tolist()        # ranked, 'other' last
-    check(charts.paths_chart(tables["paths"]), expect_marks={"bar"}, expect_enc={("y", "variant", "nominal")},
+    check(charts.paths_around_chart(tables["paths"]), expect_marks={"bar"}, expect_enc={("y", "variant", "nominal")},
           expect_caption=("Anchor: checkout_start.",), title="Paths after checkout_start")
     spec = check(charts.hotspots_chart(tables["hotspots"]), expect_marks={"bar", "text"},
                  expect_enc={("x", "hours_lost", "quantitative"), ("color", "kind", "nominal")})
@@ -229,7 +229,7 @@ def test_funnel_times_and_dropoff(tables):
                  expect_enc={("y", "share", "quantitative"), ("y", "cumulative_share", "quantitative")},
                  expect_caption=("Bin rule: lower_seconds <= seconds",))
     assert chart_data(spec, "cumulative_share")["cumulative_share"].iloc[-1] == pytest.approx(1.0)
-    check(charts.dropoff_next_chart(tables["dropoff"]), expect_marks={"bar"},
+    check(charts.funnel_dropoff_next_chart(tables["dropoff"]), expect_marks={"bar"},
           expect_enc={("y", "next_activity", "nominal"), ("x", "share", "quantitative")},
           title="before step 2")
 
@@ -239,7 +239,7 @@ def test_switch_matrix_chart_and_privacy(tables):
     spec = check(charts.switch_matrix_chart(t), expect_marks={"rect", "text"},
                  expect_enc={("x", "to_value", "nominal"), ("y", "from_value", "nominal"),
                              ("color", "n_switches", "quantitative")},
-                 expect_caption=("Dimension: department.", "Switch rule:"))
+                 expect_caption=("By: department.", "Switch rule:"))
     data = chart_data(spec, "row_share")
     assert data.groupby("from_value")["row_share"].sum().round(9).eq(1).all()
     assert len(data) == len(t)
@@ -313,8 +313,8 @@ def test_retention_and_lifecycle_charts(tables):
 # -- VoC charts on hand-made frames (the VoC tables are written by other modules) -------------------------
 
 def _scores() -> pd.DataFrame:
-    rows = [dict(touchpoint=tp, instrument="nps", period=pd.Timestamp(f"2026-0{m}-01"), n=n, score=s, low=s - 9,
-                 high=s + 9, small=n < 30, promoters=0.5, extra_text="ignored")
+    rows = [dict(touchpoint=tp, instrument="nps", period=pd.Timestamp(f"2026-0{m}-01"), n_answers=n, estimate=s,
+                 low=s - 9, high=s + 9, small=n < 30, promoters=0.5, extra_text="ignored")
             for tp, base in (("delivery", 10.0), ("onboarding", 30.0))
             for m, n, s in ((1, 25, base), (2, 40, base + 4), (3, 60, base - 2))]
     df = pd.DataFrame(rows)
@@ -323,17 +323,17 @@ def _scores() -> pd.DataFrame:
     return df
 
 
-def test_score_trend_chart():
+def test_scores_chart():
     table = _scores().drop(columns="extra_text")
-    spec = check(charts.score_trend_chart(table), expect_marks={"area", "line", "point"},
+    spec = check(charts.scores_chart(table), expect_marks={"area", "line", "point"},
                  expect_enc={("x", "period", "ordinal"), ("y", "low", "quantitative"), ("y2", "high", None),
                              ("y", "score", "quantitative"), ("color", "group", "nominal")},
                  expect_caption=("Period: month.", "channel = app"), title="NPS over time")
     data = chart_data(spec, "score")
     assert sorted(data["period"].unique()) == ["2026-01", "2026-02", "2026-03"]
     assert sorted(data["group"].unique()) == ["delivery", "onboarding"]
-    assert data.loc[data["small"], "n"].tolist() == [25, 25]
-    spec = charts.score_trend_chart(suppress_small(table, k=30, count="n")).to_dict()
+    assert data.loc[data["small"], "n_answers"].tolist() == [25, 25]
+    spec = charts.scores_chart(suppress_small(table, k=30, count="n_answers")).to_dict()
     assert "Privacy: 2 groups with fewer than 30 customers not shown." in caption(spec)
     assert len(chart_data(spec, "score")) == 4
 
@@ -343,7 +343,7 @@ def test_drivers_and_theme_impact_charts():
                             "relative_weight": [0.02, 0.55, 0.3], "rw_low": [0.0, 0.45, 0.2],
                             "rw_high": [0.05, 0.65, 0.4],
                             "effect": [0.03, -1.0, -0.8], "low": [-0.1, -1.2, -1.0], "high": [0.16, -0.8, -0.6],
-                            "p_value": [0.6, 1e-9, 1e-6], "n": [900] * 3, "statement": ["..."] * 3, "rank": [3, 1, 2],
+                            "p_value": [0.6, 1e-9, 1e-6], "n_answers": [900] * 3, "statement": ["..."] * 3, "rank": [3, 1, 2],
                             "moment_of_truth": [False, True, True]})
     drivers.attrs["definition"] = {"analysis": "drivers", "outcome": "csat", "method": "relative weights",
                                    "filters": {}}
@@ -375,7 +375,7 @@ def test_drivers_and_theme_impact_charts():
 
 
 def test_sentiment_chart_both_shapes():
-    df = pd.DataFrame({"touchpoint": ["delivery", "onboarding"], "n": [500, 300], "share_negative": [0.3, 0.1],
+    df = pd.DataFrame({"touchpoint": ["delivery", "onboarding"], "n_answers": [500, 300], "share_negative": [0.3, 0.1],
                        "share_neutral": [0.3, 0.5], "share_positive": [0.4, 0.4], "mean_compound": [0.1, 0.3]})
     df.attrs["definition"] = {"analysis": "sentiment", "model": "vader", "filters": {}}
     spec = check(charts.sentiment_chart(df), expect_marks={"bar"},
@@ -398,7 +398,7 @@ def test_sentiment_chart_both_shapes():
     check(charts.sentiment_chart(mean_only), expect_marks={"point", "rule"},
           expect_enc={("x", "score", "quantitative"), ("x", "mean_low", "quantitative")})
     with pytest.raises(ChartError, match="share_negative"):
-        charts.sentiment_chart(df[["touchpoint", "n"]])
+        charts.sentiment_chart(df[["touchpoint", "n_answers"]])
 
 
 # -- contract: hostile labels, errors, empty tables, theme --------------------------------------------------
@@ -413,7 +413,7 @@ def test_hostile_labels_are_data_not_code():
     table = _edges([("(start)", a, 10, None), (a, b, 8, 30.0), (b, c, 8, 4000.0), (c, d, 5, 90_000.0),
                     (d, "(end)", 10, None)])
     table.attrs["definition"] = {"analysis": "transitions", "unit": "journey", "filters": {"activity": [a, b]}}
-    spec = check(charts.process_map_chart(table), expect_marks={"circle"}, expect_enc=set(),
+    spec = check(charts.transitions_chart(table), expect_marks={"circle"}, expect_enc=set(),
                  expect_caption=(f"activity in {a}, {b}",))
     assert set(chart_data(spec, "area")["activity"]) == {"(start)", "(end)", *HOSTILE}
     variants = pd.DataFrame({"rank": [1, 2, 3, 4], "variant": HOSTILE, "n_journeys": [4, 3, 2, 1],
@@ -434,7 +434,7 @@ def test_wrong_table_is_an_actionable_error(tables):
     assert isinstance(err.value, WorkbenchError) and isinstance(err.value, ValueError)
     assert "'variants' analysis" in str(err.value)
     with pytest.raises(ChartError, match="expects the DataFrame returned by transitions_table"):
-        charts.process_map_chart([1, 2])
+        charts.transitions_chart([1, 2])
 
 
 def test_empty_table_says_so(tables):

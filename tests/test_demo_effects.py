@@ -11,7 +11,7 @@ def test_app_to_phone_switch_gap_is_recovered(demo_db):
     path, truth = demo_db
     con = cjworkbench.connect(path)
     planted = truth["effects"]["E1"]["planted"]["completion_gap"]
-    g = switch_gaps_table(con, dimension="channel", switch=("app", "phone"), outcome_activity="checkout_confirmed",
+    g = switch_gaps_table(con, by="channel", switch=("app", "phone"), outcome_activity="checkout_confirmed",
                           unit="session", filters={"has_activity": "checkout_start",
                                                    "source": ["web", "contact_centre", "orders"]}).iloc[0]
     assert g.rate_diff_low <= planted <= g.rate_diff_high

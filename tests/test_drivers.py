@@ -142,7 +142,7 @@ def _hc3(x: np.ndarray, y: np.ndarray):
 def test_effects_equal_hand_written_ols_with_hc3(built):
     con, facts = built
     names = ["repeat_contact", "channel_switch", "transfer", "wait_minutes"]
-    df = drivers_table(con, outcome="csat", facts=names, n_boot=50).set_index("driver")
+    df = drivers_table(con, outcome="csat", facts=names, n_resamples=50).set_index("driver")
     ids = sorted(facts)
     x = np.array([[facts[i][k] for k in names] for i in ids], float)
     y = np.array([facts[i]["score"] for i in ids], float)
@@ -208,7 +208,7 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     rng = np.random.default_rng(3)
     x = rng.normal(size=(3000, 3))
     z = np.column_stack([x, x @ np.array([1.0, 0.5, 0.0]) + rng.normal(size=3000)])
-    a, b = bootstrap_weights(z, n_boot=100, seed=7), bootstrap_weights(z, n_boot=100, seed=7)
+    a, b = bootstrap_weights(z, n_resamples=100, seed=7), bootstrap_weights(z, n_resamples=100, seed=7)
     assert np.array_equal(a, b) and a.shape == (100, 3)
     draws = np.random.default_rng(7)  # the same draws: n row indices per resample
     rows = [draws.integers(0, 3000, 3000) for _ in range(100)]
@@ -220,7 +220,7 @@ def test_bootstrap_is_seeded_and_brackets_the_estimate():
     assert hi[2] < 0.005  # the null driver: a weight is never negative, so its interval sits just above 0
     # blocks of 50,000 rows: 20 copies of the data shrink the spread by sqrt(20)
     big = np.repeat(z, 20, axis=0)[:60_000]
-    sd_big = bootstrap_weights(big, n_boot=100, seed=7).std(axis=0)
+    sd_big = bootstrap_weights(big, n_resamples=100, seed=7).std(axis=0)
     assert sd_big[:2] == pytest.approx(a.std(axis=0)[:2] / math.sqrt(20), rel=0.4)
 
 
@@ -270,7 +270,7 @@ def test_demo_csat_drivers(demo):
     assert df.driver[:2].tolist() == ["repeat_contact", "channel_switch"]
     # this 5k set's own channel-switch CSAT gap is -0.52 (data/README.md): the planted -0.8 lies
     # within ±3.5 standard errors (tests/test_demo.py's tolerance), not within the 95 % interval
-    wide = drivers_table(con, outcome="csat", level=0.9995, n_boot=20).set_index("driver").loc[["channel_switch"]]
+    wide = drivers_table(con, outcome="csat", level=0.9995, n_resamples=20).set_index("driver").loc[["channel_switch"]]
     _check_planted(df, {"repeat_contact": fx["E3"]["planted"]["csat_gap"],
                         "channel_switch": fx["E4"]["planted"]["csat_gap"], "transfer": 0.0}, wide)
 
@@ -290,7 +290,7 @@ def test_demo_nps_late_delivery(demo):
     r = df.set_index("driver").loc["late_delivery"]
     assert r.low <= fx["E2"]["planted"]["ltr_gap"] <= r.high and r.high < 0
     assert r.prevalence == pytest.approx(0.08 * 0.77, abs=0.02)  # 8 % late, of the 77 % with a delivery
-    det = drivers_table(con, outcome="detractor", feedback_touchpoint=("delivery", "brand"), n_boot=50)
+    det = drivers_table(con, outcome="detractor", feedback_touchpoint=("delivery", "brand"), n_resamples=50)
     r = det.set_index("driver").loc["late_delivery"]
     assert det.driver[0] == "late_delivery" and r.low > 1.5  # odds ratio
 
@@ -300,15 +300,15 @@ def test_demo_themes_and_items_join_the_model(demo):
     con, _ = demo
     themes = pytest.importorskip("cjworkbench.analysis.voc.themes")
     taxonomy = cjworkbench.__path__[0] + "/demo/themes.yml"
-    df = drivers_table(con, outcome="csat", facts=["repeat_contact", "channel_switch"], themes=taxonomy, n_boot=50)
+    df = drivers_table(con, outcome="csat", facts=["repeat_contact", "channel_switch"], taxonomy=taxonomy, n_resamples=50)
     rows = df.set_index("driver")
     assert rows.loc["theme_friendly_staff", "low"] > 0
     # the repeat-contact theme only marks the repeat: with repeat_contact in the model it adds nothing
     assert rows.loc["theme_repeat_contact", "low"] < 0 < rows.loc["theme_repeat_contact", "high"]
-    alone = drivers_table(con, outcome="csat", facts=[], themes=taxonomy, n_boot=50).set_index("driver")
+    alone = drivers_table(con, outcome="csat", facts=[], taxonomy=taxonomy, n_resamples=50).set_index("driver")
     assert alone.loc["theme_repeat_contact", "high"] < 0
     matches = themes.theme_matches(con, taxonomy=taxonomy)
-    share = matches[matches.theme == "repeat_contact"].feedback_id.nunique() / rows.n.iloc[0]
+    share = matches[matches.theme == "repeat_contact"].feedback_id.nunique() / rows.n_answers.iloc[0]
     assert rows.loc["theme_repeat_contact", "prevalence"] <= share
-    items = drivers_table(con, outcome="nps", facts=["late_delivery"], items=("ease", "value"), n_boot=50)
+    items = drivers_table(con, outcome="nps", facts=["late_delivery"], items=("ease", "value"), n_resamples=50)
     assert set(items.driver[:2]) == {"item_ease", "item_value"} and (items.effect[:2] > 0).all()

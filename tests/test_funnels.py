@@ -1,5 +1,5 @@
 """Funnels on tiny hand-checked logs: order modes, window, optional and excluded steps, units,
-entry dates, breakdowns, times, drop-off next activities, hostile values, the real helpdesk log."""
+entry dates, by= groups, times, drop-off next activities, hostile values, the real helpdesk log."""
 
 from __future__ import annotations
 
@@ -208,22 +208,22 @@ def test_entry_date_range_applies_to_step_one_only(tmp_path):
     assert everything.attrs["definition"]["entry_rule"].endswith("the date range applies to step 1 only")
 
 
-def test_breakdown_takes_the_entry_value(tmp_path):
+def test_by_takes_the_entry_value(tmp_path):
     # j1 enters on web and converts on app; j2 all app; j3 web, no B; j4's customer has no CRM row
     con = _db(tmp_path, [("c1", "j1", "2024-01-01 10:00", "A", "web"), ("c1", "j1", "2024-01-01 10:01", "B", "app"),
                          ("c2", "j2", "2024-01-01 10:00", "A", "app"), ("c2", "j2", "2024-01-01 10:02", "B", "app"),
                          ("c3", "j3", "2024-01-01 10:00", "A", "web"), ("c4", "j4", "2024-01-01 10:00", "A", "")],
               customers={"c1": "gold", "c2": "gold", "c3": "silver"})
-    df = funnel_table(con, steps=["A", "B"], breakdown="channel")
+    df = funnel_table(con, steps=["A", "B"], by="channel")
     got = {(r.channel, r.step): r.n_entered for r in df.itertuples()}
     assert got == {("web", 1): 2, ("web", 2): 1, ("app", 1): 1, ("app", 2): 1, ("(none)", 1): 1, ("(none)", 2): 0}
-    seg = funnel_table(con, steps=["A", "B"], breakdown="segment")
+    seg = funnel_table(con, steps=["A", "B"], by="segment")
     got = {(r.segment, r.step): (r.n_entered, r.median_seconds_to_step) for r in seg.itertuples()}
     assert got[("gold", 2)] == (2, 90)                                          # 60 s and 120 s
     assert got[("silver", 2)][0] == 0 and got[("(none)", 1)] == (1, 0)
     assert seg["segment"].tolist()[:2] == ["gold", "gold"]                     # biggest group first
-    with pytest.raises(FilterError, match="Unknown breakdown 'chanel'.*Did you mean 'channel'"):
-        funnel_table(con, steps=["A", "B"], breakdown="chanel")
+    with pytest.raises(FilterError, match="Unknown by 'chanel'.*Did you mean 'channel'"):
+        funnel_table(con, steps=["A", "B"], by="chanel")
 
 
 @pytest.fixture
@@ -325,7 +325,7 @@ def test_hostile_values(tmp_path):
                          ("c2", "j2", "2024-01-01 10:00", HOSTILE[0], "web"),
                          ("c2", "j2", "2024-01-01 10:01", HOSTILE[2], "web")])
     steps = [{"activity": HOSTILE[0], "label": HOSTILE[3]}, HOSTILE[1], HOSTILE[2]]
-    df = funnel_table(con, steps=steps, breakdown="channel", exclude=[HOSTILE[3]], optional=[HOSTILE[1]],
+    df = funnel_table(con, steps=steps, by="channel", exclude=[HOSTILE[3]], optional=[HOSTILE[1]],
                       filters={"channel": [HOSTILE[3], "web"]})
     assert {(r.channel, r.label): r.n_entered for r in df.itertuples()} == {
         (HOSTILE[3], HOSTILE[3]): 1, (HOSTILE[3], HOSTILE[1]): 1, (HOSTILE[3], HOSTILE[2]): 1,

@@ -71,10 +71,10 @@ def test_switch_matrix_counts_and_medians(tmp_path):
         ("app", "phone"): 2, ("phone", "app"): 2, ("web", "phone"): 1}
 
 
-def test_switch_matrix_rejects_unknown_dimension(tmp_path):
+def test_switch_matrix_rejects_unknown_by(tmp_path):
     con = _db(tmp_path, MATRIX_ROWS)
-    with pytest.raises(FilterError, match="Unknown dimension 'chanel'.*Did you mean 'channel'"):
-        switch_matrix_table(con, dimension="chanel")
+    with pytest.raises(FilterError, match="Unknown by 'chanel'.*Did you mean 'channel'"):
+        switch_matrix_table(con, by="chanel")
 
 
 def _gap_rows():
@@ -198,7 +198,7 @@ def test_hostile_values_are_literals(tmp_path):
     assert recontact_table(con, touchpoint=HOSTILE, activity=[HOSTILE, "ticket"]).n_contacts.tolist() == [0]
     with pytest.raises(FilterError, match="Unknown outcome_activity"):
         switch_gaps_table(con, outcome_activity=HOSTILE)
-    gaps = switch_gaps_table(con, outcome_activity="ticket", dimension="touchpoint", switch=(HOSTILE, "call"))
+    gaps = switch_gaps_table(con, outcome_activity="ticket", by="touchpoint", switch=(HOSTILE, "call"))
     assert gaps.n_with.tolist() == [0]
-    assert len(switch_matrix_table(con, dimension="touchpoint", filters={"channel": HOSTILE})) == 0
+    assert len(switch_matrix_table(con, by="touchpoint", filters={"channel": HOSTILE})) == 0
     assert con.table("events").count().execute() == 7

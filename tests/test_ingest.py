@@ -127,9 +127,9 @@ def test_pseudonyms_are_keyed(tmp_path, monkeypatch):
            "columns": {"customer_id": "id"}}
     cfg = write_config(tmp_path, [src])
     ids = []
-    for key in ("k1", "k1", "k2"):
+    for key in ("key-one-0123456789abcdef", "key-one-0123456789abcdef", "key-two-0123456789abcdef"):
         monkeypatch.setenv("CJW_PSEUDONYM_KEY", key)
-        run_ingest(cfg, tmp_path / "db.duckdb")
+        run_ingest(cfg, tmp_path / "db.duckdb", new_key=key.startswith("key-two"))  # a new key must be asked for
         with duckdb.connect(str(tmp_path / "db.duckdb"), read_only=True) as con:
             ids.append(con.execute("SELECT customer_id FROM customers").fetchone()[0])
     assert ids[0] == ids[1] != ids[2]

@@ -113,7 +113,7 @@ def test_relation_equals_hand_written_ols_with_hc3(con):
     h = np.einsum("ij,jk,ik->i", X, bread, X)
     cov = bread @ (X.T * (e / (1 - h)) ** 2) @ X @ bread
     se = np.sqrt(cov[1, 1])
-    assert (r.n, r.slope, r.intercept) == (3, pytest.approx(beta[1]), pytest.approx(beta[0]))
+    assert (r.n_answers, r.slope, r.intercept) == (3, pytest.approx(beta[1]), pytest.approx(beta[0]))
     assert (r.slope_low, r.slope_high) == (pytest.approx(beta[1] - 1.959964 * se), pytest.approx(beta[1] + 1.959964 * se))
     assert r.statement.startswith("each extra minute of handling time at contact centre goes with")
 

@@ -235,7 +235,7 @@ def test_a_widget_change_redraws_the_chart(demo_db):
     db, _ = demo_db
     p = controls.panel(str(db), renderer="svg")
     dim = controls.choice("channel", ["channel", "device", "department"], description="Switch of")
-    view = controls.View(p, cjw.switch_matrix_table, charts.switch_matrix_chart, options=dict(dimension=dim))
+    view = controls.View(p, cjw.switch_matrix_table, charts.switch_matrix_chart, options=dict(by=dim))
     view._ipython_display_()
     before = _svg(view)
     assert "Switches of channel" in before and view.body.children[0]._dom_classes == ("cjw-chart",)
@@ -243,7 +243,7 @@ def test_a_widget_change_redraws_the_chart(demo_db):
     after = _svg(view)
     assert "Switches of device" in after and after != before
     p.widgets["segment"].value = "Business"  # a shared filter redraws every view
-    expected = cjw.switch_matrix_table(p.con, dimension="device", filters=cjw.Filters(segment="Business"))
+    expected = cjw.switch_matrix_table(p.con, by="device", filters=cjw.Filters(segment="Business"))
     expected = charts.switch_matrix_chart(suppress_small(expected, k=10))
     assert _svg(view) == controls.chart_svg(expected) != after
 

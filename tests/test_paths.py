@@ -73,9 +73,9 @@ def test_step_matrix_columns_sum_to_one(con):
 
 
 def test_paths_after_and_before_anchor(con):
-    after = paths_around_table(con, anchor="B", direction="after", steps=2)
+    after = paths_around_table(con, anchor="B", direction="after", max_steps=2)
     assert dict(zip(after.variant, after.n_journeys)) == {"C → D": 2, "B → C": 1}
-    before = paths_around_table(con, anchor="D", direction="before", steps=1)
+    before = paths_around_table(con, anchor="D", direction="before", max_steps=1)
     assert dict(zip(before.variant, before.n_journeys)) == {"C": 3, "A": 1}
 
 

@@ -69,7 +69,7 @@ def test_suppression_on_demo_switch_matrix(demo_db):
     import cjworkbench
 
     con = cjworkbench.connect(demo_db[0], read_only=True)
-    table = cjworkbench.switch_matrix_table(con, dimension="department")
+    table = cjworkbench.switch_matrix_table(con, by="department")
     out = suppress_small(table, k=10)
     expected = int((table["n_customers"] < 10).sum())
     assert 0 < expected < len(table)

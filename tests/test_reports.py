@@ -16,7 +16,7 @@ from cjworkbench import cli
 from cjworkbench.analysis.changes.changes import changes_table
 from cjworkbench.charts.theme import ChartError
 from cjworkbench.charts import changes_chart
-from cjworkbench.reports import REMOTE, report_notebooks
+from cjworkbench.reports import LOCK, REMOTE, report_notebooks
 
 from .conftest import ROOT
 from .test_changes import CHECKOUT, _write_db
@@ -71,7 +71,7 @@ def test_report_writes_offline_html_and_index(demo_report, capsys):
     assert code == 0
     folder = out / "2026-06"
     assert sorted(p.name for p in folder.iterdir()) == ["report.json", "tiny.html", "what_changed.html"]
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]   # no build folder left behind
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [LOCK]   # no build folder left behind
     changed = (folder / "what_changed.html").read_text()
     svgs = [s for s in _svgs(changed) if "role-mark" in s]   # vl-convert's marks: a drawn Vega chart
     assert len(svgs) == 1 and "checkout_payment" in svgs[0] and "What changed in 2026-06" in svgs[0]
@@ -123,7 +123,7 @@ def test_failure_keeps_the_notebook_and_earlier_reports(demo_db, tmp_path, capsy
     kept = out / "_failed" / "2026-06" / "broken.ipynb"
     assert kept.is_file() and str(kept) in err and "planted failure" in kept.read_text()
     assert _snapshot(out / "2026-06") == before and (out / "index.html").read_bytes() == index
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [LOCK]
 
     assert _report(db, out, good, as_of="2026-06-15") == 0   # a new run of the period replaces it whole
     assert "window 2026-06-01 .. 2026-06-15" in (out / "2026-06" / "tiny.html").read_text()

@@ -81,11 +81,11 @@ def test_nps_by_touchpoint_pinned_by_hand(con):
     df = scores_table(con, instrument="nps", by="touchpoint", min_n=11)
     shop, web = _row(df, touchpoint="shop"), _row(df, touchpoint="web")
     # shop: p = .5, d = .3 -> 20; var = .5 + .3 - .2^2 = .76; 20 ± 100 * 1.96 * sqrt(.76 / 10)
-    assert (shop.n, shop.score) == (10, pytest.approx(20.0))
+    assert (shop.n_answers, shop.estimate) == (10, pytest.approx(20.0))
     assert (shop.low, shop.high) == (pytest.approx(-34.0325, abs=1e-3), pytest.approx(74.0325, abs=1e-3))
     assert (shop.promoter_rate, shop.passive_rate, shop.detractor_rate) == (0.5, 0.2, 0.3)
     # web: p = .25, d = .5 -> -25; var = .75 - .0625 = .6875
-    assert (web.n, web.score) == (12, pytest.approx(-25.0))
+    assert (web.n_answers, web.estimate) == (12, pytest.approx(-25.0))
     assert (web.low, web.high) == (pytest.approx(-71.9131, abs=1e-3), pytest.approx(21.9131, abs=1e-3))
     assert shop.small and not web.small  # flagged, not hidden
     assert df.attrs["definition"]["measure"] == "nps"
@@ -99,13 +99,13 @@ def test_nps_difference_matches_statsmodels(con):
     shop = _row(df, touchpoint="shop")
     assert len(df) == 1 and shop.reference == "web"
     # by hand: 45 points, se = sqrt(.076 + .6875/12), z = 1.2326, p = .2177
-    assert (shop["diff"], shop.p_value) == (pytest.approx(45.0), pytest.approx(0.21774, abs=1e-4))
+    assert (shop["difference"], shop.p_value) == (pytest.approx(45.0), pytest.approx(0.21774, abs=1e-4))
     # independent: the answers coded +1/0/-1; their population variance (ddof 0) is the multinomial one
     # (statsmodels' CompareMeans.ztest_ind would use ddof 1: p = .240 here, the same test for large n)
     a, b = (DescrStatsW(np.array([1 if s >= 9 else -1 if s <= 6 else 0 for s in NPS[k]], float)) for k in NPS)
     se = np.sqrt(a.var / a.nobs + b.var / b.nobs)
     assert shop.p_value == pytest.approx(2 * sps.norm.sf((a.mean - b.mean) / se))
-    assert (shop.diff_low, shop.diff_high) == pytest.approx((100 * (a.mean - b.mean - 1.959964 * se),
+    assert (shop.difference_low, shop.difference_high) == pytest.approx((100 * (a.mean - b.mean - 1.959964 * se),
                                                              100 * (a.mean - b.mean + 1.959964 * se)))
     t = sps.ttest_ind(NPS["shop"], NPS["web"], equal_var=False)
     assert shop.mean_p_value == pytest.approx(t.pvalue)
@@ -122,14 +122,14 @@ def test_nps_interval_covers_at_its_level():
 def test_csat_top_box_wilson_and_two_proportion_test(con):
     df = scores_table(con, instrument="csat", by="touchpoint")
     chat = _row(df, touchpoint="chat")
-    assert (chat.n, chat.score, chat.top_box_rate, chat.top2_box_rate) == (8, 0.375, 0.375, 0.625)
+    assert (chat.n_answers, chat.estimate, chat.top_box_rate, chat.top2_box_rate) == (8, 0.375, 0.375, 0.625)
     assert (chat.low, chat.high) == (pytest.approx(0.136844, abs=1e-5), pytest.approx(0.694258, abs=1e-5))
     assert (chat.top2_low, chat.top2_high) == pytest.approx(proportion_confint(5, 8, method="wilson"))
     assert chat["mean"] == pytest.approx(3.625)
     cmp = _row(scores_compare_table(con, instrument="csat", by="touchpoint", baseline="phone"), touchpoint="chat")
-    assert cmp["diff"] == pytest.approx(0.375 - 0.1)
+    assert cmp["difference"] == pytest.approx(0.375 - 0.1)
     assert cmp.p_value == pytest.approx(proportions_ztest([3, 1], [8, 10])[1])
-    assert cmp.diff_low < cmp["diff"] < cmp.diff_high
+    assert cmp.difference_low < cmp["difference"] < cmp.difference_high
 
 
 def test_ces_follows_its_stated_direction(con):
@@ -137,23 +137,23 @@ def test_ces_follows_its_stated_direction(con):
         scores_table(con, instrument="ces")
     low = scores_table(con, instrument="ces", by="touchpoint", filters={"source": "ces_low"})
     chat = _row(low, touchpoint="chat")
-    assert (chat.n, chat.score, chat["mean"]) == (6, 0.5, pytest.approx(20 / 6))  # efforts 1, 2, 2 are <= 2
+    assert (chat.n_answers, chat.estimate, chat["mean"]) == (6, 0.5, pytest.approx(20 / 6))  # efforts 1, 2, 2 are <= 2
     lo, hi = sps.t.interval(0.95, 5, loc=np.mean(CES_LOW["chat"]), scale=sps.sem(CES_LOW["chat"]))
     assert (chat.mean_low, chat.mean_high) == pytest.approx((lo, hi))
     assert (chat.low, chat.high) == pytest.approx(proportion_confint(3, 6, method="wilson"))
     high = scores_table(con, instrument="ces", filters={"source": "ces_high"}).iloc[0]
-    assert (high.n, high.score) == (5, 0.6)  # ease 5, 4, 4 are the two best boxes of 1-5
+    assert (high.n_answers, high.estimate) == (5, 0.6)  # ease 5, 4, 4 are the two best boxes of 1-5
     cmp = _row(scores_compare_table(con, instrument="ces", by="touchpoint", filters={"source": "ces_low"}),
                touchpoint="chat")
     t = sps.ttest_ind(CES_LOW["chat"], CES_LOW["phone"], equal_var=False)
     assert (cmp.reference, cmp.mean_p_value) == ("rest", pytest.approx(t.pvalue))
-    assert cmp.mean_diff == pytest.approx(np.mean(CES_LOW["chat"]) - np.mean(CES_LOW["phone"]))
+    assert cmp.mean_difference == pytest.approx(np.mean(CES_LOW["chat"]) - np.mean(CES_LOW["phone"]))
 
 
 def test_review_mean_stars(con):
     r = scores_table(con, instrument="review").iloc[0]
     lo, hi = sps.t.interval(0.95, 4, loc=3.4, scale=sps.sem(REVIEW))
-    assert (r.measure, r.n, r.score, r.low, r.high) == ("mean", 5, pytest.approx(3.4), pytest.approx(lo),
+    assert (r.measure, r.n_answers, r.estimate, r.low, r.high) == ("mean", 5, pytest.approx(3.4), pytest.approx(lo),
                                                         pytest.approx(hi))
     assert r.top2_box_rate == 0.6
 
@@ -164,27 +164,27 @@ def test_segments_personas_and_periods(con):
     for name, parity in (("A", 0), ("B", 1)):
         mine = [s for c, s in code if int(c[1:]) % 2 == parity]
         want = 100 * (sum(s >= 9 for s in mine) - sum(s <= 6 for s in mine)) / len(mine)
-        assert (_row(seg, segment=name).n, _row(seg, segment=name).score) == (len(mine), pytest.approx(want))
+        assert (_row(seg, segment=name).n_answers, _row(seg, segment=name).estimate) == (len(mine), pytest.approx(want))
     per = scores_table(con, instrument="nps", by="persona", personas=PERSONAS)
-    assert per.set_index("persona").n.to_dict() == seg.set_index("segment").n.rename({"A": "alpha", "B": "rest"}).to_dict()
+    assert per.set_index("persona").n_answers.to_dict() == seg.set_index("segment").n_answers.rename({"A": "alpha", "B": "rest"}).to_dict()
     with pytest.raises(ScoresError, match="personas="):
         scores_table(con, instrument="nps", by="persona")
     mon = scores_compare_table(con, instrument="nps", by=["touchpoint", "period"], baseline="previous",
                                filters={"touchpoint": "web"})
     jan, feb = mon.iloc[0], mon.iloc[1]
-    assert (jan.n, feb.n, feb.reference) == (6, 6, "2024-01-01")
+    assert (jan.n_answers, feb.n_answers, feb.reference) == (6, 6, "2024-01-01")
     assert jan.reference is None or jan.reference != jan.reference  # the first period has no reference
-    assert np.isnan(jan["diff"]) and jan.small
+    assert np.isnan(jan["difference"]) and jan.small
     # January 10 9 8 8 7 6: 2 promoters, 1 detractor -> 16.7; February 5 4 2 1 0 9: 1 / 5 -> -66.7
-    assert (feb.score, feb.score_ref, feb["diff"]) == pytest.approx((-400 / 6, 100 / 6, -500 / 6))
+    assert (feb.estimate, feb.estimate_ref, feb["difference"]) == pytest.approx((-400 / 6, 100 / 6, -500 / 6))
     q = scores_table(con, instrument="nps", period="quarter")
-    assert (len(q), q.n.iloc[0], str(q.period.iloc[0])[:10]) == (1, 22, "2024-01-01")
+    assert (len(q), q.n_answers.iloc[0], str(q.period.iloc[0])[:10]) == (1, 22, "2024-01-01")
 
 
 def test_rest_comparison_adds_up_and_holm_matches_statsmodels(con):
     df = scores_compare_table(con, instrument="nps", by="touchpoint")
-    assert (df.n + df.n_ref).tolist() == [22, 22] and set(df.reference) == {"rest"}
-    assert df["diff"].iloc[0] == pytest.approx(-df["diff"].iloc[1])
+    assert (df.n_answers + df.n_answers_ref).tolist() == [22, 22] and set(df.reference) == {"rest"}
+    assert df["difference"].iloc[0] == pytest.approx(-df["difference"].iloc[1])
     p = [0.01, 0.04, float("nan"), 0.03, 0.5]
     ok = [0, 1, 3, 4]
     assert [holm(p)[i] for i in ok] == pytest.approx(multipletests([p[i] for i in ok], method="holm")[1].tolist())
@@ -209,8 +209,8 @@ def test_bad_and_hostile_values(con):
     hostile = Filters(touchpoint="shop'; DROP TABLE feedback; --", segment="Zoë's")
     assert len(scores_table(con, instrument="nps", by="touchpoint", filters=hostile)) == 0
     overall = scores_table(con, instrument="nps", filters=hostile).iloc[0]
-    assert overall.n == 0 and np.isnan(overall.score) and overall.small
-    assert scores_table(con, instrument="nps").n.iloc[0] == 22  # the table is still there
+    assert overall.n_answers == 0 and np.isnan(overall.estimate) and overall.small
+    assert scores_table(con, instrument="nps").n_answers.iloc[0] == 22  # the table is still there
 
 
 # --- the demo data -------------------------------------------------------------------------------
@@ -229,23 +229,23 @@ def test_demo_nps_by_touchpoint_equals_pandas(demo):
     nps = fb[(fb.instrument == "nps") & fb.score.notna()]
     assert {"onboarding", "delivery", "brand"} <= set(df.index)
     for tp, g in nps.groupby("touchpoint"):
-        assert df.loc[tp, "n"] == len(g)
-        assert df.loc[tp, "score"] == pytest.approx(100 * ((g.score >= 9).mean() - (g.score <= 6).mean()))
-        assert df.loc[tp, "low"] < df.loc[tp, "score"] < df.loc[tp, "high"]
+        assert df.loc[tp, "n_answers"] == len(g)
+        assert df.loc[tp, "estimate"] == pytest.approx(100 * ((g.score >= 9).mean() - (g.score <= 6).mean()))
+        assert df.loc[tp, "low"] < df.loc[tp, "estimate"] < df.loc[tp, "high"]
     biz = scores_table(con, instrument="nps", filters={"segment": "Business"}).iloc[0]
-    assert biz.n == ((nps.segment == "Business")).sum()
+    assert biz.n_answers == ((nps.segment == "Business")).sum()
 
 
 def test_demo_csat_and_ces_equal_pandas(demo):
     con, fb = demo
     csat = fb[(fb.instrument == "csat") & fb.score.notna()]
     c = scores_table(con, instrument="csat").iloc[0]
-    assert (c.n, c.score, c.top2_box_rate, c["mean"]) == (len(csat), pytest.approx((csat.score == 5).mean()),
+    assert (c.n_answers, c.estimate, c.top2_box_rate, c["mean"]) == (len(csat), pytest.approx((csat.score == 5).mean()),
                                                           pytest.approx((csat.score >= 4).mean()),
                                                           pytest.approx(csat.score.mean()))
     ces = fb[(fb.instrument == "ces") & fb.score.notna()]
     e = scores_table(con, instrument="ces").iloc[0]
-    assert (e.n, e.score, e["mean"]) == (len(ces), pytest.approx((ces.score <= 2).mean()),
+    assert (e.n_answers, e.estimate, e["mean"]) == (len(ces), pytest.approx((ces.score <= 2).mean()),
                                          pytest.approx(ces.score.mean()))
     lo, hi = sps.t.interval(0.95, len(ces) - 1, loc=ces.score.mean(), scale=sps.sem(ces.score))
     assert (e.mean_low, e.mean_high) == pytest.approx((lo, hi))

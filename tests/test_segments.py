@@ -79,13 +79,13 @@ def test_persona_profile_counts_and_intervals(con):
     df = personas_table(con, personas=PERSONAS)
     trad = df[df.persona == "traditional"].set_index(["measure", "category"])
     share = trad.loc[("customers", "(all)")]
-    assert (share.n, share.n_customers) == (6, 2)
+    assert (share.n_units, share.n_customers) == (6, 2)
     assert tuple(share[["value", "low", "high"]]) == pytest.approx(wilson_interval(2, 6))
     phone = trad.loc[("purchase channel", "phone")]                 # P1 2 + P2 1 of 3; the rest 0 of 4
-    assert (phone.n, phone.value, phone.rest_n, phone.rest_value) == (3, 1.0, 4, 0.0)
+    assert (phone.n_units, phone.value, phone.rest_n_units, phone.rest_value) == (3, 1.0, 4, 0.0)
     assert tuple(phone[["difference", "difference_low", "difference_high"]]) == pytest.approx(newcombe_interval(3, 3, 0, 4))
     desktop = trad.loc[("journey device", "desktop")]               # sessions only: orders have no device
-    assert (desktop.n, desktop.value, desktop.rest_n, desktop.rest_value) == (4, 1.0, 8, 0.0)
+    assert (desktop.n_units, desktop.value, desktop.rest_n_units, desktop.rest_value) == (4, 1.0, 8, 0.0)
     per = trad.loc[("purchases per customer", "(mean)")]
     assert (per.value, per.rest_value, per.difference) == (1.5, 1.0, 0.5)
     assert set(df.persona) == {"traditional", "business", "young", "budget", "rest"}
@@ -146,7 +146,7 @@ def test_shipped_personas_recover_the_traditional_persona(demo_db):
                                      ("journey device", "desktop"): "desktop_share_of_sessions"}.items():
         row = trad.loc[(measure, category)]
         assert row.low <= exp["traditional"][key] <= row.high
-        _, lo, hi = wilson_interval(round(row.rest_value * row.rest_n), row.rest_n)
+        _, lo, hi = wilson_interval(round(row.rest_value * row.rest_n_units), row.rest_n_units)
         assert lo <= exp["other"][key] <= hi
         assert row.difference_low <= exp["traditional"][key] - exp["other"][key] <= row.difference_high
     o = persona_clusters_table(con, personas=path.parent / "designed" / "personas.yml", k=4, seed=0)

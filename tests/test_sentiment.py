@@ -102,15 +102,15 @@ def test_per_response_table(con):
 def test_grouped_table(con):
     df = sentiment_table(con, by="touchpoint", min_n=3).set_index("touchpoint")
     shop = df.loc["shop"]  # f1 positive, f2 negative, f7 negative
-    assert (shop.n, shop.negative_rate, shop.positive_rate, shop.neutral_rate) == (3, pytest.approx(2 / 3),
+    assert (shop.n_answers, shop.negative_rate, shop.positive_rate, shop.neutral_rate) == (3, pytest.approx(2 / 3),
                                                                                     pytest.approx(1 / 3), 0)
     assert (shop.net_sentiment, shop.net_low, shop.net_high) == pytest.approx(tuple(nps_interval(1, 2, 3)))
     c = score_texts([TEXTS[i][-1] for i in (0, 1, 6)])
     lo, hi = sps.t.interval(0.95, 2, loc=c.mean(), scale=sps.sem(c))
     assert (shop.mean_compound, shop.mean_low, shop.mean_high) == pytest.approx((c.mean(), lo, hi))
-    assert not shop.small and df.loc["web"].small == (df.loc["web"].n < 3)
+    assert not shop.small and df.loc["web"].small == (df.loc["web"].n_answers < 3)
     per = sentiment_table(con, by=["instrument", "period"])
-    assert per.n.sum() == 6 and set(per.instrument) == {"nps", "social"}
+    assert per.n_answers.sum() == 6 and set(per.instrument) == {"nps", "social"}
     assert sorted(str(p)[:7] for p in per.period.unique()) == ["2024-01", "2024-02"]
 
 
@@ -130,10 +130,10 @@ def test_by_theme(con):
         sentiment_table(con, by="theme")
     tax = {"delivery": ["parcel"], "praise": ["great", "love"]}
     df = sentiment_table(con, by="theme", taxonomy=tax).set_index("theme")
-    assert df.n.to_dict() == {"(none)": 2, "delivery": 2, "praise": 2}  # f3, f4 | f2, f7 | f1, f6
+    assert df.n_answers.to_dict() == {"(none)": 2, "delivery": 2, "praise": 2}  # f3, f4 | f2, f7 | f1, f6
     assert (df.loc["delivery", "negative_rate"], df.loc["praise", "positive_rate"]) == (1.0, 1.0)
     by_tp = sentiment_table(con, by=["touchpoint", "theme"], taxonomy=tax)
-    assert {(r.touchpoint, r.theme): r.n for r in by_tp.itertuples()} == \
+    assert {(r.touchpoint, r.theme): r.n_answers for r in by_tp.itertuples()} == \
         {("shop", "delivery"): 2, ("shop", "praise"): 1, ("web", "(none)"): 2, ("web", "praise"): 1}
 
 

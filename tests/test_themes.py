@@ -127,7 +127,7 @@ def test_examples_are_redacted_even_when_ingest_kept_the_raw_text(tmp_path):
 def test_theme_impact_on_nps_by_hand(hand):
     t = theme_impact_table(hand, taxonomy=TAXONOMY).set_index("theme")
     # all 10: 3 promoters (F01 F02 F08), 5 detractors (F03 F04 F05 F09 F10): NPS -20
-    assert t.score_all.tolist() == [-20.0] * 3 and t.n_responses.tolist() == [10] * 3
+    assert t.score_all.tolist() == [-20.0] * 3 and t.n_answers.tolist() == [10] * 3
     # late = F02 F03 F04 F09 (1 P, 3 D): NPS -50; without: F01 F05 F06 F07 F08 F10 (2 P, 2 D): 0
     assert t.loc["late", ["n_theme", "score_theme", "score_without", "impact"]].tolist() == [4, -50.0, 0.0, -20.0]
     # price = F03 F05 F09; without: 3 P (F01 F02 F08) and 2 D (F04 F10) of 7
@@ -342,7 +342,7 @@ def test_airline_discovery_finds_the_big_complaints(airline):
     leads = [" ".join(terms[:3]) for terms in d.top_terms]
     for complaint in (r"\bcancel", r"\bhold\b", r"\bcustomer service\b", r"\bdelayed\b"):
         assert any(re.search(complaint, lead) for lead in leads), (complaint, leads)
-    assert d.n_responses.max() < 0.25 * d.attrs["definition"]["n_comments"]  # no catch-all theme
+    assert d.n_answers.max() < 0.25 * d.attrs["definition"]["n_comments"]  # no catch-all theme
 
 
 def test_event_filters_select_the_same_answers_as_scores(demo):
@@ -360,5 +360,5 @@ def test_event_filters_select_the_same_answers_as_scores(demo):
     t = cjw.themes_table(con, taxonomy=themes, filters=f)
     assert int(t["n_comments"].iloc[0]) == int(written.sum()) < int((fb["text"].fillna("").str.strip() != "").sum())
     s = cjw.scores_table(con, instrument="nps", filters=f)
-    assert int(s["n"].iloc[0]) == int((mine["instrument"] == "nps").sum())
+    assert int(s["n_answers"].iloc[0]) == int((mine["instrument"] == "nps").sum())
     assert "customers with such an event" in t.attrs["definition"]["filter_rules"]

@@ -124,7 +124,7 @@ def test_scores_per_touchpoint_with_independent_intervals(con):
     assert set(rows.index) == set(expected)
     for tp, scores in expected.items():
         r, s = rows.loc[tp], np.array(scores, float)
-        assert r.n_feedback == len(s) and r.score_mean == pytest.approx(s.mean())
+        assert r.n_answers == len(s) and r.score_mean == pytest.approx(s.mean())
         pro, det = (s >= 9).mean(), (s <= 6).mean()
         assert r.nps == pytest.approx(100 * (pro - det))
         assert r.small_sample == (len(s) < 3)
@@ -134,19 +134,19 @@ def test_scores_per_touchpoint_with_independent_intervals(con):
             half = 1.959964 * 100 * np.sqrt((pro + det - (pro - det) ** 2) / len(s))
             assert r.nps_low == pytest.approx(max(-100, r.nps - half), abs=1e-3)
             assert r.nps_high == pytest.approx(min(100, r.nps + half), abs=1e-3)
-    assert df.n_feedback.tolist() == sorted(df.n_feedback, reverse=True)
+    assert df.n_answers.tolist() == sorted(df.n_answers, reverse=True)
     assert df.attrs["definition"]["by"] == "touchpoint"
 
 
 def test_by_transition_and_variant(con):
     tr = feedback_on_journey_table(con, instrument="nps", by="transition").set_index("transition")
-    assert tr.loc["view_home → view_product"].n_feedback == 4   # N3, N4, P5, P6
-    assert tr.loc["case_opened → case_assigned"].n_feedback == 2  # P4, P8
+    assert tr.loc["view_home → view_product"].n_answers == 4   # N3, N4, P5, P6
+    assert tr.loc["case_opened → case_assigned"].n_answers == 2  # P4, P8
     va = feedback_on_journey_table(con, by="variant").set_index(["instrument", "variant"])
-    assert va.loc[("nps", "order_placed → order_shipped → order_delivered")].n_feedback == 1
+    assert va.loc[("nps", "order_placed → order_shipped → order_delivered")].n_answers == 1
     assert va.loc[("csat", "case_opened → case_assigned → case_resolved → case_closed")].score_mean == 2
-    assert va.loc[("nps", "view_home → view_product")].n_feedback == 4  # the journey up to the event before
-    assert va.loc[("nps", "(none)")].n_feedback == 1
+    assert va.loc[("nps", "view_home → view_product")].n_answers == 4  # the journey up to the event before
+    assert va.loc[("nps", "(none)")].n_answers == 1
 
 
 def test_sentiment_joins_when_the_module_exists(con):
@@ -208,7 +208,7 @@ def test_demo_detractors_contact_the_contact_centre_more(demo_db):
     assert set(df.transition[:3]) & {"(start) → case_opened", "case_opened → case_assigned"}
     # every delivery answer follows its own delivered order: the as-of join prefers the answer's journey
     on = feedback_on_journey_table(con, instrument="nps", feedback_touchpoint="delivery", by="activity")
-    assert on.activity.tolist() == ["order_delivered"] and on.n_feedback[0] > 1000
+    assert on.activity.tolist() == ["order_delivered"] and on.n_answers[0] > 1000
 
 
 def test_same_answers_on_spark(con, tmp_path):

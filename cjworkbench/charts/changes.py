@@ -5,9 +5,10 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from ..analysis.changes.changes import COLUMNS, changes_summary
+from ..narrative import changes_summary
 from .theme import captioned, empty_chart, ensure_theme, require
 
+COLUMNS = ("rank", "area", "item", "metric", "baseline", "change", "low", "high", "significant", "better")
 _UNITS = {"conversion": "points", "share": "points", "top_box_rate": "points", "low_effort_rate": "points",
           "nps": "NPS points", "median_seconds": "seconds (median)", "mean_score": "score (mean)"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from ..deprecation import deprecated_alias
 from .theme import CATEGORY, ChartError, captioned, empty_chart, require, share_bars, shown
 
 FUNNEL_COLUMNS = ("step", "label", "previous_step", "n_entered", "conversion_from_start",
@@ -14,20 +15,20 @@ FUNNEL_COLUMNS = ("step", "label", "previous_step", "n_entered", "conversion_fro
 PARTS = ("reached", "dropped before this step")
 
 
-def _breakdown(table: pd.DataFrame) -> str | None:
+def _by(table: pd.DataFrame) -> str | None:
     extra = [c for c in table.columns if c not in FUNNEL_COLUMNS]
     if len(extra) > 1:
-        raise ChartError(f"funnel_chart draws one breakdown column; this table has {', '.join(extra)}.")
+        raise ChartError(f"funnel_chart draws one `by` column; this table has {', '.join(extra)}.")
     return extra[0] if extra else None
 
 
 def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel") -> alt.VConcatChart:
     """Bars of `funnel_table`: units reaching each step (dark) with the units lost since the
     previous step on top (light), labelled with conversion from the start and from the previous
-    step; one panel per breakdown value."""
+    step; one panel per `by` value."""
     require(table, ("step", "label", "n_entered", "n_dropped", "conversion_from_start",
                     "conversion_from_previous"), chart="funnel_chart", source="funnel_table()")
-    group = _breakdown(table)
+    group = _by(table)
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
@@ -60,7 +61,7 @@ def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel") -> alt.VConcatCh
     layer = alt.layer(bars, text, data=long).properties(width=width, height=180 if group else 260)
     chart = (layer.facet(row=alt.Row(f"{group}:N", title=group)) if group else layer).properties(
         title=alt.TitleParams(title, subtitle="Dark: units that reached the step; light: lost since the previous step"))
-    return captioned(chart, table, keys=("optional", "exclude", "breakdown"), notes=[_steps_note(table)])
+    return captioned(chart, table, keys=("optional", "exclude"), notes=[_steps_note(table)])
 
 
 def _steps_note(table: pd.DataFrame) -> str:
@@ -97,9 +98,9 @@ def funnel_times_chart(table: pd.DataFrame, *, title: str = "Time to convert") -
     return captioned(chart, table, keys=("bin_rule",), notes=[_steps_note(table)])
 
 
-def dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def funnel_dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
     """Bars of `funnel_dropoff_next_table`: what the units that dropped off did next."""
-    require(table, ("next_activity", "n_dropped", "share"), chart="dropoff_next_chart",
+    require(table, ("next_activity", "n_dropped", "share"), chart="funnel_dropoff_next_chart",
             source="funnel_dropoff_next_table()")
     d = table.attrs.get("definition", {})
     if title is None:
@@ -110,3 +111,6 @@ def dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.
     chart = share_bars(df, label="next_activity", count="n_dropped", label_title="next", count_title="units",
                        x_title="share of the drop-offs", rest="(end)", colour=CATEGORY[3], title=title)
     return captioned(chart, table, keys=("next_rule",), notes=[_steps_note(table)])
+
+
+dropoff_next_chart = deprecated_alias(funnel_dropoff_next_chart, "dropoff_next_chart")

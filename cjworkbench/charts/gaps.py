@@ -13,7 +13,8 @@ def switch_matrix_chart(table: pd.DataFrame, *, title: str | None = None) -> alt
     labelled with the count and the share of the row's switches."""
     require(table, ("from_value", "to_value", "n_switches"), chart="switch_matrix_chart",
             source="switch_matrix_table()")
-    dimension = table.attrs.get("definition", {}).get("dimension", "value")
+    d = table.attrs.get("definition", {})
+    dimension = d.get("by", d.get("dimension", "value"))
     title = title or f"Switches of {dimension}"
     df = shown(table)
     if df.empty:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from ..deprecation import deprecated_alias
 from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, share_bars, shown
 
 END = "(end)"
@@ -67,10 +68,10 @@ def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys") 
     return captioned(chart, table, keys=("n_variants",))
 
 
-def paths_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def paths_around_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
     """Flows around an anchor (`paths_around_table`): share of journeys taking each path after
     (or before) the first anchor event."""
-    require(table, ("variant", "n_journeys", "share"), chart="paths_chart", source="paths_around_table()")
+    require(table, ("variant", "n_journeys", "share"), chart="paths_around_chart", source="paths_around_table()")
     d = table.attrs.get("definition", {})
     if title is None:
         title = f"Paths {'before' if 'before' in d.get('analysis', '') else 'after'} {d.get('anchor', 'the anchor')}"
@@ -80,7 +81,10 @@ def paths_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcat
     chart = share_bars(df, label="variant", count="n_journeys", label_title="path", count_title="journeys",
                        x_title="share of journeys with the anchor", rest=END, colour=CATEGORY[0], title=title,
                        axis=alt.Axis(labelLimit=420))
-    return captioned(chart, table, keys=("steps",))
+    return captioned(chart, table, keys=("max_steps",))
+
+
+paths_chart = deprecated_alias(paths_around_chart, "paths_chart")
 
 
 def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost") -> alt.VConcatChart:

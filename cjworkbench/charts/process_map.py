@@ -1,4 +1,4 @@
-"""The process map: the transition graph of `transitions_table`, laid out left to right.
+"""The process map (`transitions_chart`): the graph of `transitions_table`, laid out left to right.
 
 Layout (a pure function of the table, `process_map_layout`):
 - Position: back edges (loops) are found by a depth-first walk from `(start)` over every
@@ -23,6 +23,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from ..deprecation import deprecated_alias
 from .theme import GREY, ChartError, captioned, duration_text, empty_chart, require, shown
 
 START, END = "(start)", "(end)"
@@ -162,10 +163,10 @@ def _rows(nodes, column, drawn, volume) -> dict[str, float]:
     return row
 
 
-def process_map_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Process map") -> alt.VConcatChart:
+def transitions_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Process map") -> alt.VConcatChart:
     """Transition graph left to right: circles sized by events, edges wide by transitions and
     coloured by median time between the two activities; start/end edges thin, grey, dashed."""
-    require(table, COLUMNS, chart="process_map_chart", source="transitions_table()")
+    require(table, COLUMNS, chart="transitions_chart", source="transitions_table()")
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
@@ -215,6 +216,9 @@ def process_map_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Proce
     chart = alt.layer(outer, inner, arrows, circles, labels).properties(
         width=width, height=height, title=alt.TitleParams(title, subtitle=subtitle))
     return captioned(chart, table, keys=("duration",), width=max(110, width // 6))
+
+
+process_map_chart = deprecated_alias(transitions_chart, "process_map_chart")
 
 
 def _edge_fields(edges: pd.DataFrame, px_per_col: float, px_per_row: float) -> pd.DataFrame:

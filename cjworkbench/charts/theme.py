@@ -68,10 +68,10 @@ def ensure_theme() -> None:
 
 _LABELS = {  # definition key -> words; keys in this order, when present
     "unit": "Unit", "period": "Period", "mode": "Counted", "order": "Order", "window": "Window",
-    "dimension": "Dimension", "outcome_activity": "Outcome activity", "outcome": "Outcome", "by": "By",
+    "outcome_activity": "Outcome activity", "outcome": "Outcome", "by": "By",
     "loops": "Loops", "anchor": "Anchor", "journey": "Designed journey", "level": "Intervals",
 }
-_RULES = {"unit": "unit_rule", "order": "order_rule", "outcome": "outcome_rule"}
+_RULES = {"unit": "unit_rule", "order": "order_rule", "outcome": "outcome_rule", "by": "by_rule"}
 
 
 def _words(value) -> str:

@@ -9,6 +9,7 @@ import re
 import altair as alt
 import pandas as pd
 
+from ..deprecation import deprecated_alias, renamed_kwargs
 from .theme import CATEGORY, GREY, ChartError, captioned, empty_chart, period_label, require, shown
 
 NOT_GROUPS = {"period", "instrument", "measure", "metric", "small", "suppressed", "label", "direction", "scale",
@@ -16,11 +17,11 @@ NOT_GROUPS = {"period", "instrument", "measure", "metric", "small", "suppressed"
 INSTRUMENTS = {"nps": "NPS", "csat": "CSAT", "ces": "CES effort", "review": "review stars"}
 
 
-def _groups(df: pd.DataFrame, group) -> list[str]:
-    """Group columns: `group` (a name or names), else the text columns that are not measures."""
-    if group is not None:
-        names = [group] if isinstance(group, str) else list(group)
-        require(df, names, chart="this chart", source="the analysis with these group columns (group=)")
+def _groups(df: pd.DataFrame, by) -> list[str]:
+    """Group columns: `by` (a name or names), else the text columns that are not measures."""
+    if by is not None:
+        names = [by] if isinstance(by, str) else list(by)
+        require(df, names, chart="this chart", source="the analysis with these group columns (by=)")
         return names
     def text(col: pd.Series) -> bool:
         return (pd.api.types.is_string_dtype(col) or col.dtype == object
@@ -34,30 +35,33 @@ def _with_group(df: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
     return df.assign(group=label)
 
 
-def score_trend_chart(table: pd.DataFrame, *, group=None, title: str | None = None) -> alt.VConcatChart:
-    """Score per period as a line with its interval as a band (`low`..`high`), one colour per
-    group. Small groups (`small`: n below the table's min_n) are drawn as hollow points and
-    flagged in the tooltip; suppressed groups (privacy) are left out and counted in the caption."""
-    require(table, ("period", "score", "low", "high", "n"), chart="score_trend_chart",
+@renamed_kwargs(group="by")
+def scores_chart(table: pd.DataFrame, *, by=None, title: str | None = None) -> alt.VConcatChart:
+    """Score (`estimate`) per period of `scores_table` as a line with its interval as a band
+    (`low`..`high`), one colour per group (`by`). Small groups (`small`: n_answers below the table's
+    min_n) are drawn as hollow points and flagged in the tooltip; suppressed groups (privacy) are
+    left out and counted in the caption."""
+    require(table, ("period", "estimate", "low", "high", "n_answers"), chart="scores_chart",
             source="scores_table(period=...)")
     instrument = _instrument(table)
     title = title or f"{INSTRUMENTS.get(instrument, instrument or 'Score')} over time"
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    groups = _groups(df, group)
+    groups = _groups(df, by)
     df = _with_group(df, groups)
     period = table.attrs.get("definition", {}).get("period")
     df["period"] = df["period"].map(lambda v: period_label(v, period if isinstance(period, str) else None))
     df["small"] = df["small"].fillna(False).astype(bool) if "small" in df.columns else False
     df["sample"] = df["small"].map({True: "small sample: read with care", False: "ok"})
-    df = df[["group", "period", "score", "low", "high", "n", "small", "sample"]]
+    df = df.rename(columns={"estimate": "score"})[["group", "period", "score", "low", "high", "n_answers", "small",
+                                                   "sample"]]
     periods = sorted(df["period"].unique())
     x = alt.X("period:O", title=None, sort=periods, axis=alt.Axis(labelAngle=-40, labelOverlap="greedy"))
     colour = alt.Color("group:N", title=" · ".join(groups) or None, legend=None if not groups else alt.Legend())
     tip = [alt.Tooltip("group:N", title=" · ".join(groups) or "group"), alt.Tooltip("period:O", title="period"),
            alt.Tooltip("score:Q", title="score", format=".2~f"), alt.Tooltip("low:Q", title="low", format=".2~f"),
-           alt.Tooltip("high:Q", title="high", format=".2~f"), alt.Tooltip("n:Q", title="answers", format=","),
+           alt.Tooltip("high:Q", title="high", format=".2~f"), alt.Tooltip("n_answers:Q", title="answers", format=","),
            alt.Tooltip("sample:N", title="sample")]
     base = alt.Chart(df).encode(x=x, color=colour, tooltip=tip)
     band = base.mark_area(opacity=0.18).encode(y=alt.Y("low:Q", title=_score_title(instrument)), y2="high:Q")
@@ -68,6 +72,9 @@ def score_trend_chart(table: pd.DataFrame, *, group=None, title: str | None = No
     chart = (band + line + points).properties(width=max(320, 28 * len(periods)), height=260, title=alt.TitleParams(
         title, subtitle="Line: score; band: its interval; hollow points: small samples"))
     return captioned(chart, table, keys=("interval", "score_rule"))
+
+
+score_trend_chart = deprecated_alias(scores_chart, "score_trend_chart")
 
 
 def _instrument(table: pd.DataFrame) -> str | None:
@@ -91,7 +98,7 @@ def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score") 
         return captioned(empty_chart(title), table)
     df = df.sort_values("relative_weight", ascending=False, kind="stable")
     order = list(df["driver"].astype(str))
-    extra = [c for c in ("p_value", "n", "prevalence", "rank") if c in df.columns]
+    extra = [c for c in ("p_value", "n_answers", "prevalence", "rank") if c in df.columns]
     if "moment_of_truth" in df.columns:
         flag, labels = df["moment_of_truth"].fillna(False).astype(bool), ["moment of truth", "no clear effect"]
     else:  # no verdict in the table: colour by whether the effect's interval excludes zero
@@ -154,7 +161,8 @@ _SHARE = re.compile(r"^(?:share_|pct_|n_)?(negative|neutral|positive)(?:_share|_
 MEANS = ("mean_compound", "compound_mean", "mean_sentiment", "sentiment_mean", "compound", "sentiment", "mean")
 
 
-def sentiment_chart(table: pd.DataFrame, *, group=None, title: str = "Sentiment by group") -> alt.VConcatChart:
+@renamed_kwargs(group="by")
+def sentiment_chart(table: pd.DataFrame, *, by=None, title: str = "Sentiment by group") -> alt.VConcatChart:
     """Sentiment per group: 100 % stacked bars when the table has negative / neutral / positive
     shares (e.g. `share_negative`), else the mean compound score with its interval (`low`/`high`)."""
     if not isinstance(table, pd.DataFrame):
@@ -167,13 +175,13 @@ def sentiment_chart(table: pd.DataFrame, *, group=None, title: str = "Sentiment 
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    groups = [g for g in _groups(df, group) if g not in shares.values()]
+    groups = [g for g in _groups(df, by) if g not in shares.values()]
     df = _with_group(df, groups)
     order = list(dict.fromkeys(df["group"]))
     y = alt.Y("group:N", title=" · ".join(groups) or None, sort=order)
-    n_tip = [alt.Tooltip("n:Q", title="answers", format=",")] if "n" in df.columns else []
+    n_tip = [alt.Tooltip("n_answers:Q", title="answers", format=",")] if "n_answers" in df.columns else []
     if len(shares) == 3:
-        long = df.melt(id_vars=["group"] + (["n"] if "n" in df.columns else []),
+        long = df.melt(id_vars=["group"] + (["n_answers"] if "n_answers" in df.columns else []),
                        value_vars=[shares[k] for k in ("negative", "neutral", "positive")],
                        var_name="label", value_name="share")
         long["label"] = long["label"].map({v: k for k, v in shares.items()})
@@ -189,7 +197,8 @@ def sentiment_chart(table: pd.DataFrame, *, group=None, title: str = "Sentiment 
         pairs = (("low", "high"), (f"{mean}_low", f"{mean}_high"), ("mean_low", "mean_high"))
         lo, hi = next(((a, b) for a, b in pairs if a in df.columns and b in df.columns), (None, None))
         df = df.assign(score=df[mean])
-        base = alt.Chart(df[["group", "score"] + ([lo, hi] if lo else []) + (["n"] if "n" in df.columns else [])]
+        base = alt.Chart(df[["group", "score"] + ([lo, hi] if lo else []) + (["n_answers"] if "n_answers" in df.columns
+                                                                              else [])]
                          ).encode(y=y, tooltip=[alt.Tooltip("group:N"), alt.Tooltip("score:Q", format="+.3f")] + n_tip)
         chart = base.mark_point(filled=True, size=70).encode(
             x=alt.X("score:Q", title="mean sentiment (-1 negative to +1 positive)", scale=alt.Scale(domain=[-1, 1])))

@@ -68,3 +68,11 @@ THEMES = {
 }
 COMMENT_RATE = {"nps": 0.55, "csat": 0.50, "ces": 0.45}  # P(free text | answer)
 PII_RATE = 0.02  # P(a comment carries a fake e-mail address or phone number)
+
+# --- E9 abandoned cart and the reminder e-mail (unit: abandoned cart = a browse session ending at /cart)
+CART_RATE = 0.6  # abandoned-cart sessions per opted-in customer-year
+REMINDER_SHARE = 0.5  # of abandoned carts get the "Your cart is waiting" e-mail, at random
+REMINDER_DELAY_HOURS = (24, 48)  # the e-mail is sent this long after the /cart hit
+IDLE_HOURS = 24  # the rule's trigger: no event of the customer for this long after the /cart hit
+RETURN_DAYS = 7  # the outcome window, counted from the /cart hit
+RETURN_P = {"reminded": 0.30, "not_reminded": 0.10}  # P(checkout attempt in the browser within RETURN_DAYS)

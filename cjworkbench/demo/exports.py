@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .campaigns import EVENTS, campaign_calendar
+from .campaigns import EVENTS, REMINDER, campaign_calendar
 from .cases import ACTIONS, CHANS, QUEUES, REASONS
 from .clickstream import DEVICES, INTERNAL, PAGES, REFERRERS, SITE
 from .files import sql_list, write_latin1_csv, write_lines
@@ -149,7 +149,7 @@ def deliveries(con, path: Path, parcels: dict, win: Window) -> int:
 
 def marketing(con, path: Path, e: dict, crm_emails: pa.Array, win: Window) -> int:
     """The e-mail tool's tracking export: one row per send, open, click or unsubscribe."""
-    cal = campaign_calendar(win)
+    cal = [*campaign_calendar(win), REMINDER]   # the E9 reminder is the campaign after the calendar
     con.register("e", pa.table({"k": np.arange(e["cust"].size),
                                 **{c: e[c] for c in ("campaign", "cust", "event", "ts")}}))
     con.register("who", pa.table({"idx": np.arange(len(crm_emails)), "email": crm_emails}))

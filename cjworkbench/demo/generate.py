@@ -25,12 +25,12 @@ from .truth import build_truth
 from .world import simulate
 
 MIN_CUSTOMERS = 500
-DESIGNED = ("personas.yml", "kpi_map.yml", "themes.yml")  # shipped beside onboarding.yml, copied to designed/
+DESIGNED = ("personas.yml", "kpi_map.yml", "themes.yml", "actions.yml")  # shipped beside onboarding.yml, copied to designed/
 
 
 def generate(out_dir, *, customers: int = 20_000, seed: int = 7, end_date: str = "2026-10-31") -> dict:
     """Write the demo exports, cjworkbench.yml, designed/ (onboarding.yml, personas.yml, kpi_map.yml,
-    themes.yml) and truth.json.
+    themes.yml, actions.yml) and truth.json.
 
     Deterministic: the same arguments give byte-identical files. Returns a summary with the
     files written, their data rows and the number of canonical events an ingest should load.

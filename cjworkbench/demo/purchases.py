@@ -51,10 +51,11 @@ def plan_purchases(rng, customers: dict, intents: dict, win: Window) -> dict:
     return {"route": route, "checkout": checkout, "phone": phone, "store": store}
 
 
-def _checkouts(rng, customers: dict, cust, start, win: Window) -> dict:
-    """Funnel outcome per attempt: 0 start only, 1 reached payment, 2 confirmed."""
+def _checkouts(rng, customers: dict, cust, start, win: Window, device=None) -> dict:
+    """Funnel outcome per attempt: 0 start only, 1 reached payment, 2 confirmed (device: from the
+    customer's habit unless given)."""
     n = cust.size
-    device = pick_devices(rng, customers, cust)
+    device = pick_devices(rng, customers, cust) if device is None else device
     q = np.where(start >= win.drift, 1 - fx.PAYMENT_DROP_AFTER, 1 - fx.PAYMENT_DROP_BEFORE)
     switch = (device == 2) & (rng.random(n) < fx.APP_SWITCH_RATE)
     p_pay = np.array([fx.PAY_REACH[d] for d in ("desktop", "mobile", "app")])[device]
@@ -70,6 +71,13 @@ def _checkouts(rng, customers: dict, cust, start, win: Window) -> dict:
     return {"cust": cust, "start": start, "device": device, "reached": reached, "switch": switch,
             "p_complete": p_pay * q, "call_delay": call_delay, "wait": wait, "handle": handle,
             "plan": plan(rng, cust, start, device, "checkout", parts)}
+
+
+def return_checkouts(rng, customers: dict, cart: dict, win: Window) -> dict:
+    """E9: the checkout attempts of customers coming back to an abandoned cart, in the browser. They
+    run through the ordinary funnel (E6 drift included) but place no order, so the order-based
+    effects (E2, E5, E7) stay as planted."""
+    return _checkouts(rng, customers, cart["return_cust"], cart["return_start"], win, device=cart["return_device"])
 
 
 def _phone_orders(rng, customers: dict, intents: dict, is_phone) -> dict:

@@ -37,7 +37,7 @@ def build_truth(world: dict, files: dict, mess: dict, win: Window, *, seed: int,
                       "feedback": files["nps_survey.xlsx"] + files["csat_survey.csv"] + files["ces_survey.csv"],
                       "events_nonexistent_local_times": mess["web_clickstream.csv.gz"]["nonexistent_local_times"]},
         "effects": {"E1": _e1(world, win), "E2": _e2(world), "E3": _e3(world), "E4": _e4(world),
-                    "E5": _e5(world), "E6": _e6(world, win), "E7": _e7(world, win), "E8": _e8()},
+                    "E5": _e5(world), "E6": _e6(world, win), "E7": _e7(world, win), "E8": _e8(), "E9": _e9(world)},
     }
 
 
@@ -197,4 +197,23 @@ def _e8() -> dict:
         "measure": "a theme is present when its case-insensitive regular expression matches",
         "planted": {k: {**v, "pattern": PATTERNS[k]} for k, v in fx.THEMES.items()},
         "comment_rate": fx.COMMENT_RATE, "pii_rate": fx.PII_RATE,
+    }
+
+
+def _e9(world: dict) -> dict:
+    cart, co = world["carts"], world["carts"]["checkout"]
+    diff = fx.RETURN_P["reminded"] - fx.RETURN_P["not_reminded"]
+    return {
+        "unit": "abandoned cart: a browse session of an opted-in customer ending with a /cart hit",
+        "rule": {"trigger": f"view_cart, then no event of the customer for {fx.IDLE_HOURS} h",
+                 "action": "email_sent (campaign CMP-CART, 'Your cart is waiting') within 48 h of the trigger",
+                 "outcome": f"checkout_confirmed within {fx.RETURN_DAYS} days"},
+        "assignment": "the reminder goes to a random half of the abandoned carts (a randomised action)",
+        "planted": {"cart_rate_per_year": fx.CART_RATE, "reminder_share": fx.REMINDER_SHARE,
+                    "reminder_delay_hours": list(fx.REMINDER_DELAY_HOURS), "idle_hours": fx.IDLE_HOURS,
+                    "return_days": fx.RETURN_DAYS, "return_checkout_rate": fx.RETURN_P,
+                    "return_rate_diff": _r(diff)},
+        "expected": {"n_carts": int(cart["cust"].size), "n_reminded": int(cart["reminded"].sum()),
+                     "return_p_complete": _r(co["p_complete"].mean()),
+                     "confirmed_rate_diff": _r(diff * co["p_complete"].mean())},
     }

@@ -45,8 +45,24 @@ def simulate(n_customers: int, seed: int, win: Window) -> dict:
                                  cases.help_pages(rng("help"), cust, kase)])
     sessions, hits = clickstream.append(sessions, hits, later, clickstream.expand(rng("hits2"), later))
     hits["no_dst"] = spring_gap_sessions(rng("dst"), sessions, hits, win, ~cust["is_new"])
-    return {"customers": cust, "onboarding": onb, "intents": intents, "purchases": buy,
+    # E9, last so that nothing drawn before changes: abandoned carts, reminders, returns to the checkout
+    carts = campaigns.abandoned_carts(rng("carts"), cust, win)
+    first = sessions["cust"].size
+    sessions, hits = _append(sessions, hits, carts, rng("cart_hits"))
+    cart = campaigns.cart_reminders(rng("reminders"), cust, carts["cust"],
+                                    clickstream.last_hit_ts(hits, first + np.arange(carts["cust"].size)), win)
+    cart["checkout"] = purchases.return_checkouts(rng("returns"), cust, cart, win)
+    sessions, hits = _append(sessions, hits, cart["checkout"]["plan"], rng("return_hits"))
+    emails = campaigns.merge_emails(emails, cart["emails"])
+    return {"customers": cust, "carts": cart, "onboarding": onb, "intents": intents, "purchases": buy,
             "checkout_sessions": co_sessions, "emails": emails, "sessions": sessions, "hits": hits,
             "orders": orders, "parcels": parcels, "cases": kase,
             "nps": surveys.nps_answers(rng("nps"), cust, onb, parcels, win),
             "case_answers": surveys.case_answers(rng("case_surveys"), kase, win)}
+
+
+def _append(sessions: dict, hits: dict, more: dict, rng) -> tuple[dict, dict]:
+    """Sessions `more` expanded to hits (none in the spring DST gap) and appended."""
+    more_hits = clickstream.expand(rng, more)
+    more_hits["no_dst"] = np.zeros(more_hits["ts"].size, bool)
+    return clickstream.append(sessions, hits, more, more_hits)

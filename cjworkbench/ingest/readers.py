@@ -10,32 +10,77 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import json
 import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from ..config import Source
+from ..config import Limits, Source
 from ..errors import InputFileError
-from .files import check_file, is_gzip
+from .files import LongLine, Scan, check_file, copy_without_lines, is_gzip, scan_lines
+from .target import disk_full
 from .xes import read_xes
 
 _READER_REASONS = {"MISSING COLUMNS": "malformed line", "TOO MANY COLUMNS": "malformed line",
                    "UNQUOTED VALUE": "malformed line", "LINE SIZE OVER MAXIMUM": "malformed line",
                    "INVALID ENCODING": "invalid encoding", "CAST": "malformed line"}
+# what an over-long line is replaced by before DuckDB reads the file: a lone field, so a
+# multi-column CSV rejects it and a one-column file loads it; either way it is then dropped
+# and reported as `line too long` on its own line number
+_PLACEHOLDER = b"cjw-line-too-long"
 
 
-def read_file(con: duckdb.DuckDBPyConnection, src: Source, path: Path, table: str) -> None:
+@dataclass
+class ReadOptions:
+    """What a reader needs besides the file: the limits, a scratch folder beside the database
+    (removed with the run, and as debris after a crash), and the rows the source may still read."""
+
+    limits: Limits = field(default_factory=Limits)
+    tmp_dir: Path | None = None
+    rows_left: int | None = None
+
+
+def read_file(con: duckdb.DuckDBPyConnection, src: Source, path: Path, table: str,
+              opts: ReadOptions | None = None) -> None:
     """Stage one export file as `table`; unreadable lines go to the `__rejects` staging table."""
-    check_file(path, src.format, src.name)
+    opts = opts or ReadOptions()
+    rows_left = opts.limits.max_rows_per_source if opts.rows_left is None else opts.rows_left
+    opts = replace(opts, rows_left=rows_left)
+    scan = check_file(path, src.format, src.name, opts.limits, encoding=src.encoding, header=src.header,
+                      delimiter=src.delimiter, max_lines=rows_left)
     reader = {"csv": _read_csv, "jsonl": _read_jsonl, "parquet": _read_parquet,
               "excel": _read_excel, "xes": _read_xes}[src.format]
     try:
-        reader(con, src, path, table)
+        reader(con, src, path, table, scan, opts)
     except duckdb.Error as exc:
+        if disk_full(exc) or isinstance(exc, duckdb.OutOfMemoryException):
+            raise
         raise InputFileError(_explain(exc, src, path)) from None
+    _check_size(con, src, path, table, opts.limits, rows_left)
+
+
+def _check_size(con, src: Source, path: Path, table: str, limits: Limits, rows_left: int) -> None:
+    """Every format is held to the same ceilings once staged (Excel and XES can only be counted
+    after parsing; their size was checked before)."""
+    ncols = len(con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall()) - 1
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    _over_limits(src, path, ncols, rows, ReadOptions(limits, None, rows_left))
+
+
+def _over_limits(src: Source, path: Path, ncols: int, rows: int, opts: ReadOptions) -> None:
+    where, limits = f"Source '{src.name}', file '{path}'", opts.limits
+    if ncols > limits.max_columns:
+        raise InputFileError(f"{where} has {ncols:,} columns, more than {limits.max_columns:,} "
+                             f"(limits.max_columns). Raise the limit in the config's `limits:` block "
+                             f"if the export is really this wide.")
+    if rows > opts.rows_left:
+        raise InputFileError(f"{where} brings the source past {limits.max_rows_per_source:,} rows "
+                             f"(limits.max_rows_per_source). If the export is really this big, raise "
+                             f"the limit in the config's `limits:` block.")
 
 
 def _explain(exc: Exception, src: Source, path: Path) -> str:
@@ -51,21 +96,20 @@ def _explain(exc: Exception, src: Source, path: Path) -> str:
     return f"{where} could not be read as {src.format}: {msg}"
 
 
-def _read_csv(con, src: Source, path: Path, table: str) -> None:
-    read_path, tmp = path, None
-    if src.encoding == "cp1252":  # DuckDB reads utf-8/latin-1/utf-16 natively; cp1252 is transcoded
-        tmp, read_path = _transcode(path, "cp1252", src.name)
+def _read_csv(con, src: Source, path: Path, table: str, scan: Scan, opts: ReadOptions) -> None:
+    read_path, tmp, long_lines, encoding = _text_to_read(src, path, scan, opts)
     _clear_rejects(con)
-    opts = ["all_varchar=true", "store_rejects=true", "header=?", "encoding=?", "compression=?"]
-    params: list = [str(read_path), src.header,
-                    "utf-8" if src.encoding == "cp1252" else src.encoding,
-                    "gzip" if is_gzip(read_path) else "none"]
+    opts_sql = ["all_varchar=true", "store_rejects=true", "header=?", "encoding=?", "compression=?",
+                "max_line_size=?"]
+    params: list = [str(read_path), src.header, encoding, "gzip" if is_gzip(read_path) else "none",
+                    _max_line_size(opts.limits)]
     if src.delimiter:
-        opts.append("delim=?")
+        opts_sql.append("delim=?")
         params.append(src.delimiter)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __read AS SELECT * FROM read_csv(?, {', '.join(opts)})", params)
-        rejected = _csv_rejects(con, src, path)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __read AS SELECT * FROM read_csv(?, {', '.join(opts_sql)})",
+                    params)
+        rejected = _csv_rejects(con, src, path, skip=long_lines)
     finally:
         if tmp:
             tmp.cleanup()
@@ -74,6 +118,63 @@ def _read_csv(con, src: Source, path: Path, table: str) -> None:
         raise InputFileError(f"Source '{src.name}', file '{path}': the delimiter could not be detected "
                              f"(header read as one column '{columns[0][:60]}'). Set 'delimiter:'.")
     _number_lines(con, table, rejected, first_line=2 if src.header else 1)
+    _reject_long_lines(con, src, path, table, long_lines, opts.limits)
+    if scan.nul_bytes and encoding != "utf-16":
+        _reject_nul_rows(con, src, path, table)
+
+
+def _max_line_size(limits: Limits) -> int:
+    """DuckDB's own ceiling (default 2 MiB) above ours, so only our scan decides what is too long."""
+    return max(2 * 1024 * 1024, limits.max_line_bytes + 4096)
+
+
+def _text_to_read(src: Source, path: Path, scan: Scan, opts: ReadOptions):
+    """(path DuckDB reads, temp folder or None, {line: LongLine}, its encoding).
+
+    cp1252 is transcoded (DuckDB reads utf-8/latin-1/utf-16 natively); over-long lines are
+    replaced by a placeholder in a copy, so DuckDB never holds one. A utf-16 file with an
+    over-long line is transcoded first, so the copy is cut on real line ends."""
+    read_path, tmp, encoding = path, None, src.encoding
+    if src.encoding == "cp1252" or (src.encoding == "utf-16" and scan.long_lines):
+        tmp = tempfile.TemporaryDirectory(prefix="cjw-read-", dir=opts.tmp_dir)
+        read_path, encoding = _transcode(path, src.encoding, src.name, Path(tmp.name)), "utf-8"
+        scan = scan_lines(read_path, f"Source '{src.name}', file '{path}'", opts.limits)
+    if scan.long_lines:
+        tmp = tmp or tempfile.TemporaryDirectory(prefix="cjw-read-", dir=opts.tmp_dir)
+        out = Path(tmp.name) / "lines.txt"
+        copy_without_lines(read_path, f"Source '{src.name}', file '{path}'", opts.limits, scan.long_lines,
+                           out, _PLACEHOLDER)
+        read_path = out
+    return read_path, tmp, {ll.line: ll for ll in scan.long_lines}, encoding
+
+
+def _reject_long_lines(con, src: Source, path: Path, table: str, long_lines: dict[int, LongLine],
+                       limits: Limits) -> None:
+    if not long_lines:
+        return
+    con.execute(f"DELETE FROM {table} WHERE __line IN (SELECT unnest(?))", [sorted(long_lines)])
+    for line, ll in sorted(long_lines.items()):
+        prefix = ll.prefix.decode("utf-8" if src.encoding in ("utf-8", "cp1252", "utf-16") else src.encoding,
+                                  errors="replace")
+        _reject(con, src, path, line, None, "line too long", prefix[:60] + "...",
+                f"{ll.end - ll.start:,} bytes; limits.max_line_bytes is {limits.max_line_bytes:,}")
+
+
+def _reject_nul_rows(con, src: Source, path: Path, table: str) -> None:
+    """A stray NUL byte inside a value rejects its row (not the file): reason `NUL byte`."""
+    cols = [c for c in (r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE {table})").fetchall())
+            if c != "__line"]
+    if not cols:
+        return
+    which = " ".join(f"WHEN contains({quote_ident(c)}, chr(0)) THEN ?" for c in cols)
+    value = " ".join(f"WHEN contains({quote_ident(c)}, chr(0)) THEN {quote_ident(c)}" for c in cols)
+    rows = con.execute(f"""SELECT __line, CASE {which} END, CASE {value} END FROM {table}
+                           WHERE CASE {which} END IS NOT NULL ORDER BY __line""", cols + cols).fetchall()
+    for line, column, raw in rows:
+        _reject(con, src, path, line, column, "NUL byte", raw.replace("\x00", "\\0"),
+                "a NUL byte inside a value (shown as \\0)")
+    if rows:
+        con.execute(f"DELETE FROM {table} WHERE __line IN (SELECT unnest(?))", [[r[0] for r in rows]])
 
 
 def _whatwg_c1(err: UnicodeDecodeError):
@@ -84,22 +185,20 @@ def _whatwg_c1(err: UnicodeDecodeError):
 codecs.register_error("cjw_whatwg_c1", _whatwg_c1)
 
 
-def _transcode(path: Path, encoding: str, source: str):
-    """Stream a file in `encoding` into a temporary UTF-8 copy (WHATWG windows-1252 rules)."""
-    tmp = tempfile.TemporaryDirectory(prefix="cjw-transcode-")
-    out = Path(tmp.name) / "utf8.csv"
+def _transcode(path: Path, encoding: str, source: str, folder: Path) -> Path:
+    """Stream a file in `encoding` into a UTF-8 copy in `folder` (WHATWG windows-1252 rules)."""
+    out = folder / "utf8.csv"
     opener = gzip.open if is_gzip(path) else open
-    decoder = codecs.getincrementaldecoder(encoding)(errors="cjw_whatwg_c1")
+    decoder = codecs.getincrementaldecoder(encoding)(errors="cjw_whatwg_c1" if encoding == "cp1252" else "strict")
     try:
         with opener(path, "rb") as fin, open(out, "w", encoding="utf-8", newline="") as fout:
             while chunk := fin.read(1 << 20):
                 fout.write(decoder.decode(chunk))
             fout.write(decoder.decode(b"", final=True))
     except UnicodeDecodeError as exc:
-        tmp.cleanup()
         raise InputFileError(f"Source '{source}', file '{path}' is not valid {encoding} "
                              f"(byte {exc.object[exc.start:exc.end]!r}). Try encoding: latin-1.") from None
-    return tmp, out
+    return out
 
 
 def _clear_rejects(con) -> None:
@@ -107,12 +206,15 @@ def _clear_rejects(con) -> None:
     con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
 
 
-def _csv_rejects(con, src: Source, path: Path) -> list[int]:
-    """Copy DuckDB's reject_errors for the last read into `__rejects`, one row per bad line."""
+def _csv_rejects(con, src: Source, path: Path, skip=()) -> list[int]:
+    """Copy DuckDB's reject_errors for the last read into `__rejects`, one row per bad line
+    (lines in `skip` are placeholders reported elsewhere; they still count for numbering)."""
     rows = con.execute("""SELECT line, any_value(column_name), string_agg(DISTINCT error_type, ', '),
                                  any_value(error_message), any_value(csv_line)
                           FROM reject_errors GROUP BY line ORDER BY line""").fetchall()
     for line, column, etype, message, raw in rows:
+        if line in skip:
+            continue
         reason = _READER_REASONS.get(etype.split(",")[0].strip(), "malformed line")
         _reject(con, src, path, line, column if reason != "malformed line" else None, reason,
                 raw, f"{etype}: {message}")
@@ -152,37 +254,76 @@ def _number_lines(con, table: str, rejected: list[int], first_line: int) -> None
 _IS_OBJECT = "json_valid(j) AND starts_with(ltrim(j), '{')"
 
 
-def _read_jsonl(con, src: Source, path: Path, table: str) -> None:
+def _read_jsonl(con, src: Source, path: Path, table: str, scan: Scan, opts: ReadOptions) -> None:
     """JSON lines: each line read as text, so a broken line is rejected, not the file."""
+    read_path, tmp, long_lines, _enc = _text_to_read(src, path, scan, opts)
     _clear_rejects(con)
-    con.execute("""CREATE OR REPLACE TEMP TABLE __read AS SELECT j FROM read_csv(?, columns={'j': 'VARCHAR'},
-                   delim=?, quote='', escape='', header=false, store_rejects=true, compression=?)""",
-                [str(path), "\x1f", "gzip" if is_gzip(path) else "none"])
-    rejected = _csv_rejects(con, src, path)
+    try:
+        con.execute("""CREATE OR REPLACE TEMP TABLE __read AS SELECT j FROM read_csv(?, columns={'j': 'VARCHAR'},
+                       delim=?, quote='', escape='', header=false, store_rejects=true, compression=?,
+                       max_line_size=?)""",
+                    [str(read_path), "\x1f", "gzip" if is_gzip(read_path) else "none", _max_line_size(opts.limits)])
+        rejected = _csv_rejects(con, src, path, skip=long_lines)
+    finally:
+        if tmp:
+            tmp.cleanup()
     _number_lines(con, "__lines", rejected, first_line=1)
-    bad = con.execute(f"""SELECT __line, j FROM __lines
-                         WHERE NOT coalesce({_IS_OBJECT}, false)""").fetchall()
-    for line, raw in bad:
-        _reject(con, src, path, line, None, "malformed line", raw, "not a JSON object")
-    keys = [r[0] for r in con.execute(f"""SELECT k FROM (SELECT unnest(json_keys(j)) AS k, __line FROM __lines
-                                          WHERE {_IS_OBJECT})
-                                          GROUP BY k ORDER BY min(__line), k""").fetchall()]
+    _reject_long_lines(con, src, path, "__lines", long_lines, opts.limits)
+    bad = con.execute(f"""SELECT __line, j, contains(j, chr(0)) FROM __lines
+                         WHERE contains(j, chr(0)) OR NOT coalesce({_IS_OBJECT}, false)""").fetchall()
+    for line, raw, nul in bad:
+        if nul:
+            _reject(con, src, path, line, None, "NUL byte", raw.replace("\x00", "\\0"),
+                    "a NUL byte in the line (shown as \\0)")
+        else:
+            _reject(con, src, path, line, None, "malformed line", raw, "not a JSON object")
+    keys = [r[0] for r in con.execute(f"""SELECT k FROM (SELECT unnest(json_keys(j)) AS k,
+                                                 generate_subscripts(json_keys(j), 1) AS pos, __line FROM __lines
+                                          WHERE {_IS_OBJECT} AND NOT contains(j, chr(0)))
+                                          GROUP BY k ORDER BY min([__line, pos]), k""").fetchall()]
     if not keys:
         raise InputFileError(f"Source '{src.name}', file '{path}' holds no JSON objects (one per line expected).")
-    cols = ", ".join(f"json_extract_string(j, ?) AS {quote_ident(k)}" for k in keys)
-    paths = ['$."' + k.replace('"', '\\"') + '"' for k in keys]
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT {cols}, __line FROM __lines
-                    WHERE {_IS_OBJECT} ORDER BY __line""", paths)
+    if len(keys) > opts.limits.max_columns:
+        raise InputFileError(f"Source '{src.name}', file '{path}' has {len(keys):,} distinct keys, more than "
+                             f"{opts.limits.max_columns:,} (limits.max_columns). Raise the limit in the "
+                             f"config's `limits:` block if the export is really this wide.")
+    # keys are matched literally (json_transform), never parsed as JSON paths: '*', '\\', '"', '.',
+    # '[0]' or '$' in a key is just part of its name
+    cols = ", ".join(f"struct_extract_at(__s, {i + 1}) AS {quote_ident(name)}"
+                     for i, name in enumerate(column_names(keys)))
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT {cols}, __line FROM (
+                    SELECT json_transform(j, ?) AS __s, __line FROM __lines
+                    WHERE {_IS_OBJECT} AND NOT contains(j, chr(0))) ORDER BY __line""",
+                [json.dumps({k: "VARCHAR" for k in keys})])
     con.execute("DROP TABLE __lines")
 
 
-def _read_parquet(con, src: Source, path: Path, table: str) -> None:
+def column_names(keys: list[str]) -> list[str]:
+    """Column names for JSON keys, as DuckDB names CSV headers: an empty key becomes `column<i>`
+    and a key equal to an earlier one but for case gets `_1`, `_2`, ..."""
+    out, seen = [], set()
+    for i, key in enumerate(keys):
+        name = key or f"column{i}"
+        n, base = 0, name
+        while name.lower() in seen:
+            n += 1
+            name = f"{base}_{n}"
+        seen.add(name.lower())
+        out.append(name)
+    return out
+
+
+def _read_parquet(con, src: Source, path: Path, table: str, scan=None, opts=None) -> None:
+    if opts is not None:  # the footer tells rows and columns: check them before reading a row
+        (rows,) = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [str(path)]).fetchone()
+        ncols = len(con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall())
+        _over_limits(src, path, ncols, rows, opts)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
                     SELECT COLUMNS(* EXCLUDE (file_row_number))::VARCHAR, file_row_number + 1 AS __line
                     FROM read_parquet(?, file_row_number=true) ORDER BY file_row_number""", [str(path)])
 
 
-def _read_excel(con, src: Source, path: Path, table: str) -> None:
+def _read_excel(con, src: Source, path: Path, table: str, scan=None, opts=None) -> None:
     """Excel through openpyxl (DuckDB's excel extension needs a download): row 1 is the header."""
     try:
         frame = pd.read_excel(path, sheet_name=src.sheet or 0, dtype=str, engine="openpyxl",
@@ -196,7 +337,7 @@ def _read_excel(con, src: Source, path: Path, table: str) -> None:
     _stage_arrow(con, table, pa.Table.from_pandas(frame, preserve_index=False))
 
 
-def _read_xes(con, src: Source, path: Path, table: str) -> None:
+def _read_xes(con, src: Source, path: Path, table: str, scan=None, opts=None) -> None:
     _stage_arrow(con, table, read_xes(path, src.name))
 
 

@@ -10,15 +10,13 @@ feedback and estimate the slope by OLS with HC3 robust standard errors.
 
 from __future__ import annotations
 
-import datetime as dt
-
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 from ...designs.reader import read_yaml
 
 from ...errors import WorkbenchError, did_you_mean, one_of
-from ...scope import _date, _values, as_filters, definition, epoch, filtered_events, matching_customers
+from ...scope import EVENT_RULE, FEEDBACK_RULE, _strs, definition, epoch, scope
 
 MATCH_COLUMNS = ("touchpoint", "channel", "department", "device", "stage", "activity", "source")
 CUSTOMER_KPIS = {"conversion": ("activity",), "nps": ("feedback_touchpoint",), "csat": ("feedback_touchpoint",),
@@ -125,9 +123,9 @@ def _num(ev: ir.Table, attribute: str) -> ir.FloatingValue:
 
 def journeys(con, tp: dict, filters=None) -> ir.Table:
     """One row per journey of the touchpoint with its per-journey operational values."""
-    ev = filtered_events(con, filters, unit=tp["unit"])
+    ev = scope(con, filters, unit=tp["unit"]).events()
     for col, value in tp["match"].items():
-        ev = ev.filter(ev[col].isin([str(v) for v in _values(value)]))
+        ev = ev.filter(ev[col].isin(_strs(value)))
     op, cu = tp["operational_kpis"], tp["customer_kpis"]
     aggs = {"customer_id": ev.customer_id.min(), "first_ts": ev.event_ts.min(), "last_ts": ev.event_ts.max()}
     if "conversion" in cu:
@@ -176,22 +174,12 @@ def nps_points(score) -> ir.FloatingValue:
     return ibis.cases((score >= 9, 100), (score <= 6, -100), else_=0).cast("float64")
 
 
-def _strs(value) -> list[str]:
-    return [str(v) for v in _values(value)]
-
-
 def feedback(con, tp: dict, kpi: str, filters=None) -> ir.Table:
-    """The touchpoint's answers for `kpi` (nps / csat / ces) with `y` (nps coded 100 / 0 / -100)."""
-    f = as_filters(filters)
-    fb = con.table("feedback")
+    """The touchpoint's answers in scope (FEEDBACK_RULE) for `kpi` (nps / csat / ces) with `y` (nps
+    coded 100 / 0 / -100)."""
+    fb = scope(con, filters).feedback(kpi, scored=True)
     ftp = tp["customer_kpis"][kpi].get("feedback_touchpoint", tp["name"])
-    fb = fb.filter((fb.instrument == kpi) & fb.touchpoint.isin(_strs(ftp)) & fb.score.notnull())
-    if f.has_customer_filters:
-        fb = fb.semi_join(matching_customers(con, f), "customer_id")
-    if f.start_date:
-        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
-    if f.end_date:
-        fb = fb.filter(fb.feedback_ts < ibis.timestamp(_date(f.end_date, "end_date") + dt.timedelta(days=1)))
+    fb = fb.filter(fb.touchpoint.isin(_strs(ftp)))
     y = fb.score.cast("float64")
     if kpi == "nps":
         y = nps_points(fb.score)
@@ -234,15 +222,16 @@ def _row(con, tp: dict, filters) -> ir.Table:
 
 def kpi_map_table(con, *, kpi_map, filters=None) -> pd.DataFrame:
     """One row per touchpoint of the map: its customer KPIs and operational KPIs side by side
-    (NULL where the map does not ask for a KPI). Feedback takes the customer-level and date
-    filters (dates on feedback_ts); event-level filters apply to events only."""
+    (NULL where the map does not ask for a KPI). Journeys follow EVENT_RULE, answers
+    FEEDBACK_RULE (the same answers every VoC table counts)."""
     m = load_kpi_map(kpi_map)
     rows = [_row(con, tp, filters) for tp in m["touchpoints"]]
     df = ibis.union(*rows).execute() if len(rows) > 1 else rows[0].execute()
     order = {tp["name"]: i for i, tp in enumerate(m["touchpoints"])}
     df = df.sort_values("touchpoint", key=lambda s: s.map(order), ignore_index=True)
     return definition(df, analysis="kpi map", kpis=KPI_RULES, units={tp["name"]: tp["unit"] for tp in m["touchpoints"]},
-                      match={tp["name"]: tp["match"] for tp in m["touchpoints"]}, filters=as_filters(filters).describe())
+                      match={tp["name"]: tp["match"] for tp in m["touchpoints"]}, filters=scope(con, filters).describe(),
+                      filter_rules={"journeys": EVENT_RULE, "feedback": FEEDBACK_RULE})
 
 
 def kpi_relation_table(con, *, kpi_map, filters=None, level: float = 0.95) -> pd.DataFrame:
@@ -272,12 +261,13 @@ def kpi_relation_table(con, *, kpi_map, filters=None, level: float = 0.95) -> pd
     return definition(pd.DataFrame(rows), analysis="kpi relations", level=level, kpis=KPI_RULES,
                       model="y = intercept + slope * x / per, OLS with HC3 standard errors; one row per answer; "
                             "nps answers coded 100 (9-10), 0 (7-8), -100 (0-6) so the slope is in NPS points",
-                      filters=as_filters(filters).describe())
+                      filters=scope(con, filters).describe(),
+                      filter_rules={"journeys": EVENT_RULE, "feedback": FEEDBACK_RULE})
 
 
 def _ols(r: dict, d: pd.DataFrame, level: float, sm) -> dict:
     out = {"name": r.get("name") or f"{r['x']} vs {r['y']}", "touchpoint": r["touchpoint"], "x": r["x"],
-           "per": r["per"], "y": r["y"], "n": len(d)}
+           "per": r["per"], "y": r["y"], "n_answers": len(d)}
     nan = float("nan")
     if len(d) < 3 or d.x.nunique() < 2:
         return out | dict(slope=nan, slope_low=nan, slope_high=nan, p_value=nan, intercept=nan, r_squared=nan,

@@ -1,5 +1,5 @@
 """A funnel's definition: its steps (activity names or small predicates), order mode, window,
-unit, optional and excluded steps, entry dates and breakdown, checked before any query is built,
+unit, optional and excluded steps, entry dates and grouping (`by`), checked before any query is built,
 and `RULES`, the semantics every funnel result repeats in its definition."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from ...scope import Filters, FilterError, _date, as_filters
 ORDERS = ("ordered", "strict", "any")
 UNITS = ("journey", "customer", "session", "attempt")
 STEP_COLUMNS = tuple(c for c in FIELDS["events"] if c != "event_ts") + ("source",)
-BREAKDOWNS = ("activity", "touchpoint", "channel", "department", "device", "stage", "source", "segment")
+BY = ("activity", "touchpoint", "channel", "department", "device", "stage", "source", "segment")
 TIME_BINS = (60, 300, 900, 3600, 6 * 3600, 86400, 3 * 86400, 7 * 86400, 30 * 86400)
 NONE = "(none)"
 NO_END = 2 ** 31 - 1   # end_pos of a unit that runs to the end of its events (fits an INT row number)
@@ -61,9 +61,8 @@ class Funnel:
     window: float | None
     unit: str
     exclude: tuple[Step, ...]
-    start_date: dt.date | None
-    end_date: dt.date | None
-    breakdown: str | None
+    entry_dates: tuple[dt.date | None, dt.date | None]   # (start_date, end_date) of step 1's event
+    by: str | None
     filters: Filters
 
 
@@ -122,13 +121,13 @@ def _step_number(steps: tuple[Step, ...], item, what: str) -> int:
 
 
 def _funnel(*, steps, order="ordered", window=None, unit="journey", filters=None, optional=(),
-            exclude=(), start_date=None, end_date=None, breakdown=None) -> Funnel:
+            exclude=(), start_date=None, end_date=None, by=None) -> Funnel:
     """Validate the options of a funnel (every value is checked before a query is built)."""
     for name, value, allowed in (("order", order, ORDERS), ("unit", unit, UNITS)):
         if value not in allowed:
             raise FilterError(one_of(name, value, allowed))
-    if breakdown is not None and breakdown not in BREAKDOWNS:
-        raise FilterError(one_of("breakdown", breakdown, BREAKDOWNS))
+    if by is not None and by not in BY:
+        raise FilterError(one_of("by", by, BY))
     if isinstance(steps, (str, dict)) or not steps:
         raise FilterError("steps must be a non-empty list of activity names or predicate dicts.")
     parsed = tuple(_step(s) for s in steps)
@@ -138,8 +137,8 @@ def _funnel(*, steps, order="ordered", window=None, unit="journey", filters=None
     parsed = tuple(Step(s.label, s.where, k in skip) for k, s in enumerate(parsed, 1))
     return Funnel(parsed, order, parse_window(window), unit,
                   tuple(_step(x, "excluded step") for x in _listed(exclude)),
-                  start_date and _date(start_date, "start_date"), end_date and _date(end_date, "end_date"),
-                  breakdown, as_filters(filters))
+                  (start_date and _date(start_date, "start_date"), end_date and _date(end_date, "end_date")),
+                  by, as_filters(filters))
 
 
 def _listed(value) -> list:

@@ -1,9 +1,9 @@
 """Hand-off gaps: what happens when customers switch channel, device, department or touchpoint.
 
-A *touch* is an event whose dimension value is not NULL; a *switch* is a touch whose value
-differs from the previous touch of the same journey (events in (event_ts, seq) order, events
-with a NULL value skipped). Durations are `epoch()` differences (milliseconds kept on every
-backend); medians are exact.
+A *touch* is an event whose `by` column (channel, device, department or touchpoint) is not
+NULL; a *switch* is a touch whose value differs from the previous touch of the same journey
+(events in (event_ts, seq) order, events with a NULL value skipped). Durations are `epoch()`
+differences (milliseconds kept on every backend); medians are exact.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ...deprecation import renamed_kwargs
 from ...errors import did_you_mean, one_of
-from ...scope import TIE_RULE, FilterError, as_filters, definition, epoch, filtered_events, ordered_window
+from ...scope import TIE_RULE, FilterError, definition, epoch, ordered_window, scope
 from ..stats import bootstrap_median_diff, newcombe_interval, two_proportion_p_value, wilson_interval
 
-DIMENSIONS = ("channel", "device", "department", "touchpoint")
+SWITCH_BY = ("channel", "device", "department", "touchpoint")
 RECONTACT_BY = ("touchpoint", "channel", "department", "activity")
 DAY_SECONDS = 86_400
 _TS = ibis.dtype("timestamp(6)")  # one nullable type for both sides of the union
@@ -44,46 +45,47 @@ def _check(value: str, name: str, allowed) -> str:
 
 def positioned_events(con, filters=None, *, unit: str = "journey") -> ir.Table:
     """Filtered events with `pos`, their 0-based place in the journey by (event_ts, seq)."""
-    ev = filtered_events(con, filters, unit=unit)
+    ev = scope(con, filters, unit=unit).events()
     return ev.mutate(pos=ibis.row_number().over(ordered_window()))
 
 
-def touches(ev: ir.Table, dimension: str) -> ir.Table:
-    """Events with a non-NULL `dimension`, as `value`, with `prev_value` / `prev_ts` (previous
+def touches(ev: ir.Table, by: str) -> ir.Table:
+    """Events with a non-NULL `by` column, as `value`, with `prev_value` / `prev_ts` (previous
     touch of the journey) and `touch_pos` (0-based place among the journey's touches)."""
-    _check(dimension, "dimension", DIMENSIONS)
-    t = ev.filter(ev[dimension].notnull())
+    _check(by, "by", SWITCH_BY)
+    t = ev.filter(ev[by].notnull())
     w = ordered_window()
-    return t.mutate(value=t[dimension], prev_value=t[dimension].lag().over(w),
+    return t.mutate(value=t[by], prev_value=t[by].lag().over(w),
                     prev_ts=t.event_ts.lag().over(w), touch_pos=ibis.row_number().over(w))
 
 
-def switches(ev: ir.Table, dimension: str) -> ir.Table:
+def switches(ev: ir.Table, by: str) -> ir.Table:
     """The switch touches: `from_value`, `to_value`, `seconds` since the previous touch."""
-    t = touches(ev, dimension)
+    t = touches(ev, by)
     sw = t.filter(t.prev_value.notnull() & (t.prev_value != t.value))
     return sw.mutate(from_value=sw.prev_value, to_value=sw.value,
                      seconds=epoch(sw.event_ts) - epoch(sw.prev_ts))
 
 
-def switch_matrix_table(con, *, dimension: str = "channel", filters=None, unit: str = "journey") -> pd.DataFrame:
+@renamed_kwargs(dimension="by")
+def switch_matrix_table(con, *, by: str = "channel", filters=None, unit: str = "journey") -> pd.DataFrame:
     """Per (from_value, to_value): switches, distinct journeys and customers, and the median
     seconds between the last touch in from_value and the first touch in to_value."""
-    sw = switches(filtered_events(con, filters, unit=unit), dimension)
+    sw = switches(scope(con, filters, unit=unit).events(), by)
     g = sw.group_by(["from_value", "to_value"]).aggregate(
         n_switches=sw.count(), n_journeys=sw.journey_key.nunique(), n_customers=sw.customer_id.nunique(),
         median_seconds=sw.seconds.median())
     df = g.execute().sort_values(["n_switches", "from_value", "to_value"], ascending=[False, True, True],
                                  ignore_index=True)
-    return definition(df, analysis="switch matrix", dimension=dimension, unit=unit, switch_rule=SWITCH_RULE,
+    return definition(df, analysis="switch matrix", by=by, unit=unit, switch_rule=SWITCH_RULE,
                       duration="seconds from the last touch in from_value to the switch touch",
-                      tie_rule=TIE_RULE, filters=as_filters(filters).describe())
+                      tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
-def comparison_points(ev: ir.Table, dimension: str) -> ir.Table:
+def comparison_points(ev: ir.Table, by: str) -> ir.Table:
     """One row per comparable journey: `group` ('with' / 'without'), `from_value`, `to_value`
     (NULL for 'without'), and the point of comparison `point_pos`, `point_ts` (see GAP_RULE)."""
-    t = touches(ev, dimension)
+    t = touches(ev, by)
     sw = t.filter(t.prev_value.notnull() & (t.prev_value != t.value))
     sw = sw.mutate(k=ibis.row_number().over(ordered_window()))  # a column first: Spark cannot filter
     sw = sw.filter(sw.k == 0)                                       # on a window expression
@@ -97,9 +99,9 @@ def comparison_points(ev: ir.Table, dimension: str) -> ir.Table:
     return with_.union(without)
 
 
-def _outcomes(ev: ir.Table, dimension: str, outcome_activity: str) -> ir.Table:
+def _outcomes(ev: ir.Table, by: str, outcome_activity: str) -> ir.Table:
     """Per comparable journey: whether it reached the outcome after its point, and seconds to next."""
-    pts = comparison_points(ev, dimension)
+    pts = comparison_points(ev, by)
     e = ev.select("journey_key", "activity", e_pos=ev.pos, e_ts=ev.event_ts)
     j = pts.join(e, "journey_key")
     per = j.group_by(["journey_key", "group", "from_value", "to_value", "point_ts"]).aggregate(
@@ -109,7 +111,8 @@ def _outcomes(ev: ir.Table, dimension: str, outcome_activity: str) -> ir.Table:
                       seconds_to_next=epoch(per.next_ts) - epoch(per.point_ts))
 
 
-def switch_gaps_table(con, *, dimension: str = "channel", outcome_activity: str, switch=None, filters=None,
+@renamed_kwargs(dimension="by")
+def switch_gaps_table(con, *, by: str = "channel", outcome_activity: str, switch=None, filters=None,
                       unit: str = "journey", level: float = 0.95, n_resamples: int = 2000,
                       seed: int = 0) -> pd.DataFrame:
     """Per switch (or the one `switch=(from, to)`): outcome rate and time to the next event for
@@ -118,12 +121,12 @@ def switch_gaps_table(con, *, dimension: str = "channel", outcome_activity: str,
     Rates have Wilson intervals; their difference (with - without) a Newcombe interval and a
     pooled z-test p-value; the difference of median seconds to next a seeded bootstrap interval.
     """
-    _check(dimension, "dimension", DIMENSIONS)
+    _check(by, "by", SWITCH_BY)
     _check_outcome(con, outcome_activity)
     if switch is not None and (isinstance(switch, str) or len(switch) != 2):
         raise FilterError(f"switch must be a (from, to) pair such as ('app', 'phone'), got {switch!r}.")
     ev = positioned_events(con, filters, unit=unit)
-    rows = _outcomes(ev, dimension, outcome_activity).execute()
+    rows = _outcomes(ev, by, outcome_activity).execute()
     without = rows[rows["group"] == "without"]
     with_ = rows[rows["group"] == "with"]
     pairs = sorted(with_.groupby(["from_value", "to_value"]).groups) if switch is None else [tuple(switch)]
@@ -131,11 +134,11 @@ def switch_gaps_table(con, *, dimension: str = "channel", outcome_activity: str,
                     without[without["from_value"] == f], f, t, level, n_resamples, seed) for f, t in pairs]
     df = pd.DataFrame(out, columns=_GAP_COLUMNS)
     df = df.sort_values(["n_with", "from_value", "to_value"], ascending=[False, True, True], ignore_index=True)
-    return definition(df, analysis="switch gaps", dimension=dimension, outcome_activity=outcome_activity,
+    return definition(df, analysis="switch gaps", by=by, outcome_activity=outcome_activity,
                       unit=unit, level=level, switch_rule=SWITCH_RULE, comparison=GAP_RULE, outcome=OUTCOME_RULE,
                       seconds_to_next=NEXT_RULE, rate_diff=DIFF_RULE, small_sample=SMALL_RULE,
                       median_diff=f"median with - median without, percentile bootstrap ({n_resamples} "
-                                  f"resamples, seed {seed})", tie_rule=TIE_RULE, filters=as_filters(filters).describe())
+                                  f"resamples, seed {seed})", tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
 _GAP_COLUMNS = ["from_value", "to_value", "n_with", "n_reached_with", "rate_with", "rate_with_low",
@@ -205,12 +208,12 @@ def recontact_table(con, *, touchpoint=None, activity=None, days: float = 7, fil
                       unit="customer", level=level, recontact=f"the customer's next contact comes within {days} "
                       f"days (<= {days} x 86,400 s, same timestamp included)",
                       open_window="contacts not recontacted whose window runs past the latest analysed event: "
-                      "their outcome is not known yet", tie_rule=TIE_RULE, filters=as_filters(filters).describe())
+                      "their outcome is not known yet", tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
 def _contacts(con, filters, touchpoint, activity, days: float) -> ir.Table:
     """The contacts with `recontacted` and `open_window` flags."""
-    ev = filtered_events(con, filters)
+    ev = scope(con, filters).events()
     ev = ev.mutate(end_s=epoch(ev.event_ts.max().over(ibis.window())))
     if touchpoint:
         ev = ev.filter(ev.touchpoint.isin(_as_list(touchpoint)))

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
+from ...deprecation import renamed_kwargs
 from ...errors import one_of
-from ...scope import TIE_RULE, FilterError, as_filters, definition, ordered_window
+from ...scope import TIE_RULE, FilterError, definition, ordered_window, scope
 from ...model import collapse_loops
-from ...scope import ARROW, journeys, traces
-from ...scope import steps as journey_steps
+from ...scope import ARROW, traces
 
 LOOPS = ("keep", "collapse")
 END = "(end)"
@@ -44,7 +44,7 @@ def variants_table(con, *, top: int | None = 20, filters=None, unit: str = "jour
                    loops: str = "keep") -> pd.DataFrame:
     """Variants with journey and customer counts and shares; beyond `top`, one `other` row."""
     _check(loops)
-    j = journeys(con, filters, unit=unit, loops=loops)
+    j = scope(con, filters, unit=unit).journeys(loops)
     v = j.group_by("variant").aggregate(n_journeys=j.count(), n_customers=j.customer_id.nunique(),
                                         n_steps=j.n_steps.max())
     df = v.order_by([ibis.desc("n_journeys"), "variant"]).execute()
@@ -54,7 +54,7 @@ def variants_table(con, *, top: int | None = 20, filters=None, unit: str = "jour
     df["share"] = df["n_journeys"] / total if total else 0.0
     return definition(df, analysis="variants", unit=unit, loops=loops, top=top, n_journeys=total,
                       n_variants=n_variants, tie_rule=TIE_RULE, time_zone="UTC",
-                      filters=as_filters(filters).describe())
+                      filters=scope(con, filters).describe())
 
 
 def step_matrix_table(con, *, max_steps: int = 10, filters=None, unit: str = "journey",
@@ -64,10 +64,10 @@ def step_matrix_table(con, *, max_steps: int = 10, filters=None, unit: str = "jo
     Long form (step, activity, n_journeys, share); each step's shares sum to 1.
     """
     _check(loops)
-    st, _ = journey_steps(con, filters, unit=unit, loops=loops)
+    st, _ = scope(con, filters, unit=unit).steps(loops)
     head = st.filter(st.pos <= max_steps)
     cells = head.group_by(["pos", "activity"]).aggregate(n_journeys=head.count()).execute()
-    j = journeys(con, filters, unit=unit, loops=loops)
+    j = scope(con, filters, unit=unit).journeys(loops)
     done = j.group_by("n_steps").aggregate(k=j.count()).execute()
     n = int(done["k"].sum())
     ends = pd.DataFrame({"pos": range(1, max_steps + 1)})
@@ -77,21 +77,22 @@ def step_matrix_table(con, *, max_steps: int = 10, filters=None, unit: str = "jo
     df["share"] = df["n_journeys"] / n if n else 0.0
     df = df.sort_values(["step", "n_journeys", "activity"], ascending=[True, False, True], ignore_index=True)
     return definition(df, analysis="step matrix", unit=unit, loops=loops, max_steps=max_steps, n_journeys=n,
-                      tie_rule=TIE_RULE, filters=as_filters(filters).describe())
+                      tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
-def paths_around_table(con, *, anchor: str, direction: str = "after", steps: int = 3, top: int | None = 20,
+@renamed_kwargs(steps="max_steps")
+def paths_around_table(con, *, anchor: str, direction: str = "after", max_steps: int = 3, top: int | None = 20,
                        filters=None, unit: str = "journey", loops: str = "keep") -> pd.DataFrame:
-    """The `steps` activities after (or before) the first `anchor` of each journey, as variants;
+    """The (up to) `max_steps` activities after (or before) the first `anchor` of each journey, as variants;
     journeys with nothing there count as `(end)` / `(start)`."""
     _check(loops)
     if direction not in ("after", "before"):
         raise FilterError(one_of("direction", direction, ("after", "before")))
-    st, _ = journey_steps(con, filters, unit=unit, loops=loops)
+    st, _ = scope(con, filters, unit=unit).steps(loops)
     first = st.filter(st.activity == anchor).group_by("journey_key").aggregate(anchor_pos=st.pos.min())
     ev = st.join(first, "journey_key")
-    lo, hi = ((ev.anchor_pos + 1, ev.anchor_pos + steps) if direction == "after"
-              else (ev.anchor_pos - steps, ev.anchor_pos - 1))
+    lo, hi = ((ev.anchor_pos + 1, ev.anchor_pos + max_steps) if direction == "after"
+              else (ev.anchor_pos - max_steps, ev.anchor_pos - 1))
     t = traces(ev.filter((ev.pos >= lo) & (ev.pos <= hi)))
     n_anchor = int(first.count().execute())
     v = t.group_by("variant").aggregate(n_journeys=t.count()).execute()
@@ -100,5 +101,5 @@ def paths_around_table(con, *, anchor: str, direction: str = "after", steps: int
         v = pd.concat([v, pd.DataFrame([{"variant": END if direction == "after" else START, "n_journeys": none}])])
     v = _top(v.sort_values(["n_journeys", "variant"], ascending=[False, True], ignore_index=True), top, "paths")
     v["share"] = v["n_journeys"] / n_anchor if n_anchor else 0.0
-    return definition(v, analysis=f"paths {direction} anchor", anchor=anchor, steps=steps, unit=unit,
-                      loops=loops, n_journeys=n_anchor, tie_rule=TIE_RULE, filters=as_filters(filters).describe())
+    return definition(v, analysis=f"paths {direction} anchor", anchor=anchor, max_steps=max_steps, unit=unit,
+                      loops=loops, n_journeys=n_anchor, tie_rule=TIE_RULE, filters=scope(con, filters).describe())

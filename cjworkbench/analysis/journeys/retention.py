@@ -1,8 +1,8 @@
 """Retention: cohort tables and lifecycle (new / returning / resurrecting / dormant) per period.
 
-The unit is the customer. Periods are calendar months, ISO weeks (from Monday) or days in UTC,
-from `truncate("M" / "W" / "D")`, numbered as whole periods since 1970 so that "the previous
-period" is plain integer arithmetic on every backend.
+The unit is the customer. Periods are the calendar days, ISO weeks (from Monday), months, quarters
+or years of `cjworkbench.periods` in UTC, from `truncate(TRUNCATE[period])`, numbered as whole
+periods since 1970 so that "the previous period" is plain integer arithmetic on every backend.
 """
 
 from __future__ import annotations
@@ -14,27 +14,27 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ...errors import one_of
-from ...scope import FilterError, as_filters, definition, filtered_events
+from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
+from ...scope import FilterError, definition, scope
 
-PERIODS = {"month": "M", "week": "W", "day": "D"}
 MODES = ("on", "on_or_after")
+_MONTHS = {"month": 1, "quarter": 3, "year": 12}  # months per period
 _MONDAY = dt.date(1969, 12, 29)  # first Monday on or before 1970-01-01 (a Thursday)
 _EPOCH = dt.date(1970, 1, 1)
 
 
 def _check(period: str, mode: str = "on") -> None:
-    if period not in PERIODS:
-        raise FilterError(one_of("period", period, PERIODS))
+    check_period(period)
     if mode not in MODES:
         raise FilterError(one_of("mode", mode, MODES))
 
 
 def period_index(ts: ir.TimestampValue, period: str) -> ir.IntegerValue:
-    """Whole UTC periods since 1970-01 (months), Monday 1969-12-29 (weeks) or 1970-01-01 (days)."""
+    """Whole UTC periods since 1970-01-01 (days, months, quarters, years) or Monday 1969-12-29 (weeks)."""
     _check(period)
-    start = ts.truncate(PERIODS[period])
-    if period == "month":
-        return (start.year() - 1970) * 12 + start.month() - 1
+    start = ts.truncate(TRUNCATE[period])
+    if period in _MONTHS:
+        return ((start.year() - 1970) * 12 + start.month() - 1) // _MONTHS[period]
     if period == "week":
         return (start.epoch_seconds() + 3 * 86_400) // (7 * 86_400)
     return start.epoch_seconds() // 86_400
@@ -42,8 +42,9 @@ def period_index(ts: ir.TimestampValue, period: str) -> ir.IntegerValue:
 
 def period_date(index: int, period: str) -> dt.date:
     """The first day of period number `index` (inverse of `period_index`)."""
-    if period == "month":
-        return dt.date(1970 + index // 12, index % 12 + 1, 1)
+    if period in _MONTHS:
+        months = index * _MONTHS[period]
+        return dt.date(1970 + months // 12, months % 12 + 1, 1)
     if period == "week":
         return _MONDAY + dt.timedelta(weeks=index)
     return _EPOCH + dt.timedelta(days=index)
@@ -51,7 +52,7 @@ def period_date(index: int, period: str) -> dt.date:
 
 def _customer_periods(con, filters, period: str) -> ir.Table:
     """Distinct (customer_id, p): the periods in which each customer has at least one event."""
-    ev = filtered_events(con, filters, unit="customer")
+    ev = scope(con, filters, unit="customer").events()
     return ev.select("customer_id", p=period_index(ev.event_ts, period)).distinct()
 
 
@@ -65,7 +66,7 @@ def retention_table(con, *, period: str = "month", mode: str = "on", activity: s
     ignored. Offsets run to the last period with any analysed event.
     """
     _check(period, mode)
-    ev = filtered_events(con, filters, unit="customer")
+    ev = scope(con, filters, unit="customer").events()
     ev = ev.mutate(p=period_index(ev.event_ts, period))
     firsts = ev.filter(ev.activity == activity) if activity is not None else ev
     starts = firsts.group_by("customer_id").aggregate(cohort=firsts.p.min())
@@ -83,7 +84,7 @@ def retention_table(con, *, period: str = "month", mode: str = "on", activity: s
                       cohort=f"period of the customer's first {'event' if activity is None else repr(activity)}",
                       active="at least one analysed event in the period" + (
                           " or in any later period" if mode == "on_or_after" else ""),
-                      time_zone="UTC", filters=as_filters(filters).describe())
+                      time_zone="UTC", filters=scope(con, filters).describe())
 
 
 def _grid(sizes: pd.DataFrame, counts: pd.DataFrame, end: int, period: str, cumulative: bool) -> pd.DataFrame:
@@ -126,4 +127,4 @@ def lifecycle_table(con, *, period: str = "month", filters=None) -> pd.DataFrame
                       statuses="new: first period with an event; returning: active in the previous period too; "
                       "resurrecting: active in an earlier period but not the previous one; dormant: active in "
                       "the previous period, not in this one (shown negative)",
-                      filters=as_filters(filters).describe())
+                      filters=scope(con, filters).describe())

@@ -10,14 +10,13 @@ that in one calendar minute.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ...scope import TIE_RULE, FilterError, as_filters, definition, epoch, filtered_events
+from ...scope import TIE_RULE, FilterError, definition, epoch, scope
 
 USER_AGENT_KEY = "user_agent"
 DEFAULT_BOT_PATTERNS = (
@@ -68,14 +67,14 @@ def sessionised_events(con, *, gap_minutes: float = 30, exclude_bots: bool = Tru
     journey unit of other analyses. Bot customers are dropped when `exclude_bots`."""
     if not isinstance(gap_minutes, (int, float)) or isinstance(gap_minutes, bool) or gap_minutes <= 0:
         raise FilterError(f"gap_minutes must be a positive number of minutes, got {gap_minutes!r}.")
-    f = as_filters(filters)
-    if source is not None:
-        f = dataclasses.replace(f, source=source)
-    ev = filtered_events(con, f, unit="customer")
+    sc = scope(con, filters, unit="customer")
+    ev = (sc if source is None else sc.with_filters(source=source)).events()
     bots = bot_customers(ev, bot_patterns=bot_patterns, max_events_per_minute=max_events_per_minute)
-    bots = bots.mutate(flag=ibis.literal(True))
-    ev = ev.left_join(bots, ev.customer_id == bots.customer_id).select(
-        *[ev[c] for c in ev.columns if c != "journey_key"], is_bot=bots.flag.fill_null(False))
+    bots = bots.select(bot_customer=bots.customer_id, flag=ibis.literal(True))
+    j = ev.left_join(bots, ev.customer_id == bots.bot_customer)
+    # columns by name on the join: `ev.customer_id` there resolved to the right side's (NULL) key
+    # once `ev` held a semi-join (a filtered scope), losing every customer id
+    ev = j.select(*[c for c in ev.columns if c != "journey_key"], is_bot=j.flag.fill_null(False))
     if exclude_bots:
         ev = ev.filter(~ev.is_bot)
     w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
@@ -106,7 +105,7 @@ def sessions_table(con, *, gap_minutes: float = 30, exclude_bots: bool = True,
     every = sessionised_events(con, exclude_bots=False, **options)
     bot = every.filter(every.is_bot)
     n_bot = bot.aggregate(n_customers=bot.customer_id.nunique(), n_events=bot.count()).execute().iloc[0]
-    f = as_filters(filters)
+    sc = scope(con, filters)
     return definition(df, analysis="sessions", gap_minutes=gap_minutes, exclude_bots=exclude_bots,
                       session_rule=f"new session at a customer's first event and after a gap of more than "
                                    f"{gap_minutes} minutes ({gap_minutes * 60:g} s) since their previous event",
@@ -117,4 +116,4 @@ def sessions_table(con, *, gap_minutes: float = 30, exclude_bots: bool = True,
                       bot_patterns=list([bot_patterns] if isinstance(bot_patterns, str) else bot_patterns),
                       n_sessions=len(df), n_bot_customers=int(n_bot["n_customers"]),
                       n_bot_events=int(n_bot["n_events"]), tie_rule=TIE_RULE, unit="customer",
-                      filters=(dataclasses.replace(f, source=source) if source else f).describe())
+                      filters=(sc.with_filters(source=source) if source else sc).describe())

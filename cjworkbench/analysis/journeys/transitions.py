@@ -10,8 +10,7 @@ from __future__ import annotations
 import ibis
 import pandas as pd
 
-from ...scope import TIE_RULE, as_filters, definition, epoch, filtered_events
-from ...scope import steps as journey_steps
+from ...scope import TIE_RULE, definition, epoch, scope
 from .paths import END, START
 
 
@@ -23,7 +22,7 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
     One aggregate over the journey steps: a step without a next activity is an `(end)` edge,
     a step at position 1 also counts for its `(start)` edge.
     """
-    st, customers_exact = journey_steps(con, filters, unit=unit, loops=loops)
+    st, customers_exact = scope(con, filters, unit=unit).steps(loops)
     flag = lambda col: st[col].cast("int64").sum()  # noqa: E731
     g = st.group_by(["activity", "next_activity"]).aggregate(
         n_transitions=st.count(), n_journeys=flag("first_in_journey"),
@@ -49,7 +48,7 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
         df[col] = df[col].astype("int64")
     return definition(df, analysis="transitions", unit=unit, loops=loops, tie_rule=TIE_RULE,
                       duration="seconds from an event to the next event of the same journey",
-                      filters=as_filters(filters).describe())
+                      filters=scope(con, filters).describe())
 
 
 def _terminals(g: pd.DataFrame) -> pd.DataFrame:
@@ -84,12 +83,12 @@ def hotspots_table(con, *, top: int = 20, filters=None, unit: str = "journey") -
     return definition(out, analysis="hotspots", unit=unit, tie_rule=TIE_RULE,
                       ranking="hours lost = volume × median wait (transitions), total wait (activities), "
                               "time between the first and last occurrence (rework)",
-                      filters=as_filters(filters).describe())
+                      filters=scope(con, filters).describe())
 
 
 def _rework(con, filters, unit: str) -> pd.DataFrame:
     """Activities done more than once in a journey, with the time between first and last time."""
-    ev = filtered_events(con, filters, unit=unit)
+    ev = scope(con, filters, unit=unit).events()
     per = ev.group_by(["journey_key", "activity"]).aggregate(
         n=ev.count(), span=epoch(ev.event_ts.max()) - epoch(ev.event_ts.min()))
     rep = per.filter(per.n > 1)

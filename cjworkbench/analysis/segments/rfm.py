@@ -21,7 +21,7 @@ import datetime as dt
 import ibis
 import pandas as pd
 
-from ...scope import FilterError, _date, _values, as_filters, definition, epoch, filtered_events
+from ...scope import FilterError, _date, _values, definition, epoch, scope
 
 DAY = 86_400
 TIERS = (
@@ -43,7 +43,8 @@ def _score(col, *, reverse: bool = False):
 def rfm_table(con, *, as_of=None, activity=None, filters=None) -> pd.DataFrame:
     """One row per customer with a purchase: first / last purchase day, frequency, recency, T,
     monetary_value (lifetimes' definitions, see the module docstring), RFM scores and tier."""
-    ev = filtered_events(con, filters, unit="customer")
+    sc = scope(con, filters, unit="customer")
+    ev = sc.events()
     if activity is None:
         p = ev.filter(ev.amount.notnull())
     else:
@@ -77,7 +78,7 @@ def rfm_table(con, *, as_of=None, activity=None, filters=None) -> pd.DataFrame:
                       purchases=f"events with activity in {list(_values(activity))}" if activity is not None
                       else "events with a non-NULL amount", period="UTC calendar day",
                       definitions=__doc__.split("\n", 2)[2].strip(), tiers=dict(TIERS),
-                      filters=as_filters(filters).describe())
+                      filters=sc.describe())
 
 
 def _tier(c):

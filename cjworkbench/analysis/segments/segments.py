@@ -15,7 +15,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from ...scope import as_filters, definition, epoch, filtered_events, matching_customers
+from ...scope import definition, epoch, scope
 from ..design.kpis import nps_points
 from ...designs.personas import load_personas, persona_of
 from ..stats import newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value, wilson_interval
@@ -24,17 +24,9 @@ COUNTS = ("n_journeys", "n_events", "n_purchases", "revenue")
 DAY = 86_400
 
 
-def _customers(con, filters):
-    f = as_filters(filters)
-    cust = con.table("customers").semi_join(matching_customers(con, f), "customer_id")
-    if f.has_event_filters or f.start_date or f.end_date or f.has_activity:
-        cust = cust.semi_join(filtered_events(con, f).select("customer_id"), "customer_id")
-    return cust
-
-
 def _long_features(con, filters, as_of):
     """(customer_id, feature, value) rows; one execute builds every customer's profile."""
-    ev = filtered_events(con, filters)
+    ev = scope(con, filters).events()
     end = ibis.timestamp(as_of) if as_of is not None else con.table("events").event_ts.max().as_scalar()
     buy = ev.amount.notnull()
     per = ev.group_by("customer_id").aggregate(
@@ -66,9 +58,9 @@ _S = ibis.dtype("string")
 
 
 def _scores(con, filters):
-    """Per customer and instrument: the mean score (nps coded 100 / 0 / -100: the mean is an NPS)."""
-    fb = con.table("feedback").filter(ibis._.instrument.isin(["nps", "csat", "ces"]) & ibis._.score.notnull())
-    fb = fb.semi_join(_customers(con, filters).select("customer_id"), "customer_id")
+    """Per customer and instrument: the mean score of the answers in scope (FEEDBACK_RULE; nps coded
+    100 / 0 / -100: the mean is an NPS)."""
+    fb = scope(con, filters).feedback(["nps", "csat", "ces"], scored=True)
     y = ibis.cases((fb.instrument == "nps", nps_points(fb.score)), else_=fb.score.cast("float64"))
     g = fb.mutate(y=y).group_by(["customer_id", "instrument"]).aggregate(value=ibis._.y.mean())
     return g.select("customer_id", feature="score=" + g.instrument, value=g.value)
@@ -79,13 +71,15 @@ def customer_features(con, *, filters=None, as_of=None, personas=None) -> pd.Dat
     numbers, shares as `purchase_share_<channel>` / `journey_share_<device>`, `score_<instrument>`
     (NaN without answers), and `persona` when `personas` is given. Customers without events have
     zero counts and NaN recency / tenure."""
-    cust = _customers(con, filters)
+    cust = scope(con, filters).customers()
     base = cust.select("customer_id") if personas is None else \
         cust.select("customer_id").join(persona_of(con, personas), "customer_id")
     long = _long_features(con, filters, as_of).semi_join(cust.select("customer_id"), "customer_id")
     base_df, long_df = base.execute(), long.execute()
     wide = long_df.pivot_table(index="customer_id", columns="feature", values="value", aggfunc="first")
     df = base_df.set_index("customer_id").join(wide, how="left").sort_index()
+    # no event in scope (an empty period): no feature rows to pivot, yet every profile column exists
+    df = df.reindex(columns=df.columns.union([*COUNTS, "recency_days", "tenure_days"], sort=False))
     counts = [c for c in df.columns if c in COUNTS or "=" in c and not c.startswith("score=")]
     df[counts] = df[counts].fillna(0)
     no_events = df["n_events"] == 0
@@ -124,11 +118,11 @@ def personas_table(con, *, personas, filters=None, as_of=None, level: float = 0.
     return definition(out, analysis="personas", personas=p.describe(), comparison="each persona vs all other "
                       "customers (rest_*): shares with Wilson intervals, differences Newcombe with a two-proportion "
                       "z test; means per customer with Welch intervals and test", level=level,
-                      features=__doc__.split("\n\n")[1].replace("\n", " "), filters=as_filters(filters).describe())
+                      features=__doc__.split("\n\n")[1].replace("\n", " "), filters=scope(con, filters).describe())
 
 
-ROW = ["persona", "n_customers", "measure", "category", "unit", "n", "value", "low", "high", "rest_n", "rest_value",
-       "difference", "difference_low", "difference_high", "p_value"]
+ROW = ["persona", "n_customers", "measure", "category", "unit", "n_units", "value", "low", "high", "rest_n_units",
+       "rest_value", "difference", "difference_low", "difference_high", "p_value"]  # n_units: counted in `unit`
 
 
 def _share_row(persona, n_customers, measure, category, unit, x, n, x2, n2, level) -> dict:
@@ -172,6 +166,11 @@ def cluster_labels(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None, 
         raise FilterError(f"k must be a whole number of clusters of at least 2, got {k!r}.")
     df = customer_features(con, filters=filters, as_of=as_of, personas=personas)
     x = _matrix(df)
+    if len(x) < k:
+        from ...scope import FilterError
+
+        raise FilterError(f"Clustering into {k} groups needs at least {k} customers with events in scope; the "
+                          f"filters leave {len(x)}. Widen the period or the filters, or choose fewer clusters.")
     z = StandardScaler().fit_transform(x.to_numpy(float))
     raw = KMeans(n_clusters=k, random_state=seed, n_init=10).fit_predict(z)
     order = {c: i for i, c in enumerate(pd.Series(raw).value_counts(sort=True).index)}
@@ -191,7 +190,7 @@ def clusters_table(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None) 
     out = pd.concat([out, means.reset_index(drop=True)], axis=1)
     return definition(out, analysis="clusters", k=k, seed=seed, algorithm="scikit-learn KMeans, 10 starts, on "
                       "standardised features (StandardScaler); clusters numbered by size", features=list(x.columns),
-                      customers="customers with at least one (filtered) event", filters=as_filters(filters).describe())
+                      customers="customers with at least one (filtered) event", filters=scope(con, filters).describe())
 
 
 def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=None, as_of=None) -> pd.DataFrame:
@@ -214,7 +213,7 @@ def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=
     return definition(long, analysis="personas vs clusters", k=k, seed=seed, personas=load_personas(personas).describe(),
                       fit="share of a persona's customers in its best cluster; misfit = 1 - fit",
                       adjusted_rand_index="agreement of the two partitions beyond chance (1 = identical, about 0 = "
-                      "unrelated)", filters=as_filters(filters).describe())
+                      "unrelated)", filters=scope(con, filters).describe())
 
 
 def _scipy_stats():

@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...deprecation import renamed_kwargs
 from ...errors import WorkbenchError, one_of
-from ...scope import FilterError, as_filters, definition
+from ...scope import FEEDBACK_RULE, FilterError, definition, scope
 from .journey_facts import FACT_RULES, FactRules, journey_facts
 
 OUTCOMES = {"nps": "nps", "csat": "csat", "ces": "ces", "detractor": "nps"}
@@ -58,20 +59,20 @@ def _corr(s0, s1, s2, q: int) -> np.ndarray:
     return cov / sd[:, :, None] / sd[:, None, :]
 
 
-def bootstrap_weights(z: np.ndarray, *, n_boot: int = 200, seed: int = 0) -> np.ndarray:
-    """Raw relative weights of `n_boot` bootstrap resamples of the rows of z = [drivers, outcome]
-    (n_boot × p). Each resample is a vector of row counts (n draws with replacement); its
+def bootstrap_weights(z: np.ndarray, *, n_resamples: int = 200, seed: int = 0) -> np.ndarray:
+    """Raw relative weights of `n_resamples` bootstrap resamples of the rows of z = [drivers, outcome]
+    (n_resamples × p). Each resample is a vector of row counts (n draws with replacement); its
     correlation matrix comes from count-weighted sums, one matrix product per block of rows, so
     no resampled copy of the data is ever built."""
     rng = np.random.default_rng(seed)
     n, q = z.shape
     sd = z.std(axis=0)
     z = (z - z.mean(axis=0)) / np.where(sd > 0, sd, 1)
-    counts = np.empty((n_boot, n), dtype=np.uint8)  # a row drawn more than 255 times in n draws: never
-    for b in range(n_boot):
+    counts = np.empty((n_resamples, n), dtype=np.uint8)  # a row drawn more than 255 times in n draws: never
+    for b in range(n_resamples):
         counts[b] = np.bincount(rng.integers(0, n, n), minlength=n)
     iu = np.triu_indices(q)
-    s0, s1, s2 = np.zeros(n_boot), np.zeros((n_boot, q)), np.zeros((n_boot, len(iu[0])))
+    s0, s1, s2 = np.zeros(n_resamples), np.zeros((n_resamples, q)), np.zeros((n_resamples, len(iu[0])))
     for start in range(0, n, _CHUNK):
         zc = z[start:start + _CHUNK]
         w = counts[:, start:start + len(zc)].astype(float)
@@ -115,13 +116,13 @@ def _columns(df: pd.DataFrame, facts, items, theme_cols: list[str]) -> list[str]
     return cols + [f"item_{i}" for i in (items or ())] + theme_cols
 
 
-def _themes(con, df: pd.DataFrame, themes, filters) -> tuple[pd.DataFrame, list[str]]:
+def _themes(con, df: pd.DataFrame, taxonomy, filters) -> tuple[pd.DataFrame, list[str]]:
     try:
         from .themes import theme_matches
     except ImportError:
-        raise DriverError("themes= needs cjworkbench.analysis.voc.themes (theme_matches), which is not installed "
-                          "in this version; leave themes=None.") from None
-    m = theme_matches(con, taxonomy=themes, filters=filters)
+        raise DriverError("taxonomy= needs cjworkbench.analysis.voc.themes (theme_matches), which is not "
+                          "installed in this version; leave taxonomy=None.") from None
+    m = theme_matches(con, taxonomy=taxonomy, filters=filters)
     if m.empty:
         return df, []
     wide = pd.crosstab(m["feedback_id"], m["theme"]).clip(upper=1)
@@ -131,9 +132,10 @@ def _themes(con, df: pd.DataFrame, themes, filters) -> tuple[pd.DataFrame, list[
     return out, list(wide.columns)
 
 
-def drivers_table(con, *, outcome: str = "nps", facts=None, themes=None, items=None, filters=None,
+@renamed_kwargs(themes="taxonomy", n_boot="n_resamples")
+def drivers_table(con, *, outcome: str = "nps", facts=None, taxonomy=None, items=None, filters=None,
                   feedback_touchpoint=None, lookback_days: float = 60, method: str = "relative_weights",
-                  level: float = 0.95, seed: int = 0, n_boot: int = 200,
+                  level: float = 0.95, seed: int = 0, n_resamples: int = 200,
                   rules: FactRules | None = None) -> pd.DataFrame:
     """Per driver: effect with its interval and p-value (all drivers in one model), relative
     weight (share of R²) with a bootstrap interval, rank, answers used, prevalence and a sentence.
@@ -142,7 +144,9 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, themes=None, items=N
     outcome: nps (likelihood to recommend, 0-10), csat, ces (effort: higher is worse) or
     detractor (NPS 0-6, logit, effects are odds ratios). facts: names from FACTS ('touchpoints'
     expands to one used_<touchpoint> flag each); items: survey items in feedback.attributes
-    (answers missing one are left out); themes: a taxonomy for `themes.theme_matches`.
+    (answers missing one are left out); taxonomy: themes (as for `themes_table`) whose matches
+    become theme_<name> flags. outcome is not an instrument: it is the modelled variable, a score
+    (nps, csat, ces) or the detractor flag derived from the nps instrument.
     """
     if outcome not in OUTCOMES:
         raise FilterError(one_of("outcome", outcome, OUTCOMES))
@@ -150,7 +154,7 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, themes=None, items=N
         raise FilterError(one_of("method", method, METHODS))
     df = journey_facts(con, instrument=OUTCOMES[outcome], lookback_days=lookback_days, filters=filters,
                        feedback_touchpoint=feedback_touchpoint, items=items, rules=rules)
-    df, theme_cols = _themes(con, df, themes, filters) if themes is not None else (df, [])
+    df, theme_cols = _themes(con, df, taxonomy, filters) if taxonomy is not None else (df, [])
     if "days_late" in df:  # no delivery: no delay (has_delivery tells the two apart)
         df["days_late"] = df["days_late"].fillna(0.0)
     names = _columns(df, facts, items, theme_cols)
@@ -164,13 +168,13 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, themes=None, items=N
     x = df[kept].to_numpy(float)
     fit = _fit(x, y.to_numpy(), outcome, level)
     raw = relative_weights(np.corrcoef(np.column_stack([x, y]), rowvar=False))
-    boot = bootstrap_weights(np.column_stack([x, y]), n_boot=n_boot, seed=seed)
+    boot = bootstrap_weights(np.column_stack([x, y]), n_resamples=n_resamples, seed=seed)
     share_boot = boot / boot.sum(axis=1, keepdims=True)
     lo, hi = np.nanquantile(share_boot, [(1 - level) / 2, (1 + level) / 2], axis=0)
     out = pd.DataFrame({"driver": kept, "kind": ["flag" if _is_flag(df[k]) else "numeric" for k in kept],
                         "effect": fit["effect"], "low": fit["low"], "high": fit["high"], "p_value": fit["p"],
                         "relative_weight": raw / raw.sum(), "rw_low": lo, "rw_high": hi, "raw_weight": raw,
-                        "n": len(df), "prevalence": [(df[k] != 0).mean() for k in kept],
+                        "n_answers": len(df), "prevalence": [(df[k] != 0).mean() for k in kept],
                         "mean": [df[k].mean() for k in kept]})
     out = out.sort_values("relative_weight", ascending=False, ignore_index=True)
     out.insert(1, "rank", range(1, len(out) + 1))
@@ -180,9 +184,9 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, themes=None, items=N
     out = definition(out, analysis="drivers", outcome=outcome, method=method, level=level, n_answers=n_all,
                      n_used=len(df), r_squared=fit["r2"], dropped=dropped or None, lookback_days=lookback_days,
                      feedback_touchpoint=feedback_touchpoint, items=list(items) if items else None,
-                     model=fit["model"], relative_weight=_RW_RULE.format(n_boot=n_boot, seed=seed),
+                     model=fit["model"], relative_weight=_RW_RULE.format(n_resamples=n_resamples, seed=seed),
                      facts={k: v for k, v in FACT_RULES.items() if k in names or k == "used_<touchpoint>"},
-                     filters=as_filters(filters).describe())
+                     filters=scope(con, filters).describe(), filter_rule=FEEDBACK_RULE)
     out.attrs["moments_of_truth"] = [{"rank": int(r.rank), "driver": r.driver, "effect": float(r.effect),
                                       "low": float(r.low), "high": float(r.high), "prevalence": float(r.prevalence),
                                       "relative_weight": float(r.relative_weight), "statement": r.statement}
@@ -191,7 +195,7 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, themes=None, items=N
 
 
 _RW_RULE = ("Johnson's relative weights: each driver's share of the R² of the OLS fit (linear probability model "
-            "for the detractor flag), shares sum to 1; interval: percentiles of {n_boot} seeded bootstrap "
+            "for the detractor flag), shares sum to 1; interval: percentiles of {n_resamples} seeded bootstrap "
             "resamples (seed {seed})")
 
 

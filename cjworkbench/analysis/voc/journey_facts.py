@@ -22,7 +22,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ...scope import as_filters, definition, epoch, filtered_events
+from ...scope import FEEDBACK_RULE, definition, epoch, scope
 from .voc_journey import DAY_SECONDS, answers, check_instrument
 
 
@@ -91,13 +91,14 @@ def _window_steps(fb: ir.Table, ev: ir.Table, lookback_s: float, touchpoints: li
     feedback_ts (kind 1), and a cumulative sum per touchpoint is read at both marks."""
     i64, ts = "int64", ibis.dtype("timestamp(6)")
     flags = {f"t{i}": (ev.touchpoint == tp).fill_null(False).cast(i64) for i, tp in enumerate(touchpoints)}
-    e = ev.select("customer_id", ts=ev.event_ts.cast(ts), kind=ibis.literal(0).cast(i64), seq=ev.seq.cast(i64),
+    cid = ibis.dtype("string")   # nullable on both sides: a semi-join may drop NOT NULL from one of them
+    e = ev.select(customer_id=ev.customer_id.cast(cid), ts=ev.event_ts.cast(ts), kind=ibis.literal(0).cast(i64), seq=ev.seq.cast(i64),
                   fseq=ibis.null(i64), one=ibis.literal(1).cast(i64), **flags)
     zeros = {f"t{i}": ibis.literal(0).cast(i64) for i in range(len(touchpoints))}
-    marks = [fb.select("customer_id", ts=(fb.fts - ibis.interval(seconds=int(round(lookback_s)))).cast(ts),
+    marks = [fb.select(customer_id=fb.customer_id.cast(cid), ts=(fb.fts - ibis.interval(seconds=int(round(lookback_s)))).cast(ts),
                        kind=ibis.literal(-1).cast(i64), seq=fb.fseq.cast(i64), fseq=fb.fseq.cast(i64),
                        one=ibis.literal(0).cast(i64), **zeros),
-             fb.select("customer_id", ts=fb.fts.cast(ts), kind=ibis.literal(1).cast(i64), seq=fb.fseq.cast(i64),
+             fb.select(customer_id=fb.customer_id.cast(cid), ts=fb.fts.cast(ts), kind=ibis.literal(1).cast(i64), seq=fb.fseq.cast(i64),
                        fseq=fb.fseq.cast(i64), one=ibis.literal(0).cast(i64), **zeros)]
     u = e.union(marks[0]).union(marks[1])
     w = ibis.window(group_by="customer_id", order_by=["ts", "kind", "seq"], rows=(None, 0))
@@ -135,7 +136,7 @@ def journey_facts(con, *, instrument: str, lookback_days: float = 60, filters=No
     rules = rules or FactRules()
     lookback_s = float(lookback_days) * DAY_SECONDS
     fb = answers(con, filters, instrument=instrument, feedback_touchpoint=feedback_touchpoint)
-    ev = filtered_events(con, dataclasses.replace(as_filters(filters), start_date=None, end_date=None))
+    ev = scope(con, filters).history()   # the whole history: facts, not filters (FEEDBACK_RULE)
     base = fb.select("feedback_id", "customer_id", "journey_id", "score", "attributes", fseq=fb.seq,
                      feedback_touchpoint=fb.touchpoint, fts=fb.feedback_ts)
     key = base.select("fseq", "customer_id", "journey_id", "fts")
@@ -149,7 +150,8 @@ def journey_facts(con, *, instrument: str, lookback_days: float = 60, filters=No
     df = t.execute()
     return definition(_assemble(df, touchpoints, rules), analysis="journey facts", instrument=instrument,
                       lookback_days=lookback_days, feedback_touchpoint=feedback_touchpoint,
-                      rules=dataclasses.asdict(rules), filters=as_filters(filters).describe(), facts=FACT_RULES)
+                      rules=dataclasses.asdict(rules), filters=scope(con, filters).describe(), facts=FACT_RULES,
+                      filter_rule=FEEDBACK_RULE)
 
 
 FACT_RULES = {

@@ -18,21 +18,20 @@ direction, see `direction`). Groups with n < min_n are flagged `small`, never dr
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
 from ...errors import WorkbenchError, one_of
-from ...scope import FEEDBACK_RULE, as_filters, definition, filtered_feedback  # noqa: F401  (re-exported)
+from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
+from ...scope import FEEDBACK_RULE, definition, scope
 from ...designs.personas import persona_of
-from ..stats import (NAN, Interval, _dist, _z, newcombe_interval, two_proportion_p_value,
-                    wilson_interval)
+from ..stats import NAN, newcombe_interval, two_proportion_p_value, wilson_interval
+from .score_stats import holm, mean_interval, moments, nps_difference, nps_interval, welch_summary  # noqa: F401
 
 INSTRUMENTS = ("nps", "csat", "ces", "review")
 BY = ("touchpoint", "channel", "source", "instrument", "segment", "persona", "period")
-PERIODS = {"week": "W", "month": "M", "quarter": "Q", "year": "Y"}
 DEFAULTS = {"nps": (0.0, 10.0, "higher_is_better"), "csat": (1.0, 5.0, "higher_is_better"),
             "ces": (1.0, 7.0, "lower_is_better"), "review": (1.0, 5.0, "higher_is_better")}
 MEASURES = {"nps": "nps", "csat": "top_box_rate", "ces": "low_effort_rate", "review": "mean"}
@@ -60,8 +59,7 @@ def group_columns(by, period: str | None) -> tuple[list[str], str | None]:
         if c not in BY:
             raise ScoresError(one_of("by", c, BY))
     if period is not None:
-        if period not in PERIODS:
-            raise ScoresError(one_of("period", period, PERIODS))
+        check_period(period, ScoresError)
         cols += [] if "period" in cols else ["period"]
     elif "period" in cols:
         period = "month"
@@ -82,7 +80,7 @@ def with_groups(con, fb: ir.Table, cols: list[str], *, personas=None, period: st
         fb = fb.left_join(per, fb.customer_id == per.per_customer).select(fb, "pers")
         fb = fb.mutate(persona=fb.pers.fill_null(NONE)).drop("pers")
     if "period" in cols:
-        fb = fb.mutate(period=fb.feedback_ts.truncate(PERIODS[period]).cast("date"))
+        fb = fb.mutate(period=fb.feedback_ts.truncate(TRUNCATE[period]).cast("date"))
     fills = {c: fb[c].fill_null(NONE) for c in cols if c in ("touchpoint", "channel", "source", "instrument")}
     return fb.mutate(**fills) if fills else fb
 
@@ -106,8 +104,7 @@ def sufficient_stats(con, *, instrument: str, cols: list[str], filters=None, per
     if instrument not in INSTRUMENTS:
         raise ScoresError(one_of("instrument", instrument, INSTRUMENTS)
                           + " (complaint / social texts: use sentiment_table).")
-    fb = filtered_feedback(con, filters)
-    fb = fb.filter((fb.instrument == instrument) & fb.score.notnull())
+    fb = scope(con, filters).feedback(instrument, scored=True)
     _check_scales(fb, instrument)
     fb = with_groups(con, fb, cols, personas=personas, period=period)
     box = _boxes(fb, instrument)
@@ -135,75 +132,19 @@ def _check_scales(fb: ir.Table, instrument: str) -> None:
                           "likelihood-to-recommend question with scale: [0, 10] in the ingest config.")
 
 
-def nps_interval(promoters: int, detractors: int, n: int, *, level: float = 0.95) -> Interval:
-    """NPS in points with the Wald interval of the multinomial variance (clipped to ±100)."""
-    if n == 0:
-        return Interval(NAN, NAN, NAN)
-    p, d = promoters / n, detractors / n
-    half = _z(level) * math.sqrt(max(p + d - (p - d) ** 2, 0.0) / n)
-    return Interval(100 * (p - d), max(-100.0, 100 * (p - d - half)), min(100.0, 100 * (p - d + half)))
-
-
-def nps_difference(a: tuple[int, int, int], b: tuple[int, int, int], *, level: float = 0.95
-                   ) -> tuple[Interval, float]:
-    """NPS(a) − NPS(b) in points for (promoters, detractors, n) counts: Wald interval and the two-sided
-    p-value of the z test with the unpooled multinomial variances."""
-    (pa_, da, na), (pb, db, nb) = a, b
-    if na == 0 or nb == 0:
-        return Interval(NAN, NAN, NAN), NAN
-    va, vb = pa_ / na + da / na - (pa_ / na - da / na) ** 2, pb / nb + db / nb - (pb / nb - db / nb) ** 2
-    diff = (pa_ - da) / na - (pb - db) / nb
-    se = math.sqrt(va / na + vb / nb)
-    if se == 0:
-        return Interval(100 * diff, 100 * diff, 100 * diff), (1.0 if diff == 0 else 0.0)
-    half = _z(level) * se
-    return Interval(100 * diff, 100 * (diff - half), 100 * (diff + half)), float(2 * _dist().norm.sf(abs(diff) / se))
-
-
-def moments(n: int, sum_y: float, sum_y2: float) -> tuple[float, float]:
-    """Mean and sample variance (ddof 1; NaN below two answers) from n, Σy and Σy²."""
-    if n == 0:
-        return NAN, NAN
-    mean = sum_y / n
-    return mean, (max(sum_y2 - n * mean * mean, 0.0) / (n - 1) if n > 1 else NAN)
-
-
-def mean_interval(n: int, mean: float, var: float, *, level: float = 0.95) -> Interval:
-    """The mean with its Student t interval (NaN bounds below two answers)."""
-    if n < 2 or not var == var:
-        return Interval(mean, NAN, NAN)
-    half = float(_dist().t.ppf(0.5 + level / 2, n - 1)) * math.sqrt(var / n)
-    return Interval(mean, mean - half, mean + half)
-
-
-def welch_summary(a: tuple[int, float, float], b: tuple[int, float, float], *, level: float = 0.95
-                  ) -> tuple[Interval, float]:
-    """mean(a) − mean(b) from (n, mean, variance): Welch t interval and two-sided p-value."""
-    (na, ma, va), (nb, mb, vb) = a, b
-    if na < 2 or nb < 2:
-        return Interval(ma - mb if na and nb else NAN, NAN, NAN), NAN
-    sa, sb = va / na, vb / nb
-    if sa + sb == 0:
-        return Interval(ma - mb, NAN, NAN), NAN
-    df = (sa + sb) ** 2 / (sa ** 2 / (na - 1) + sb ** 2 / (nb - 1))
-    se, d = math.sqrt(sa + sb), ma - mb
-    half = float(_dist().t.ppf(0.5 + level / 2, df)) * se
-    return Interval(d, d - half, d + half), float(2 * _dist().t.sf(abs(d) / se, df))
-
-
 def headline(instrument: str, s, *, level: float) -> dict:
     """The score columns of one group from its sufficient statistics `s` (a row)."""
     n = int(s.n)
     mean, var = moments(n, float(s.sum_y or 0), float(s.sum_y2 or 0))
     m = mean_interval(n, mean, var, level=level)
-    out = {"n": n}
+    out = {"n_answers": n}
     if instrument == "nps":
         h = nps_interval(int(s.n_good), int(s.n_bad), n, level=level)
     elif instrument == "review":
         h = m
     else:
         h = wilson_interval(int(s.n_good), n, level=level)
-    out |= {"score": h.estimate, "low": h.low, "high": h.high, "mean": m.estimate, "mean_low": m.low,
+    out |= {"estimate": h.estimate, "low": h.low, "high": h.high, "mean": m.estimate, "mean_low": m.low,
             "mean_high": m.high}
     if instrument == "nps":
         out |= {"promoter_rate": s.n_good / n if n else NAN, "passive_rate": (n - s.n_good - s.n_bad) / n if n
@@ -219,19 +160,19 @@ def headline(instrument: str, s, *, level: float) -> dict:
 def scores_table(con, *, instrument: str, by=None, period: str | None = None, filters=None,
                  personas=None, level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
     """The instrument's headline score per group (`by`: touchpoint, channel, source, segment, persona,
-    period; `period`: week / month / quarter / year of feedback_ts), with intervals; `small` flags
-    groups with n < min_n. `measure` names what `score` is (see RULES)."""
+    period; `period`: day / week / month / quarter / year of feedback_ts), with intervals; `small` flags
+    groups with n_answers < min_n. `measure` names what `estimate` is (see RULES)."""
     cols, period = group_columns(by, period)
     stats = sufficient_stats(con, instrument=instrument, cols=cols, filters=filters, personas=personas,
                              period=period)
     rows = [{**{c: getattr(s, c) for c in cols}, "instrument": instrument, "measure": MEASURES[instrument],
              **headline(instrument, s, level=level)} for s in stats.itertuples(index=False)]
-    df = pd.DataFrame(rows, columns=[*cols, "instrument", "measure", "n", "score", "low", "high", "mean",
+    df = pd.DataFrame(rows, columns=[*cols, "instrument", "measure", "n_answers", "estimate", "low", "high", "mean",
                                      "mean_low", "mean_high"] if not rows else None)
-    df["small"] = df["n"] < min_n
+    df["small"] = df["n_answers"] < min_n
     return definition(df, analysis="scores", instrument=instrument, measure=MEASURES[instrument],
                       rule=RULES[instrument], by=cols or None, period=period, level=level, min_n=min_n,
-                      mean="mean score with a Student t interval", filters=as_filters(filters).describe(),
+                      mean="mean score with a Student t interval", filters=scope(con, filters).describe(),
                       filter_rules=FEEDBACK_FILTERS)
 
 
@@ -245,8 +186,9 @@ def scores_compare_table(con, *, instrument: str, by, baseline=None, period: str
                          personas=None, level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
     """Each group of `by` against a reference: the rest of the answers (`baseline=None`), one group
     (`baseline="Premium"`, a tuple for several `by` columns) or the previous period of the same
-    other groups (`baseline="previous"`). Gives diff (score − score_ref) with its interval and
-    p-value (COMPARE_RULE), Holm-adjusted `p_holm`, and the same for the mean score (Welch)."""
+    other groups (`baseline="previous"`). Gives `difference` (estimate − estimate_ref) with its
+    interval (`difference_low`, `difference_high`) and p-value (COMPARE_RULE), Holm-adjusted
+    `p_holm`, and the same for the mean score (Welch)."""
     cols, period = group_columns(by, period)
     if not cols:
         raise ScoresError("scores_compare_table needs by=, e.g. by='touchpoint' or by='period'.")
@@ -254,16 +196,17 @@ def scores_compare_table(con, *, instrument: str, by, baseline=None, period: str
                              period=period)
     rows = [_compare_row(instrument, cols, s, ref, label, level) for s, ref, label in
             _references(stats, cols, baseline)]
-    df = pd.DataFrame(rows, columns=None if rows else [*cols, "instrument", "measure", "reference", "n", "n_ref",
-                                                        "diff", "diff_low", "diff_high", "p_value"])
+    df = pd.DataFrame(rows, columns=None if rows else [*cols, "instrument", "measure", "reference", "n_answers",
+                                                        "n_answers_ref", "difference", "difference_low",
+                                                        "difference_high", "p_value"])
     df["p_holm"] = holm(df["p_value"].to_numpy(float))
     df["significant"] = df["p_value"] < 1 - level
-    df["small"] = (df["n"] < min_n) | (df["n_ref"] < min_n)
+    df["small"] = (df["n_answers"] < min_n) | (df["n_answers_ref"] < min_n)
     return definition(df, analysis="scores compared", instrument=instrument, measure=MEASURES[instrument],
                       rule=RULES[instrument], test=COMPARE_RULE[instrument], reference=_ref_rule(baseline),
                       mean_test="difference of mean scores, Welch t interval and test", by=cols, period=period,
                       level=level, min_n=min_n, p_holm="Holm step-down adjustment over the rows of this table",
-                      filters=as_filters(filters).describe(), filter_rules=FEEDBACK_FILTERS)
+                      filters=scope(con, filters).describe(), filter_rules=FEEDBACK_FILTERS)
 
 
 def _ref_rule(baseline) -> str:
@@ -312,11 +255,12 @@ def _label(value) -> str:
 def _compare_row(instrument: str, cols: list[str], s, ref, label, level: float) -> dict:
     me = headline(instrument, s, level=level)
     out = {**{c: getattr(s, c) for c in cols}, "instrument": instrument, "measure": MEASURES[instrument],
-           "reference": label, "n": me["n"], "score": me["score"]}
+           "reference": label, "n_answers": me["n_answers"], "estimate": me["estimate"]}
     if ref is None:
-        return out | {"n_ref": 0, "score_ref": NAN, "diff": NAN, "diff_low": NAN, "diff_high": NAN, "p_value": NAN,
-                      "mean": me["mean"], "mean_ref": NAN, "mean_diff": NAN, "mean_diff_low": NAN,
-                      "mean_diff_high": NAN, "mean_p_value": NAN}
+        return out | {"n_answers_ref": 0, "estimate_ref": NAN, "difference": NAN, "difference_low": NAN,
+                      "difference_high": NAN, "p_value": NAN, "mean": me["mean"], "mean_ref": NAN,
+                      "mean_difference": NAN, "mean_difference_low": NAN, "mean_difference_high": NAN,
+                      "mean_p_value": NAN}
     other = headline(instrument, ref, level=level)
     a, b = (int(s.n), *moments(int(s.n), float(s.sum_y), float(s.sum_y2))), \
         (int(ref.n), *moments(int(ref.n), float(ref.sum_y), float(ref.sum_y2)))
@@ -329,17 +273,7 @@ def _compare_row(instrument: str, cols: list[str], s, ref, label, level: float) 
     else:
         diff = newcombe_interval(int(s.n_good), int(s.n), int(ref.n_good), int(ref.n), level=level)
         p = two_proportion_p_value(int(s.n_good), int(s.n), int(ref.n_good), int(ref.n))
-    return out | {"n_ref": other["n"], "score_ref": other["score"], "diff": diff.estimate, "diff_low": diff.low,
-                  "diff_high": diff.high, "p_value": p, "mean": me["mean"], "mean_ref": other["mean"],
-                  "mean_diff": mdiff.estimate, "mean_diff_low": mdiff.low, "mean_diff_high": mdiff.high,
-                  "mean_p_value": mp}
-
-
-def holm(p_values) -> list[float]:
-    """Holm step-down adjusted p-values (NaN stays NaN)."""
-    ps = [(p, i) for i, p in enumerate(p_values) if p == p]
-    out, running, m = [NAN] * len(p_values), 0.0, len(ps)
-    for rank, (p, i) in enumerate(sorted(ps)):
-        running = max(running, min(1.0, (m - rank) * p))
-        out[i] = running
-    return out
+    return out | {"n_answers_ref": other["n_answers"], "estimate_ref": other["estimate"],
+                  "difference": diff.estimate, "difference_low": diff.low, "difference_high": diff.high,
+                  "p_value": p, "mean": me["mean"], "mean_ref": other["mean"], "mean_difference": mdiff.estimate,
+                  "mean_difference_low": mdiff.low, "mean_difference_high": mdiff.high, "mean_p_value": mp}

@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from ...errors import WorkbenchError, one_of
-from ...scope import _values, as_filters, definition
+from ...scope import definition, scope
 from .scores import BY as SCORE_BY
-from .scores import FEEDBACK_FILTERS, NONE, filtered_feedback, group_columns, mean_interval, nps_interval, with_groups
+from .scores import FEEDBACK_FILTERS, NONE, group_columns, mean_interval, nps_interval, with_groups
 from ..stats import wilson_interval
 
 LEXICON_FILE = Path(__file__).with_name("sentiment_lexicon.txt")
@@ -143,12 +143,10 @@ def sentiment_labels(compound, *, neutral_band: float = NEUTRAL_BAND) -> np.ndar
 def scored_responses(con, *, cols=(), filters=None, instrument=None, text_column: str = "text", lexicon="cx",
                      neutral_band: float = NEUTRAL_BAND, personas=None, period=None) -> pd.DataFrame:
     """One row per feedback row with a text: RESPONSE_COLUMNS, group columns, compound, label."""
-    fb = filtered_feedback(con, filters)
+    fb = scope(con, filters).feedback(instrument)
     strings = [c for c, t in fb.schema().items() if t.is_string()]
     if text_column not in strings:
         raise SentimentError(one_of("text_column", text_column, strings))
-    if instrument is not None:
-        fb = fb.filter(fb.instrument.isin([str(v) for v in _values(instrument)]))
     fb = fb.filter(fb[text_column].notnull() & (fb[text_column].strip() != ""))
     fb = with_groups(con, fb, [c for c in cols if c != "theme"], personas=personas, period=period)
     keep = dict.fromkeys([*RESPONSE_COLUMNS, *(c for c in cols if c != "theme")])
@@ -181,7 +179,7 @@ def _summary(g: pd.DataFrame, level: float) -> dict:
                       level=level)
     net = nps_interval(counts["positive"], counts["negative"], n, level=level)
     neg, pos = wilson_interval(counts["negative"], n, level=level), wilson_interval(counts["positive"], n, level=level)
-    return {"n": n, "mean_compound": m.estimate, "mean_low": m.low, "mean_high": m.high,
+    return {"n_answers": n, "mean_compound": m.estimate, "mean_low": m.low, "mean_high": m.high,
             "negative_rate": neg.estimate, "negative_low": neg.low, "negative_high": neg.high,
             "neutral_rate": counts["neutral"] / n if n else float("nan"),
             "positive_rate": pos.estimate, "positive_low": pos.low, "positive_high": pos.high,
@@ -193,9 +191,9 @@ def sentiment_table(con, *, by=None, filters=None, instrument=None, text_column:
                     level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
     """Sentiment of the feedback texts. `by=None`: one row per response (RESPONSE_COLUMNS, compound,
     label; no text, so no verbatim leaks into a dashboard table). `by` (touchpoint, channel, source,
-    instrument, segment, persona, period, theme): per group n, mean compound (t interval), negative /
+    instrument, segment, persona, period, theme): per group n_answers, mean compound (t interval), negative /
     positive rates (Wilson), net_sentiment = 100 × (positive − negative) / n (multinomial Wald
-    interval, as NPS), and `small` for n < min_n. `instrument` keeps some instruments only."""
+    interval, as NPS), and `small` for n_answers < min_n. `instrument` keeps some instruments only."""
     asked = [] if by is None else [by] if isinstance(by, str) else list(by)
     for c in asked:
         if c not in BY:
@@ -209,13 +207,13 @@ def sentiment_table(con, *, by=None, filters=None, instrument=None, text_column:
     about = dict(model=MODEL if lexicon != "vader" else "vaderSentiment 3.3.2", lexicon=_key(lexicon)[0],
                  labels=LABEL_RULE.replace("0.05", f"{neutral_band:g}", 1) if neutral_band != NEUTRAL_BAND
                  else LABEL_RULE, instrument=instrument, text_column=text_column,
-                 filters=as_filters(filters).describe(), filter_rules=FEEDBACK_FILTERS)
+                 filters=scope(con, filters).describe(), filter_rules=FEEDBACK_FILTERS)
     if not cols:
         return definition(df.reset_index(drop=True), analysis="sentiment per response", **about)
     rows = [{**dict(zip(cols, key if isinstance(key, tuple) else (key,))), **_summary(g, level)}
             for key, g in df.groupby(cols, sort=True, dropna=False)]
-    out = pd.DataFrame(rows, columns=None if rows else [*cols, "n", "mean_compound", "net_sentiment"])
-    out["small"] = out["n"] < min_n
+    out = pd.DataFrame(rows, columns=None if rows else [*cols, "n_answers", "mean_compound", "net_sentiment"])
+    out["small"] = out["n_answers"] < min_n
     return definition(out, analysis="sentiment", by=cols, period=period, level=level, min_n=min_n,
                       net_sentiment="100 × (positive − negative) / n, Wald interval with the multinomial variance",
                       **about)

@@ -22,7 +22,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ...scope import FEEDBACK_RULE, as_filters, definition
+from ...scope import FEEDBACK_RULE, definition, scope
 from ..stats import wilson_interval
 from .themes import ThemeError, comments, feedback_rows
 
@@ -54,7 +54,7 @@ def discover_themes_table(con, *, n_themes: int = 8, filters=None, instrument=No
     """Themes found in the comments themselves, most mentioned first.
 
     One row per discovered theme: `theme` (its three top terms, a readable label), `top_terms`
-    (the `n_terms` heaviest terms), `n_responses` comments with a sentence belonging to it,
+    (the `n_terms` heaviest terms), `n_answers`: comments with a sentence belonging to it,
     `theme_rate` of all comments with `low`/`high` (Wilson), and `examples` (comments, redacted,
     whose sentence loads most on it). A sentence belongs to its dominant theme when its weight
     there (theme term vectors scaled to unit length, so the weight reads like a cosine
@@ -104,10 +104,10 @@ def discover_themes_table(con, *, n_themes: int = 8, filters=None, instrument=No
         members = hits["doc"].unique()
         examples = list(dict.fromkeys(docs["text"].iloc[members[:50]]))[:n_examples]
         ci = wilson_interval(members.size, len(docs), level=level)
-        rows.append({"theme": " · ".join(top[:3]), "top_terms": top, "n_responses": int(members.size),
+        rows.append({"theme": " · ".join(top[:3]), "top_terms": top, "n_answers": int(members.size),
                      "theme_rate": ci.estimate, "low": ci.low, "high": ci.high,
                      "examples": examples})
-    df = pd.DataFrame(rows).sort_values("n_responses", ascending=False, kind="stable").reset_index(drop=True)
+    df = pd.DataFrame(rows).sort_values("n_answers", ascending=False, kind="stable").reset_index(drop=True)
     df.insert(0, "theme_id", np.arange(1, n_themes + 1))
     return definition(df, unit="comment (feedback response with a non-empty text)",
                       method=f"TF-IDF on distinct sentences ({ngram_range[0]}-{ngram_range[1]}-grams, min_df={min_df}, "
@@ -116,5 +116,5 @@ def discover_themes_table(con, *, n_themes: int = 8, filters=None, instrument=No
                       n_comments=len(docs), n_sentences=len(sent), n_distinct_sentences=len(uniq), n_fitted=len(fit),
                       n_unassigned_comments=int(len(docs) - sent.loc[sent["theme"] >= 0, "doc"].nunique()),
                       reconstruction_error=float(nmf.reconstruction_err_), instrument=instrument, level=level,
-                      filters=as_filters(filters).describe() or None,
+                      filters=scope(con, filters).describe() or None,
                       filter_rules=FEEDBACK_RULE)

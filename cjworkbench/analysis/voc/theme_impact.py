@@ -22,7 +22,7 @@ import pandas as pd
 
 from ...contract import INSTRUMENTS
 from ...errors import one_of
-from ...scope import FEEDBACK_RULE, as_filters, definition
+from ...scope import FEEDBACK_RULE, definition, scope
 from ..stats import _check_level, _z
 from .themes import ThemeError, _describe, feedback_rows, load_taxonomy, mentions
 
@@ -48,7 +48,7 @@ def theme_impact_table(con, *, taxonomy, instrument: str = "nps", metric: str | 
                        level: float = 0.95) -> pd.DataFrame:
     """Impact of each theme on the instrument's score, with a delta-method interval.
 
-    One row per theme: `n_theme` responses mentioning it out of `n_responses` scored responses,
+    One row per theme: `n_theme` answers mentioning it out of `n_answers` scored answers,
     `theme_rate`, `score_all`, `score_theme` (e.g. NPS of the responses with the theme),
     `score_without`, `impact` = score_all - score_without with `low`/`high`, `p_value`.
     `metric`: nps (default for nps), top_box (csat), mean (ces, review).
@@ -63,13 +63,13 @@ def theme_impact_table(con, *, taxonomy, instrument: str = "nps", metric: str | 
     sums = impact_sums(feedback_rows(con, filters, instrument=instrument), tax, metric).to_pandas().iloc[0].fillna(0.0)
     rows = [impact_from_sums(sums["n"], sums["s"], sums["q"], sums[f"n{i}"], sums[f"s{i}"], sums[f"q{i}"], level)
             | {"theme": name} for i, name in enumerate(tax)]
-    cols = ["theme", "n_theme", "n_responses", "theme_rate", "score_all", "score_theme", "score_without",
+    cols = ["theme", "n_theme", "n_answers", "theme_rate", "score_all", "score_theme", "score_without",
             "impact", "low", "high", "p_value"]
     df = pd.DataFrame(rows, columns=cols).assign(metric=metric)
     return definition(df, unit=f"{instrument} response with a score", metric=_MEANING[metric], level=level,
                       impact="score of all responses - score of the responses not mentioning the theme",
                       interval="delta method (influence function), normal approximation",
-                      taxonomy=_describe(tax), filters=as_filters(filters).describe() or None,
+                      taxonomy=_describe(tax), filters=scope(con, filters).describe() or None,
                       filter_rules=FEEDBACK_RULE)
 
 
@@ -91,7 +91,7 @@ def impact_from_sums(n, s, q, n1, s1, q1, level: float = 0.95) -> dict:
     n, n1 = int(n), int(n1)
     n0, s0, q0 = n - n1, s - s1, q - q1
     nan = float("nan")
-    out = {"n_theme": n1, "n_responses": n, "theme_rate": n1 / n if n else nan,
+    out = {"n_theme": n1, "n_answers": n, "theme_rate": n1 / n if n else nan,
            "score_all": s / n if n else nan, "score_theme": s1 / n1 if n1 else nan,
            "score_without": s0 / n0 if n0 else nan}
     if not n0:

@@ -21,13 +21,13 @@ import pandas as pd
 
 from ...designs.reader import read_yaml
 from ...errors import WorkbenchError, one_of
-from ...scope import FEEDBACK_RULE, as_filters, definition, filtered_feedback
+from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
+from ...scope import FEEDBACK_RULE, definition, scope
 
 _META = set(r"\.^$|?*+()[]{}")
 _NOT_PORTABLE = ("(?=", "(?!", "(?<=", "(?<!", "(?P<", "(?<")
 _THEME_KEYS = ("keywords", "patterns", "exclude", "description")
 BY = ("touchpoint", "channel", "instrument", "source", "period")
-PERIODS = ("week", "month", "quarter", "year")
 
 
 class ThemeError(WorkbenchError, ValueError):
@@ -104,8 +104,8 @@ def _either(parts: list[str]) -> str:
 
 
 def feedback_rows(con, filters=None, *, instrument: str | tuple[str, ...] | None = None) -> ir.Table:
-    """Feedback after the shared filters (`filters.FEEDBACK_RULE`); `instrument` narrows further."""
-    return filtered_feedback(con, filters, instrument=instrument)
+    """Feedback answers in scope (`scope.FEEDBACK_RULE`); `instrument` narrows further."""
+    return scope(con, filters).feedback(instrument)
 
 
 def comments(fb: ir.Table) -> ir.Table:
@@ -141,7 +141,7 @@ def theme_matches(con, *, taxonomy, filters=None) -> pd.DataFrame:
           .drop(columns="_o").reset_index(drop=True))
     df["theme"] = df["theme"].astype(str)
     return definition(df, unit="feedback response with a non-empty text", taxonomy=_describe(tax),
-                      filters=as_filters(filters).describe() or None,
+                      filters=scope(con, filters).describe() or None,
                       filter_rules=FEEDBACK_RULE)
 
 
@@ -156,10 +156,8 @@ def group_columns(fb: ir.Table, by, period: str) -> tuple[ir.Table, list[str]]:
         if c not in BY:
             raise ThemeError(one_of("by column", c, BY))
     if "period" in cols:
-        if period not in PERIODS:
-            raise ThemeError(one_of("period", period, PERIODS))
-        fb = fb.mutate(period=fb.feedback_ts.truncate({"week": "W", "month": "M", "quarter": "Q", "year": "Y"}[period])
-                       .cast("date"))
+        check_period(period, ThemeError)
+        fb = fb.mutate(period=fb.feedback_ts.truncate(TRUNCATE[period]).cast("date"))
     return fb, cols
 
 
@@ -171,7 +169,7 @@ def themes_table(con, *, taxonomy, by=None, filters=None, instrument=None, perio
     comments (feedback rows with a non-empty text) in the group, `theme_rate` with `low`/`high`,
     and up to `n_examples` distinct matching verbatims, most recent first (redacted again, in case the
     source was loaded with `redact_text: false`). `by`: touchpoint, channel, instrument, source or
-    period (`period`: week, month, quarter, year of feedback_ts); `instrument` narrows the rows.
+    period (`period`: day, week, month, quarter, year of feedback_ts); `instrument` narrows the rows.
     """
     from ...redact import redact_series
     from ..stats import wilson_interval
@@ -202,5 +200,5 @@ def themes_table(con, *, taxonomy, by=None, filters=None, instrument=None, perio
     return definition(df.reset_index(drop=True), unit="comment (feedback response with a non-empty text)",
                       measure="share of comments whose text matches the theme (case-insensitive), Wilson interval",
                       level=level, instrument=instrument, by=cols or None, period=period if "period" in cols else None,
-                      taxonomy=_describe(tax), filters=as_filters(filters).describe() or None,
+                      taxonomy=_describe(tax), filters=scope(con, filters).describe() or None,
                       filter_rules=FEEDBACK_RULE)

@@ -12,9 +12,6 @@ per customer, events in (event_ts, seq) order.
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-
 import ibis
 import ibis.expr.types as ir
 import pandas as pd
@@ -22,8 +19,7 @@ import pandas as pd
 from ...contract import INSTRUMENTS
 from ...errors import one_of
 from ...model import ARROW
-from ...scope import (TIE_RULE, FilterError, _date, _values, as_filters, definition, epoch, filtered_events,
-                      matching_customers)
+from ...scope import FEEDBACK_RULE, TIE_RULE, FilterError, _strs, definition, epoch, scope
 from .scores import mean_interval, moments, nps_interval
 from ..stats import Interval, newcombe_interval, two_proportion_p_value, wilson_interval
 
@@ -39,8 +35,7 @@ MATCH_RULE = ("the preceding event is the latest event of the answer's own journ
               "before feedback_ts when that journey has one (matched_by = journey), else the customer's latest "
               "event at or before feedback_ts (matched_by = customer); an event at the same timestamp counts "
               "as before; events in (event_ts, seq) order")
-FILTER_RULE = ("event-level filters and has_activity narrow the events an answer can follow; segment and "
-               "attributes select customers; start_date / end_date apply to feedback_ts (UTC dates, inclusive)")
+FILTER_RULE = FEEDBACK_RULE   # answers in scope; the events they follow: the customer's whole history
 NPS_RULE = "NPS = % promoters (9-10) - % detractors (0-6), Wald interval of the mean of +100 / 0 / -100"
 MEAN_RULE = "mean score with a Student t interval"
 SENTIMENT_RULE = ("mean VADER compound (-1..+1, analysis.sentiment.score_texts) of the non-empty texts with a t "
@@ -54,30 +49,19 @@ def check_instrument(instrument: str | None) -> str | None:
 
 
 def answers(con, filters=None, *, instrument: str | None = None, feedback_touchpoint=None) -> ir.Table:
-    """Feedback rows with a score, of the matching customers, answered within the date filters."""
-    f = as_filters(filters)
-    fb = con.table("feedback")
-    fb = fb.filter(fb.score.notnull())
-    if check_instrument(instrument):
-        fb = fb.filter(fb.instrument == instrument)
+    """Scored answers in scope (FEEDBACK_RULE); `feedback_touchpoint` narrows to those touchpoints."""
+    fb = scope(con, filters).feedback(check_instrument(instrument), scored=True)
     if feedback_touchpoint:
-        fb = fb.filter(fb.touchpoint.isin([str(v) for v in _values(feedback_touchpoint)]))
-    if f.has_customer_filters:
-        fb = fb.semi_join(matching_customers(con, f), "customer_id")
-    if f.start_date:
-        fb = fb.filter(fb.feedback_ts >= ibis.timestamp(_date(f.start_date, "start_date")))
-    if f.end_date:
-        end = _date(f.end_date, "end_date") + dt.timedelta(days=1)
-        fb = fb.filter(fb.feedback_ts < ibis.timestamp(end))
+        fb = fb.filter(fb.touchpoint.isin(_strs(feedback_touchpoint)))
     return fb
 
 
 def journey_events(con, filters=None) -> ir.Table:
-    """Filtered events (journey-start dates not applied: they select answers) with `pos` in the
-    customer's journey, `prev_activity`, `next_activity`, `next_ts` and `c_idx`, the 1-based index
-    in the customer's whole event stream."""
-    f = dataclasses.replace(as_filters(filters), start_date=None, end_date=None)
-    ev = filtered_events(con, f)
+    """The scoped customers' whole event histories (`Scope.history`: no date or event-level cut,
+    so the event an answer follows is a fact) with `pos` in the customer's journey,
+    `prev_activity`, `next_activity`, `next_ts` and `c_idx`, the 1-based index in the customer's
+    whole event stream."""
+    ev = scope(con, filters).history()
     wj = ibis.window(group_by=["customer_id", "journey_key"], order_by=["event_ts", "seq"])
     wc = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
     return ev.mutate(pos=ibis.row_number().over(wj) + 1, prev_activity=ev.activity.lag().over(wj),
@@ -89,10 +73,10 @@ def _preceding_index(ev: ir.Table, fb: ir.Table) -> ir.Table:
     """Per answer (`fseq`): `c_idx` of the customer's latest event at or before it (0: none) and
     `j_idx`, the `pos` of its own journey's latest event at or before it (0: none)."""
     i64 = "int64"
-    e = ev.select("customer_id", jkey=ev.journey_key, ts=ev.event_ts.cast(_TS), kind=ibis.literal(0).cast(i64),
-                  seq=ev.seq.cast(i64), is_event=ibis.literal(1).cast(i64))
-    a = fb.select("customer_id", jkey=fb.journey_id, ts=fb.feedback_ts.cast(_TS), kind=ibis.literal(1).cast(i64),
-                  seq=fb.seq.cast(i64), is_event=ibis.literal(0).cast(i64))
+    e = ev.select(customer_id=ev.customer_id.cast(_STR), jkey=ev.journey_key, ts=ev.event_ts.cast(_TS),
+                  kind=ibis.literal(0).cast(i64), seq=ev.seq.cast(i64), is_event=ibis.literal(1).cast(i64))
+    a = fb.select(customer_id=fb.customer_id.cast(_STR), jkey=fb.journey_id, ts=fb.feedback_ts.cast(_TS),
+                  kind=ibis.literal(1).cast(i64), seq=fb.seq.cast(i64), is_event=ibis.literal(0).cast(i64))
     s = e.union(a)
     order = ["ts", "kind", "seq"]
     s = s.mutate(c_idx=s.is_event.sum().over(ibis.window(group_by="customer_id", order_by=order, rows=(None, 0))),
@@ -161,7 +145,7 @@ def feedback_on_journey_table(con, *, instrument: str | None = None, by: str = "
     key = fe[by].fill_null(NONE).name("group_value")
     s = fe.score.cast("float64")
     g = fe.group_by([fe.instrument, key]).aggregate(
-        n_feedback=fe.count(), n_customers=fe.customer_id.nunique(), score_sum=s.sum(), score_sq=(s * s).sum(),
+        n_answers=fe.count(), n_customers=fe.customer_id.nunique(), score_sum=s.sum(), score_sq=(s * s).sum(),
         n_promoters=fe.count(where=s >= 9), n_detractors=fe.count(where=s <= 6),
         median_seconds_since=fe.seconds_since.median()).execute()
     rows = [_group_stats(r, level, min_n) for r in g.itertuples(index=False)]
@@ -171,21 +155,21 @@ def feedback_on_journey_table(con, *, instrument: str | None = None, by: str = "
         df = df.merge(senti, on=["instrument", "group_value"], how="left")
         df["n_texts"] = df["n_texts"].fillna(0).astype("int64")
     df = df.rename(columns={"group_value": by})
-    df = df.sort_values(["instrument", "n_feedback", by], ascending=[True, False, True], ignore_index=True)
+    df = df.sort_values(["instrument", "n_answers", by], ascending=[True, False, True], ignore_index=True)
     return definition(df, analysis="feedback on journey", by=by, instrument=instrument,
                       feedback_touchpoint=feedback_touchpoint, level=level, match=MATCH_RULE, nps=NPS_RULE,
                       score=MEAN_RULE, small_sample=f"fewer than {min_n} answers", filter_rule=FILTER_RULE,
                       sentiment=SENTIMENT_RULE if senti is not None else None,
                       variant="the journey's activities up to and including the preceding event",
-                      tie_rule=TIE_RULE, filters=as_filters(filters).describe())
+                      tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
-_STAT_COLUMNS = ["n_feedback", "n_customers", "score_mean", "score_low", "score_high", "nps", "nps_low", "nps_high",
+_STAT_COLUMNS = ["n_answers", "n_customers", "score_mean", "score_low", "score_high", "nps", "nps_low", "nps_high",
                  "promoter_rate", "detractor_rate", "median_seconds_since", "small_sample"]
 
 
 def _group_stats(r, level: float, min_n: int) -> list:
-    n = int(r.n_feedback)
+    n = int(r.n_answers)
     m = mean_interval(n, *moments(n, r.score_sum, r.score_sq), level=level)
     nps = Interval(NAN, NAN, NAN) if r.instrument != "nps" else nps_interval(r.n_promoters, r.n_detractors, n,
                                                                             level=level)
@@ -262,7 +246,7 @@ def path_contrast_table(con, *, instrument: str = "nps", lookback_days: float = 
                       share_diff="detractor share - promoter share, Newcombe hybrid score interval; p_value of "
                                  "the pooled two-proportion z test", lift="detractor share / promoter share",
                       min_windows=min_windows, filter_rule=FILTER_RULE, tie_rule=TIE_RULE,
-                      filters=as_filters(filters).describe())
+                      filters=scope(con, filters).describe())
 
 
 _CONTRAST_COLUMNS = ["transition", "from_activity", "to_activity", "n_detractor_windows", "n_detractors",

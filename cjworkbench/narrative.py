@@ -1,4 +1,5 @@
-"""What changed, in words: a row's values in the units of its metric, and a few summary sentences."""
+"""What changed, in words: a row's values in the units of its metric, and a few summary sentences
+(the words beside the `changes_table` chart and in report headlines)."""
 
 from __future__ import annotations
 

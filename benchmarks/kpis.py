@@ -1,0 +1,68 @@
+"""The whole KPI scorecard (26 KPIs, current period, two baselines, a 12-month trend) on demo data.
+
+Generates and ingests the demo (or reuses `--db`), then times `scorecard_table` in a fresh
+connection:
+- cold: the first call (roles inferred from the data, expressions built, SQL compiled, query run);
+- warm: the same call again, as a dashboard's chart and table views ask for it (statistics kept in
+  the one cache per connection and arguments);
+- new filter: a call with a segment not asked before (expression built, query run: what a widget
+  change costs), and the same segment again (warm).
+Best of `--repeat` runs each; events are counted so the figures can be read per million events.
+
+    .venv/bin/python benchmarks/kpis.py                                   # 20,000 customers, seed 7
+    .venv/bin/python benchmarks/kpis.py --db /tmp/demo200k/db.duckdb      # an ingested 200,000-customer demo
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import cjworkbench
+from cjworkbench.analysis.measures import scorecard_table
+from cjworkbench.demo import generate
+from cjworkbench.ingest import run_ingest
+
+
+def timed(fn):
+    t = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t, result
+
+
+def best_of(repeat: int, fn) -> float:
+    return min(timed(fn)[0] for _ in range(repeat))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--db", type=Path, help="an ingested demo database (default: generate one)")
+    ap.add_argument("--customers", type=int, default=20_000)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    db = args.db
+    if db is None:
+        folder = Path(tempfile.mkdtemp(prefix="cjw_kpis_"))
+        generate(folder, customers=args.customers, seed=args.seed)
+        run_ingest(folder / "cjworkbench.yml", folder / "db.duckdb")
+        db = folder / "db.duckdb"
+    con = cjworkbench.connect(db)
+    n_events = int(con.table("events").count().execute())
+    cold, card = timed(lambda: scorecard_table(con))
+    warm = best_of(args.repeat, lambda: scorecard_table(con))
+    segments = ["Premium", "Value", "Business"][: max(1, args.repeat)]
+    fresh = min(timed(lambda s=s: scorecard_table(con, filters={"segment": s}))[0] for s in segments)
+    again = best_of(args.repeat, lambda: scorecard_table(con, filters={"segment": segments[0]}))
+    print(f"events: {n_events:,}  KPIs: {len(card)} ({int(card['available'].sum())} available)  "
+          f"period: {card['period'].iloc[0]}")
+    print(f"scorecard cold: {cold:.3f} s")
+    print(f"scorecard warm (same call again): {warm:.3f} s")
+    print(f"scorecard with a new segment filter (query run): {fresh:.3f} s; the same filter again: {again:.3f} s")
+    print(f"query run per million events: {fresh / n_events * 1e6:.3f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Attribution: what each channel (or touchpoint) is worth in conversions.
+
+`attribution_table` builds conversion paths (`paths.py`), attributes each conversion with a rule
+(`heuristics.py`), the Markov removal effect (`markov.py`) or Shapley values (`shapley.py`), and
+gives every estimate a percentile interval from resampling paths (bootstrap, fixed seed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...errors import one_of
+from ...scope import TIE_RULE, FilterError, definition, scope
+from . import heuristics, markov, shapley
+from .paths import PATH_RULE, Paths, build_paths, check_activity, check_unit, default_conversion
+
+MODELS = (*heuristics.HEURISTICS, "markov", "shapley")
+COLUMNS = ["model", "estimate", "share", "low", "high", "n_journeys", "n_customers", "removal_effect", "mc_se"]
+
+__all__ = ["attribution_table", "MODELS", "Paths", "build_paths", "default_conversion"]
+
+
+def _models(model) -> list[str]:
+    wanted = list(MODELS) if model == "all" else [model] if isinstance(model, str) else list(model)
+    for m in wanted:
+        if m not in MODELS:
+            raise FilterError(one_of("model", m, (*MODELS, "all")))
+    return wanted
+
+
+def _check_numbers(order, n_resamples, level, half_life_days) -> None:
+    if order not in markov.ORDERS:
+        raise FilterError(one_of("order", order, markov.ORDERS))
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 0:
+        raise FilterError(f"n_resamples must be a whole number >= 0 (0: no intervals), got {n_resamples!r}.")
+    if not 0 < level < 1:
+        raise FilterError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
+    if not half_life_days > 0:
+        raise FilterError(f"half_life_days must be a positive number of days, got {half_life_days!r}.")
+
+
+def model_totals(paths: Paths, model: str, *, order: int = 1, half_life_days: float = 7.0):
+    """A function weights -> attributed conversions per channel (weights: times each path counts),
+    and the extra per-channel column (removal effect or Monte-Carlo error) at weights = 1."""
+    n = len(paths.channels)
+    nan = np.full(n, np.nan)
+    if model in heuristics.HEURISTICS:
+        credits = heuristics.touch_credits(paths, model, half_life_days=half_life_days)
+        return (lambda w: heuristics.credit_totals(paths, credits, w)), nan, nan
+    if model == "markov":
+        chain = markov.build_chain(paths, order)
+        conv = paths.converted.astype(float)
+        _, re = markov.removal_effects(chain)
+        return (lambda w: markov.markov_totals(chain, w, float(conv.sum() if w is None else conv @ w))), re, nan
+    sets, values = shapley.set_weights(paths, shapley.channel_sets(paths))   # once; a resample reweights
+    if n <= shapley.EXACT_MAX:
+        return (lambda w: shapley.exact(n, sets, values(w))), nan, nan
+    point, se = shapley.sampled(n, sets, values(None))
+    return (lambda w: point if w is None else shapley.unanimity(n, sets, values(w))), nan, se
+
+
+def attribute(paths: Paths, model: str, *, order: int = 1, half_life_days: float = 7.0, n_resamples: int = 200,
+              level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Rows per channel for one model: estimate, share, low, high, removal_effect, mc_se."""
+    with markov.one_thread():
+        return _attribute(paths, model, order, half_life_days, n_resamples, level, seed)
+
+
+def _attribute(paths, model, order, half_life_days, n_resamples, level, seed) -> pd.DataFrame:
+    totals, re, se = model_totals(paths, model, order=order, half_life_days=half_life_days)
+    est = totals(None)
+    low = high = np.full(len(est), np.nan)
+    if n_resamples:
+        rng = np.random.default_rng(seed)
+        draws = np.array([totals(np.bincount(rng.integers(0, paths.n_paths, paths.n_paths),
+                                             minlength=paths.n_paths).astype(float)) for _ in range(n_resamples)])
+        alpha = (1 - level) / 2
+        low, high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
+    total = est.sum()
+    return pd.DataFrame({"channel": paths.channels, "model": model, "estimate": est,
+                         "share": est / total if total > 0 else np.nan, "low": low, "high": high,
+                         "removal_effect": re, "mc_se": se})
+
+
+def _counts(paths: Paths) -> pd.DataFrame:
+    path_of = np.repeat(np.arange(paths.n_paths), np.diff(paths.start))
+    df = pd.DataFrame({"channel": np.asarray(paths.channels, dtype=object)[paths.codes],
+                       "path": path_of, "customer": paths.customer[path_of]})
+    return df.groupby("channel").agg(n_journeys=("path", "nunique"), n_customers=("customer", "nunique"))
+
+
+def attribution_table(con, *, conversion: str | None = None, model="markov", unit: str = "channel",
+                      lookback_days: float = 30, order: int = 1, half_life_days: float = 7.0, filters=None,
+                      n_resamples: int = 200, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Attributed conversions per channel (or touchpoint) under `model` ("first", "last", "linear",
+    "time_decay", "position", "markov", "shapley", a list of them or "all"), with bootstrap intervals.
+
+    `conversion`: the activity that converts (default: the most common last activity of the scoped
+    journeys). Columns: model, <unit>, estimate (attributed conversions), share, low, high,
+    n_journeys (paths touching the value), n_customers, removal_effect (markov), mc_se (sampled
+    Shapley). Paths follow PATH_RULE; intervals resample paths with replacement.
+    """
+    check_unit(unit)
+    models = _models(model)
+    _check_numbers(order, n_resamples, level, half_life_days)
+    conversion = check_activity(con, conversion) if conversion else default_conversion(con, filters)
+    paths = build_paths(con, conversion=conversion, unit=unit, lookback_days=lookback_days, filters=filters)
+    if paths.n_paths:
+        parts = [attribute(paths, m, order=order, half_life_days=half_life_days, n_resamples=n_resamples,
+                           level=level, seed=seed) for m in models]
+        df = pd.concat(parts, ignore_index=True).join(_counts(paths), on="channel")
+    else:
+        df = pd.DataFrame(columns=["channel", *COLUMNS])
+    df = df[["model", "channel", *COLUMNS[1:]]].rename(columns={"channel": unit})
+    df = df.sort_values(["model", "estimate"], ascending=[True, False], ignore_index=True)
+    rules = {m: heuristics.RULES.get(m, markov.RULE if m == "markov" else shapley.RULE) for m in models}
+    return definition(df, analysis="attribution", conversion=conversion, touch=unit, unit="conversion path",
+                      unit_rule=PATH_RULE, lookback_days=lookback_days, models=rules,
+                      markov_order=order if "markov" in models else None,
+                      half_life_days=half_life_days if "time_decay" in models else None,
+                      n_paths=int(paths.n_paths), n_conversions=int(paths.converted.sum()), level=level,
+                      intervals=f"percentile bootstrap over paths ({n_resamples} resamples, seed {seed})",
+                      tie_rule=TIE_RULE, filters=scope(con, filters).describe())

@@ -1,0 +1,117 @@
+"""The KPI scorecard: one line per KPI of `scorecard_table` with its value, target, change against
+the previous period coloured better / worse by the KPI's direction, and a trend sparkline."""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+from .theme import GREY, MUTED, captioned, duration_text, empty_chart, ensure_theme, require
+
+COLUMNS = ("kpi", "label", "estimate", "target", "change", "p_value", "better", "unit", "trend", "available",
+           "reason", "direction")
+COLOURS = {"better": "#54a24b", "worse": "#e45756", "no change": GREY, "": GREY}
+
+
+def value_text(value, unit: str, *, signed: bool = False) -> str:
+    """A KPI value in its unit: '23.4 %' (shares are fractions), '5.4 min', '0.41', '+1.2 points'."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return ""
+    sign = "+" if signed and value > 0 else ""
+    if unit == "%":
+        return f"{sign}{value * 100:.1f} {'points' if signed else '%'}"
+    if unit == "seconds":
+        return ("+" if signed and value > 0 else "") + duration_text(value)
+    if unit == "money":
+        return f"{sign}{value:,.2f}"
+    return f"{sign}{value:,.3g}" if abs(value) < 100 else f"{sign}{value:,.0f}"
+
+
+def _lines(table: pd.DataFrame) -> pd.DataFrame:
+    hidden = table["suppressed"].fillna(False).astype(bool) if "suppressed" in table.columns else False
+    df = table.loc[~hidden | ~table["available"].astype(bool)].reset_index(drop=True).copy()
+    df.attrs = {}
+    df["row"] = range(len(df))
+    df["value_text"] = [value_text(r.estimate, r.unit) if r.available else "not available: " + r.reason.split(" (")[0]
+                        for r in df.itertuples()]
+    df["target_text"] = [value_text(r.target, r.unit) for r in df.itertuples()]
+    df["change_text"] = [value_text(r.change, r.unit, signed=True) + (f"  (p {r.p_value:.2g})" if r.p_value == r.p_value
+                                                                      and r.change == r.change else "")
+                         for r in df.itertuples()]
+    df["direction_text"] = [("better" if b else "worse") if b in (True, False) else
+                            ("no change" if r.change == 0 else "") for b, r in zip(df["better"], df.itertuples())]
+    df["met"] = [("" if r.target != r.target or "target_met" not in df or pd.isna(r.target_met)
+                  else "✓" if r.target_met else "✗") for r in df.itertuples()]
+    df["kpi_text"] = [f"{r.label} ({'higher' if r.direction == 'higher' else 'lower'} is better)"
+                      for r in df.itertuples()]
+    return df
+
+
+def _column(df: pd.DataFrame, field: str, title: str, width: int, colour=None) -> alt.Chart:
+    n = max(len(df), 1)
+    y = alt.Y("y:Q", scale=alt.Scale(domain=[n, 0]), axis=None)
+    enc = dict(y=y, text=f"{field}:N", tooltip=[alt.Tooltip("kpi_text:N", title="KPI"),
+                                                 alt.Tooltip(f"{field}:N", title=title or "Target met"),
+                                                 alt.Tooltip("reason:N", title="Note")])
+    if colour is not None:
+        enc["color"] = colour
+    return alt.Chart(df.assign(y=df["row"] + 0.5), title=title).mark_text(align="left", fontSize=12).encode(
+        x=alt.value(0), **enc).properties(width=width, height=26 * n)
+
+
+def _sparklines(df: pd.DataFrame) -> alt.Chart:
+    n = max(len(df), 1)
+    pts = []
+    for r in df.itertuples():
+        values = [v for v in (r.trend if isinstance(r.trend, (list, tuple)) else [])]
+        ok = [v for v in values if v == v and v is not None]
+        if not r.available or len(ok) < 2 or (hasattr(r, "suppressed") and r.suppressed is True):
+            continue
+        lo, hi = min(ok), max(ok)
+        for i, v in enumerate(values):
+            if v == v and v is not None:
+                scaled = 0.5 if hi == lo else (v - lo) / (hi - lo)
+                pts.append({"kpi": r.kpi, "step": i, "y": r.row + 0.85 - 0.7 * scaled,
+                            "value": value_text(v, r.unit)})
+    data = pd.DataFrame(pts, columns=["kpi", "step", "y", "value"])
+    return alt.Chart(data, title="Trend").mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
+        x=alt.X("step:Q", axis=None), y=alt.Y("y:Q", scale=alt.Scale(domain=[n, 0]), axis=None),
+        detail="kpi:N", tooltip=[alt.Tooltip("kpi:N", title="KPI"), alt.Tooltip("value:N", title="Value")],
+        color=alt.value("#4c78a8")).properties(width=140, height=26 * n)
+
+
+def scorecard_chart(table: pd.DataFrame):
+    """The scorecard as a table-like chart: KPI, value, target (✓ met / ✗ missed), change against the
+    previous period (green better, red worse, by the KPI's direction; its p-value) and a sparkline of
+    the trend periods. KPIs that cannot be computed show the mapping they need."""
+    require(table, COLUMNS, chart="scorecard_chart", source="scorecard_table")
+    ensure_theme()
+    df = _lines(table)
+    if df.empty:
+        return captioned(empty_chart("KPI scorecard", "No KPIs to show for these filters."), table)
+    d = table.attrs.get("definition", {})
+    colour = alt.Color("direction_text:N", title="Change is", scale=alt.Scale(
+        domain=list(COLOURS)[:3], range=[COLOURS[k] for k in list(COLOURS)[:3]]), legend=None)
+    chart = alt.hconcat(
+        _column(df, "kpi_text", "KPI", 300), _column(df, "value_text", "Value", 170),
+        _column(df, "met", "", 20), _column(df, "target_text", "Target", 90),
+        _column(df, "change_text", "Change vs previous", 190, colour), _sparklines(df), spacing=8,
+        title=alt.TitleParams(f"KPI scorecard, {d.get('windows', {}).get('current', {}).get('label', 'this period')}",
+                              subtitle="Change: green is better, red is worse, in each KPI's own direction; "
+                                       f"trend: the last {len(d.get('trend_periods') or [])} periods.",
+                              subtitleColor=MUTED, subtitleFontSize=11))
+    return captioned(chart, _noted(table))
+
+
+def _noted(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for the caption: KPIs that are not available are listed with their reason, so they
+    do not count as groups suppressed for privacy."""
+    info = table.attrs.get("suppression")
+    if not info or "suppressed" not in table.columns:
+        return table
+    out = table.iloc[:0].copy()
+    n = int((table["suppressed"].fillna(False).astype(bool) & table["available"].astype(bool)).sum())
+    out.attrs = {**table.attrs, "suppression": {**info, "n_suppressed": n}}
+    return out

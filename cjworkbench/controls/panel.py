@@ -1,0 +1,199 @@
+"""The shared filter panel of a dashboard: dates, segment, channel, persona -> `Filters`.
+
+Values come from the notebook's parameters cell and, in a dashboard, from the page's URL
+(`?segment=Premium&start_date=2026-01-01`, which the kernel sees as QUERY_STRING). Every value is
+checked against the parameter registry inside the panel's own error handling: in a dashboard a bad
+value (an unknown renderer, a date that is no date, an unknown channel, a start after the end) is
+said once at the top of the page, cut short, and the panel uses the default for it and renders the
+rest; a report (`interactive=False`) fails with the same message instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import ipywidgets as w
+from IPython.display import Markdown, display
+
+from ..display import message_html, use_renderer
+from ..errors import WorkbenchError, one_of
+from ..parameters import URL_PARAMETERS, ParameterError, clip, from_url, notebook_parameter
+from ..scope import Filters, _date
+from .widgets import STYLE, ControlError, message_for, safe, server_log
+
+ALL = "(all)"
+FILTERS = ("segment", "channel", "persona")
+
+
+def url_parameters() -> dict[str, object]:
+    """The valid parameters of a Voilà URL (`?segment=Premium`), which the kernel sees as QUERY_STRING."""
+    return from_url(os.environ.get("QUERY_STRING", ""))[0]
+
+
+def _instead(name: str, value) -> str:
+    if value in ("", None):
+        return "all dates" if name.endswith("_date") else "all"
+    return f"'{clip(value)}'"
+
+
+class Panel:
+    """The dashboard's connection and shared filters, as widgets (interactive) or fixed values."""
+
+    def __init__(self, db="", *, start_date="", end_date="", segment="", channel="", persona=None,
+                 interactive=True, renderer="jupyter", k_min=10):
+        from ..db import DEFAULT_DB
+
+        given = dict(start_date=start_date, end_date=end_date, segment=segment, channel=channel)
+        if persona is not None:  # a persona filter (judged by designed/personas.yml beside the database)
+            given["persona"] = persona
+        self.interactive = bool(interactive)
+        self.db = Path(db or os.environ.get("CJW_DB", DEFAULT_DB))
+        self.con, self.error, self.widgets, self._listeners, self.problems = None, None, {}, [], []
+        self.message = w.HTML("", _dom_classes=["cjw-message"]) if interactive else None
+        self.k_min, self.renderer = notebook_parameter("k_min").default, "svg"
+        self._given, self._dates = given, {"start_date": None, "end_date": None}
+        try:
+            self._start(given, renderer, k_min)
+        except Exception as exc:  # noqa: BLE001  a dashboard says what failed; a report fails
+            if not interactive:
+                raise
+            if not isinstance(exc, WorkbenchError):
+                server_log().error("the panel failed", exc_info=True)
+            self.error = message_for(exc)
+            self.message.value = message_html(" ".join([*self.problems, self.error]))
+
+    def _start(self, given: dict, renderer, k_min) -> None:
+        from ..db import connect
+
+        if self.interactive:
+            renderer = self._read_url(given, renderer)
+        self.k_min = int(self._setting("k_min", k_min))
+        self.renderer = use_renderer(self._setting("renderer", renderer))
+        self.con = connect(self.db)
+        self._read_dates(given)
+        if self.interactive:
+            self._make_widgets()
+        self.filters  # noqa: B018  checks the parameters now
+        self.show_message(" ".join(self.problems))
+
+    def _read_url(self, given: dict, renderer):
+        """Take the URL's valid values over the notebook's; each bad one is one message."""
+        values, problems = from_url(os.environ.get("QUERY_STRING", ""), [*given, "renderer"])
+        for name, text in problems.items():
+            self.problems.append(f"{text} Showing {_instead(name, given.get(name, renderer))} instead.")
+        given.update({k: v for k, v in values.items() if k in given})
+        return values.get("renderer", renderer)
+
+    def _setting(self, name: str, value):
+        """`value` if the registry allows it; else a report fails and a dashboard uses the default."""
+        p = notebook_parameter(name)
+        try:
+            return p.check(value)
+        except ParameterError as exc:
+            if not self.interactive:
+                raise
+            self.problems.append(f"{exc} Showing {_instead(name, p.default)} instead.")
+            return p.default
+
+    def _read_dates(self, given: dict) -> None:
+        for name in self._dates:
+            try:
+                self._dates[name] = _date(given[name], name) if given[name] else None
+            except WorkbenchError as exc:  # a report fails; a dashboard says so and starts without it
+                if not self.interactive:
+                    raise
+                self.problems.append(f"{str(exc).replace(str(given[name]), clip(given[name]))} "
+                                     f"Showing all dates instead.")
+        start, end = self._dates["start_date"], self._dates["end_date"]
+        if self.interactive and start and end and start > end:  # said once here, not by every view
+            self.problems.append(f"The start date {start} is after the end date {end}. Showing all dates "
+                                 f"instead; pick an end date on or after the start date.")
+            self._dates = {"start_date": None, "end_date": None}
+
+    def values(self, table: str, column: str) -> list[str]:
+        """The distinct values of a canonical column, sorted: a dropdown's options ([] without a database)."""
+        if self.con is None:
+            return []
+        t = self.con.table(table)
+        return sorted(str(v) for v in t.select(column).distinct().execute()[column].dropna())
+
+    def _make_widgets(self):
+        for name in ("start_date", "end_date"):
+            self.widgets[name] = w.DatePicker(value=self._dates[name], style=STYLE,
+                                              description=notebook_parameter(name).label)
+        for name, table in (("segment", "customers"), ("channel", "events"), ("persona", None)):
+            if name not in self._given or (table is None and not self.persona_names()):
+                continue
+            options = self.values(table, name) if table else self.persona_names()
+            value = self._given[name] or ALL
+            if value != ALL and value not in options:
+                self.problems.append(one_of(name, clip(value), options) + " Showing all instead.")
+                value = ALL
+            self.widgets[name] = w.Dropdown(options=[ALL, *options], value=value, style=STYLE,
+                                            description=notebook_parameter(name).label)
+        for widget in self.widgets.values():
+            widget.observe(safe(self._changed, on_error=self.show_message), names="value")
+
+    @property
+    def filters(self) -> Filters:
+        """The filters the controls hold now; a start after the end is an error, not an empty chart."""
+        if self.interactive and self.widgets:
+            v = {k: x.value for k, x in self.widgets.items()}
+            v = {k: (None if x in (ALL, "") else x) for k, x in v.items()}
+        else:
+            v = {**{k: self._given.get(k) or None for k in FILTERS}, **self._dates}
+        start, end = v["start_date"], v["end_date"]
+        if start and end and start > end:
+            raise ControlError(f"The start date {start} is after the end date {end}. Pick an end date on or "
+                               f"after the start date.")
+        persona = v.get("persona")
+        if persona and persona not in self.persona_names():
+            raise ControlError(one_of("persona", clip(persona), self.persona_names() or ["(no designed/personas.yml)"]))
+        return Filters(start_date=start, end_date=end, segment=v.get("segment"), channel=v.get("channel"),
+                       persona=persona, personas=str(self.design("personas.yml")) if persona else None)
+
+    def design(self, name: str) -> Path:
+        """A designed file (`onboarding.yml`, `personas.yml`, `kpi_map.yml`) in `designed/` beside the database."""
+        path = self.db.parent / "designed" / name
+        if not path.is_file():
+            raise ControlError(f"No designed file '{name}' beside the database: expected {path}. Put the "
+                               f"designed journey, personas and KPI map in a 'designed' folder next to it.")
+        return path
+
+    def persona_names(self) -> list[str]:
+        """The personas of `designed/personas.yml` beside the database, in rule order ([] without one)."""
+        from ..designs.personas import load_personas
+
+        path = self.db.parent / "designed" / "personas.yml"
+        return list(load_personas(path).names) if path.is_file() else []
+
+    def observe(self, callback) -> None:
+        self._listeners.append(callback)
+
+    def _changed(self, _change=None):
+        self.filters  # noqa: B018  a bad range is reported once, here, instead of by every view
+        self.show_message("")
+        for callback in self._listeners:
+            callback()
+
+    def show_message(self, text: str) -> None:
+        if self.message is not None:
+            self.message.value = message_html(text)
+
+    def _ipython_display_(self):
+        if not self.interactive:
+            shown = {k: v for k, v in self.filters.describe().items() if k != "personas"}  # a path, not a filter
+            display(Markdown("**Filters:** " + (", ".join(f"{k} = {v}" for k, v in shown.items()) or "none (all "
+                                                "journeys)") + f"; groups under {self.k_min} customers are hidden."))
+            return
+        display(w.VBox([w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")), self.message],
+                       _dom_classes=["cjw-panel"]))
+
+
+def panel(db: str = "", **parameters) -> Panel:
+    """The shared controls of a dashboard, from its parameters cell (see `Panel`)."""
+    return Panel(db, **parameters)
+
+
+__all__ = ["ALL", "Panel", "URL_PARAMETERS", "panel", "url_parameters"]

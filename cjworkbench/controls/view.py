@@ -1,0 +1,150 @@
+"""What a dashboard shows: `show()` (a chart) and `show_table()` (a table), redrawn on changes.
+
+A `View` runs `table(con, filters=panel.filters, **options)`, suppresses groups under
+`panel.k_min` customers and draws `chart(df, **chart_options)`; it redraws when the panel's filters
+or its own controls change. It keeps its last CACHE_SIZE tables, so a chart-only change, or filters
+seen before, costs no query. With `interactive=False` it displays a static SVG (or an HTML table).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+import ipywidgets as w
+from IPython.display import HTML, display
+
+from ..display import chart_svg, message_html, static, table_html
+from .panel import Panel
+from .widgets import Control, make_widget, problem, safe, value_of
+
+CACHE_SIZE = 8  # tables kept per view (small aggregates)
+
+
+@dataclass(frozen=True)
+class Designed:
+    """A designed file beside the database, found when the view runs (so a missing file is a message)."""
+
+    name: str
+
+
+def designed(name: str) -> Designed:
+    """`designed/<name>` beside the dashboard's database (onboarding.yml, personas.yml, kpi_map.yml)."""
+    return Designed(name)
+
+
+class View:
+    """One output: `table(con, filters=..., **options)` -> rows -> privacy -> `chart(df)`, redrawn on changes."""
+
+    def __init__(self, panel: Panel, table, chart, *, options: dict, chart_options: dict | None = None,
+                 where: dict | None = None, count: str | None = "n_customers", columns=None, rows=None):
+        self.panel, self.table, self.chart = panel, table, chart
+        self.parts = {"options": options, "chart": chart_options or {}, "where": where or {}}
+        self.count, self.columns, self.rows = count, columns, rows
+        self._cache: dict[str, object] = {}  # the last CACHE_SIZE tables, oldest first
+        self.widgets, self.own = {}, []  # (part, name) -> widget; the widgets shown with this view
+        for part, d in self.parts.items():
+            for k, c in d.items():
+                if isinstance(c, Control) and panel.interactive:
+                    if c.widget is None:
+                        c.widget = make_widget(c)
+                        self.own.append(c.widget)
+                    self.widgets[(part, k)] = c.widget
+        self.message = w.HTML("", _dom_classes=["cjw-message"])
+        self.body = w.Box(layout=w.Layout(display="block"))
+
+    def _values(self, part: str) -> dict:
+        out = {}
+        for k, c in self.parts[part].items():
+            out[k] = (value_of(c, self.widgets.get((part, k))) if isinstance(c, Control)
+                      else self.panel.design(c.name) if isinstance(c, Designed) else c)
+        return out
+
+    def result(self):
+        """The privacy-checked table, or the chart drawn from it."""
+        from ..privacy import suppress_small
+
+        filters, options = self.panel.filters, self._values("options")
+        key = repr((filters, sorted(options.items())))
+        if key in self._cache:  # a chart-only change, or filters seen before: no query
+            df = self._cache.pop(key)
+        else:
+            df = self.table(self.panel.con, filters=filters, **options)
+        self._cache[key] = df
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.pop(next(iter(self._cache)))
+        for column, value in self._values("where").items():
+            if value not in ("", None):
+                df = df[df[column] == value].reset_index(drop=True).__finalize__(df)
+        if self.count is not None:
+            df = suppress_small(df, k=self.panel.k_min, count=self.count)
+        if self.chart is not None:
+            return self.chart(df, **self._values("chart"))
+        df = df if self.columns is None else df[[c for c in self.columns if c in df.columns]]
+        return df if self.rows is None else df.head(self.rows)
+
+    def draw(self):
+        out = self.result()
+        old = self.body.children[0] if self.body.children else None
+        if self.chart is None or self.panel.renderer == "svg":  # markup in an HTML widget, updated in place
+            markup = table_html(out) if self.chart is None else chart_svg(out)
+            widget = old if isinstance(old, w.HTML) else w.HTML()
+            widget.value = markup
+        elif old is not None:  # a JupyterChart: swap the spec only
+            spec = out.to_dict(validate=False)  # the builders' specs are tested; validation costs 0.1 s
+            if spec.get("params"):
+                old.chart = out  # selections need JupyterChart's own bookkeeping
+            else:
+                old.spec = spec
+            widget = old
+        else:
+            widget = alt.JupyterChart(out)
+        if widget is not old:
+            widget.add_class("cjw-chart" if self.chart is not None else "cjw-table")
+            self.body.children = (widget,)
+        self.message.value = ""
+        self.body.layout.display = "block"
+
+    def fail(self, text: str):
+        self.message.value = message_html(text)
+        self.body.layout.display = "none"
+
+    def _ipython_display_(self):
+        if not self.panel.interactive:
+            out = self.result()
+            if self.chart is None:
+                display(HTML(table_html(out)))
+            else:
+                display(static(out) if self.panel.renderer == "svg" else alt.JupyterChart(out))
+            return
+        if self.panel.con is None or self.panel.error:  # the panel already says why, once
+            return
+        redraw = safe(self.draw, on_error=self.fail)
+        redraw()  # the first picture is a widget of its own, never inside an Output (pitfall 4)
+        problems = [problem(c) for d in self.parts.values() for c in d.values() if isinstance(c, Control)]
+        if any(problems):
+            self.message.value = message_html(" ".join(p + " Showing the first option instead." for p in problems if p))
+        self.panel.observe(redraw)
+        for widget in {id(x): x for x in self.widgets.values()}.values():
+            widget.observe(lambda _change: redraw(), names="value")
+        box = [w.HBox(self.own, layout=w.Layout(flex_flow="row wrap"))] if self.own else []
+        display(w.VBox([*box, self.message, self.body], _dom_classes=["cjw-view"]))
+
+
+def show(panel: Panel, table, chart, *, chart_options: dict | None = None, where: dict | None = None,
+         count: str | None = "n_customers", **options) -> None:
+    """Display `chart(table(con, filters=panel.filters, **options), **chart_options)`, redrawn on changes.
+
+    Values made with `choice()`, `number()` or `steps()` (in `options`, `chart_options` or `where`)
+    become this view's widgets; `designed(name)` is a designed file beside the database; `where`
+    keeps the rows whose column equals a value (e.g. one persona). Rows counting fewer than
+    `panel.k_min` customers (`count` column; None only for tables without per-group customers)
+    are suppressed before the chart sees them.
+    """
+    display(View(panel, table, chart, options=options, chart_options=chart_options, where=where, count=count))
+
+
+def show_table(panel: Panel, table, *, rows: int | None = 10, columns=None, where: dict | None = None,
+               count: str | None = "n_customers", **options) -> None:
+    """Display `table(con, filters=panel.filters, **options)` (first `rows` rows, `columns`), kept up to date."""
+    display(View(panel, table, None, options=options, where=where, count=count, columns=columns, rows=rows))

@@ -1,0 +1,189 @@
+"""The database file an ingest replaces: one ingest at a time, no writer, no stale WAL, no debris.
+
+Building aside and `os.replace`-ing over the target is atomic for readers, but DuckDB keeps
+committed changes of an open or crashed writer in `<db>.wal` and replays that file on the next
+open of `<db>` -- even read-only, even on top of a different file (stack-notes). So before a
+swap:
+
+* `ingest_lock` -- `flock` on `.<db>.lock`: concurrent ingests of one database queue for a
+  bounded time, then stop with a clear error;
+* `remove_debris` -- the half-built files and spill folders of killed runs are removed;
+* `hold_target` -- a shared OFD lock on `<db>` (it conflicts with DuckDB's own write lock, not
+  with read-only dashboards): a writer holding the file is refused, and none can open it until
+  the swap is done. Any `<db>.wal` then belongs to no live writer; it is moved aside, never
+  replayed onto the new file.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import struct
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import DatabaseError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no locks, the swap is still atomic
+    fcntl = None
+
+_FLOCK = "hhqqi4x"  # struct flock on Linux x86-64/arm64: type, whence, start, len, pid
+
+
+def lock_path(db: Path) -> Path:
+    return db.with_name(f".{db.name}.lock")
+
+
+def build_path(db: Path, pid: int | None = None) -> Path:
+    return db.with_name(f".{db.name}.building-{pid if pid is not None else os.getpid()}")
+
+
+def spill_dir(db: Path) -> Path:
+    return Path(str(build_path(db)) + ".tmp")
+
+
+@contextmanager
+def ingest_lock(db: Path, *, wait: float, note, poll: float = 0.2):
+    """Hold `.<db>.lock` (flock) for the body; wait up to `wait` seconds for another ingest."""
+    if fcntl is None:
+        yield
+        return
+    path = lock_path(db)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise DatabaseError(f"Cannot create the ingest lock '{path}' ({exc}). Is the folder writable?") from None
+    try:
+        deadline, told = time.monotonic() + wait, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(path)
+                if time.monotonic() >= deadline:
+                    raise DatabaseError(
+                        f"Another ingest{holder} is writing '{db}' and did not finish within "
+                        f"{wait:g} s. Wait for it and run again, or raise limits.lock_wait_seconds "
+                        f"in the config.") from None
+                if not told:
+                    note(f"waiting for another ingest{holder} of {db.name} to finish (at most {wait:g} s)")
+                    told = True
+                time.sleep(poll)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the flock
+
+
+def _holder(path: Path) -> str:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return ""
+    return f" (PID {pid})"
+
+
+def remove_debris(db: Path, note) -> None:
+    """Remove what killed runs left beside `db` (call with the ingest lock held: no other
+    ingest of `db` is running, so every building file but ours is a dead run's)."""
+    mine = build_path(db)
+    found = []
+    for path in db.parent.glob(f".{_glob_escape(db.name)}.building-*"):
+        if path == mine or str(path).startswith(str(mine) + "."):
+            continue
+        size = _size(path)
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        found.append((path.name, size))
+    if found:
+        pids = sorted({n.split(".building-")[1].split(".")[0] for n, _ in found})
+        note(f"removed {len(found)} file(s) left by interrupted ingest(s) (PID {', '.join(pids)}; "
+             f"{sum(s for _, s in found):,} bytes): {', '.join(sorted(n for n, _ in found))}")
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _size(path: Path) -> int:
+    try:
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+@contextmanager
+def hold_target(db: Path, note):
+    """Refuse a writer holding `db`; keep writers out until the body (the swap) is done; move a
+    stale `<db>.wal` aside first."""
+    fd = None
+    if fcntl is not None and db.exists():
+        try:
+            fd = os.open(db, os.O_RDONLY)
+        except OSError as exc:
+            raise DatabaseError(f"Cannot open '{db}' to replace it ({exc}).") from None
+        try:
+            _shared_lock(fd)
+        except OSError as exc:
+            pid = _writer_pid(fd)
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise DatabaseError(f"Cannot lock '{db}' ({exc}).") from None
+            raise DatabaseError(
+                f"'{db}' is open for writing by another process{f' (PID {pid})' if pid else ''}. "
+                f"Close that connection (notebooks and dashboards must open the database "
+                f"read-only) and run the ingest again; nothing was changed.") from None
+    try:
+        _set_aside_wal(db, note)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _shared_lock(fd: int) -> None:
+    """A shared open-file-description lock: it conflicts with DuckDB's write lock (a POSIX
+    record lock) but with neither read-only readers nor DuckDB handles in this process."""
+    fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack(_FLOCK, fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0))
+
+
+def _writer_pid(fd: int) -> int | None:
+    try:
+        kind, _w, _s, _l, pid = struct.unpack(_FLOCK, fcntl.fcntl(
+            fd, fcntl.F_OFD_GETLK, struct.pack(_FLOCK, fcntl.F_RDLCK, os.SEEK_SET, 0, 0, 0)))
+    except OSError:
+        return None
+    return pid if kind == fcntl.F_WRLCK and pid > 0 else None
+
+
+def _set_aside_wal(db: Path, note) -> None:
+    wal = Path(str(db) + ".wal")
+    if not wal.exists():
+        return
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    aside = wal.with_name(f"{wal.name}.stale-{stamp}-{os.getpid()}")
+    os.replace(wal, aside)
+    os.chmod(aside, 0o600)
+    note(f"moved a stale write-ahead log aside ({aside.stat().st_size:,} bytes; left by a writer that "
+         f"is no longer running, or copied from another database): {aside.name}. It is never replayed "
+         f"onto the new database; delete it once you know nothing in it is needed.")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT from Python, or DuckDB's wording of it."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc).lower()
+    return any(s in text for s in ("no space left on device", "disk full", "disk quota exceeded",
+                                   "not enough space"))

@@ -1,0 +1,113 @@
+"""The command line's flags (`cjw <command> --flag`) and the ingest config's keys.
+
+`cjworkbench/cli.py` builds the argparse parser and `cjworkbench/config.py` reads the YAML;
+tests/test_parameters.py checks that every flag and key they accept is declared here with the same
+default and allowed values, and that nothing declared here is gone from them.
+"""
+
+from __future__ import annotations
+
+from .core import Parameter
+
+
+def _f(name, type_, default, help_, **kw) -> Parameter:
+    return Parameter(name, type_, default, help_, notebooks=(), **kw)
+
+
+_DB = "DuckDB file built by `cjw ingest`"
+# command ("" for options before the command) -> its flags; a positional argument is named without dashes
+CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
+    "": (_f("--debug", bool, False, "show tracebacks of internal errors"),),
+    "ingest": (
+        _f("--config", str, None, "ingest config (YAML)", required=True),
+        _f("--db", str, None, "DuckDB file to build (swapped in on success)", required=True),
+        _f("--json", bool, False, "print a machine-readable summary"),
+        _f("--strict", bool, False, "fail (and keep the old database) on any reject"),
+        _f("--quiet", bool, False, "no progress lines on stderr"),
+        _f("--new-key", bool, False, "accept a pseudonymisation key other than the one the existing database was "
+           "built with (every pseudonymised id changes)"),
+    ),
+    "info": (
+        _f("--db", str, None, _DB, required=True),
+        _f("--json", bool, False, "print the description as JSON"),
+    ),
+    "export": (
+        _f("--db", str, None, _DB, required=True),
+        _f("--parquet", str, None, "folder for the partitioned Parquet tables", required=True),
+    ),
+    "demo-data": (
+        _f("out_dir", str, None, "folder for the demo exports, config and designed files", required=True),
+        _f("--customers", int, 20_000, "customers to generate", low=1),
+        _f("--seed", int, 7, "random seed (the same seed gives the same data)"),
+    ),
+    "serve": (
+        _f("--db", str, None, _DB, required=True),
+        _f("--port", int, 8866, "port to listen on", low=1, high=65535),
+        _f("--no-browser", bool, False, "only print the URL"),
+        _f("--ip", str, "127.0.0.1", "address to listen on; any other than loopback needs $CJW_SERVE_TOKEN or "
+           "--unauthenticated"),
+        _f("--unauthenticated", bool, False, "allow a non-loopback --ip without a token: only behind a reverse "
+           "proxy that authenticates"),
+        _f("--max-sessions", int, None, "most dashboard kernels (~450 MB each) alive at once (default 8)", low=0),
+        _f("--idle-timeout", int, None, "seconds before a session whose tab is closed ends (default 60)", low=1),
+    ),
+    "report": (
+        _f("--db", str, None, _DB, required=True),
+        _f("--period", str, "month", "the report period", choices=("week", "month", "quarter", "year")),
+        _f("--as-of", str, None, "a day of the period to report, usually its last (2026-06-30)", required=True),
+        _f("--out", str, None, "reports folder: DIR/<period>/*.html, DIR/index.html", required=True),
+        _f("--notebooks", list, None, "notebooks or folders (default: notebooks/)"),
+        _f("--timeout", float, 600, "seconds a notebook cell may run", low=0),
+    ),
+}
+
+# block -> its keys: "" the config's top level, "sources[]" each source, "limits" the limits: block
+CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
+    "": (
+        _f("timezone", str, "UTC", "default IANA zone for naive timestamps"),
+        _f("sources", list, None, "the exports, one mapping each (keys below)", required=True),
+        _f("limits", dict, None, "ceilings one ingest stays under (keys below)"),
+    ),
+    "sources[]": (
+        _f("name", str, None, "unique, lowercase letters, digits and _", required=True,
+           pattern=r"[a-z][a-z0-9_]{0,62}"),
+        _f("kind", str, None, "the canonical table it feeds", required=True,
+           choices=("customers", "events", "feedback")),
+        _f("path", str, None, "file or glob, relative to the config file (a glob is read in name order)",
+           required=True),
+        _f("format", str, None, "file format; default from the extension (`.gz` allowed)",
+           choices=("csv", "parquet", "jsonl", "excel", "xes")),
+        _f("delimiter", str, None, "CSV delimiter; sniffed when absent"),
+        _f("encoding", str, "utf-8", "text encoding", choices=("utf-8", "latin-1", "cp1252", "utf-16")),
+        _f("header", bool, True, "the CSV has a header line"),
+        _f("sheet", str, None, "Excel sheet (default: the first)"),
+        _f("decimal", str, ".", "decimal separator (`,` for numbers written 1.234,5)", choices=(".", ",")),
+        _f("timezone", str, None, "zone of this source's naive timestamps (default: the config's)"),
+        _f("timestamp_format", list, None, "strptime format or list of formats; default ISO-8601"),
+        _f("duplicates", str, "drop", "`drop` rejects exact repeats of a line, `keep` loads them",
+           choices=("drop", "keep")),
+        _f("columns", dict, None, "canonical field: export column (a list is joined with '|')"),
+        _f("constants", dict, None, "canonical field: fixed value for every row"),
+        _f("maps", dict, None, "raw codes to canonical values: {from, values, default}"),
+        _f("personal", list, None, "export columns to pseudonymise before loading"),
+        _f("drop", list, None, "export columns not kept in `attributes`"),
+        _f("instrument", str, None, "feedback only: the survey or channel of the answers",
+           choices=("nps", "csat", "ces", "review", "complaint", "social")),
+        _f("scale", list, None, "feedback only: [low, high]; nps defaults to [0, 10]"),
+        _f("direction", str, "higher_is_better", "feedback only: which end of the scale is good",
+           choices=("higher_is_better", "lower_is_better")),
+        _f("redact_text", bool, True, "feedback only: personal data in `text` replaced before loading"),
+    ),
+    "limits": (
+        _f("max_decompressed_bytes", "size", 4 * 10**9, "a file's content after gunzip (plain files: their "
+           "size); bytes or a size like 500MB, 4GB, 2GiB", low=1),
+        _f("max_rows_per_source", int, 20_000_000, "lines of CSV/JSON lines, rows of Parquet/Excel, XES events",
+           low=1),
+        _f("max_columns", int, 1_000, "columns (JSON keys) of one file", low=1),
+        _f("max_line_bytes", "size", 2_000_000, "a longer CSV/JSON line is rejected as `line too long`", low=1),
+        _f("memory_limit", "size", 4 * 10**9, "DuckDB memory while staging (beyond it DuckDB spills)", low=1),
+        _f("temp_limit", "size", 20 * 10**9, "DuckDB spill files beside the database", low=1),
+        _f("lock_wait_seconds", float, 600.0, "how long an ingest waits for another on the same database",
+           low=0),
+    ),
+}
