@@ -30,10 +30,19 @@ from .analysis.attribution import attribution_table  # noqa: E402
 from .analysis.actions import actions_table  # noqa: E402
 from .analysis.survival import hazard_table, survival_table  # noqa: E402
 from .db import connect  # noqa: E402
-from .errors import WorkbenchError  # noqa: E402
+from .errors import (  # noqa: E402
+    WorkbenchError, ConfigError, InputFileError, MissingColumnsError, RejectedRowsError, DatabaseError,
+    FilterError, DesignError, PersonaError, PrivacyError, ParameterError, RendererError, DemoOptionError,
+    StatsError, KpiMapError, ThemeError, DriverError, SentimentError, ScoresError, ChartError, ControlError,
+)
 
 __all__ = [
     "__version__", "connect", "Filters", "WorkbenchError",
+    # errors (all in cjworkbench.errors; each also inherits the matching builtin)
+    "ConfigError", "InputFileError", "MissingColumnsError", "RejectedRowsError", "DatabaseError",
+    "FilterError", "DesignError", "PersonaError", "PrivacyError", "ParameterError", "RendererError",
+    "DemoOptionError", "StatsError", "KpiMapError", "ThemeError", "DriverError", "SentimentError",
+    "ScoresError", "ChartError", "ControlError",
     # journeys (paths, graph, funnels, hand-offs, retention, sessions)
     "variants_table", "step_matrix_table", "paths_around_table", "transitions_table", "hotspots_table",
     "funnel_table", "funnel_times_table", "funnel_dropoff_next_table",

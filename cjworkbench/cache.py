@@ -8,8 +8,11 @@ for this period and its baseline). Three kinds of thing are worth keeping, all i
 - `sql`: the SQL an expression compiles to (40-100 ms for a funnel, often more than DuckDB takes
   to run it); expressions are immutable and compare by structure, values included, so a hit is
   exactly the SQL a fresh compile would give;
-- `result`: a small aggregated table a view or a report already computed for the same key.
-Memos live on the backend object, so they go with the connection (a new connection after an
+- `result`: a small aggregated table a view already computed for the same filters and options
+  (a chart-only change, or a widget going back to a value), or a window's table that one
+  what-changed run compares with several baselines;
+- `object`: something costly to build once per process, such as a sentiment scorer and its lexicon.
+Memos live on the object they serve (`holder`): on the backend they go with the connection (a new connection after an
 ingest starts empty) and never outlive the data they were computed on. Results are kept only
 where a caller asks (`remember(con, "result", key, build)`); `execute` always runs the query.
 """
@@ -23,15 +26,16 @@ T = TypeVar("T")
 SIZES = {"expression": 256, "sql": 256, "result": 16, "object": 8}
 
 
-def remember(holder, kind: str, key, build: Callable[[], T]) -> T:
-    """`build()` for `key`, built once per `holder` (a backend, or any object) and `kind`."""
+def remember(holder, kind: str, key, build: Callable[[], T], *, size: int | None = None) -> T:
+    """`build()` for `key`, built once per `holder` (a backend, a view, one run, or a module's
+    holder object) and `kind`; the oldest entries go past `size` (default `SIZES[kind]`)."""
     memos = holder.__dict__.setdefault("_cjw_memos", {})
     memo: OrderedDict = memos.setdefault(kind, OrderedDict())
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
     value = memo[key] = build()
-    while len(memo) > SIZES.get(kind, 64):
+    while len(memo) > (size or SIZES.get(kind, 64)):
         memo.popitem(last=False)
     return value
 

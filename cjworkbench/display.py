@@ -17,15 +17,11 @@ from pathlib import Path
 
 import altair as alt
 
-from .errors import WorkbenchError, one_of
+from .errors import RendererError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 
 RENDERERS = ("jupyter", "svg")
 BUNDLE_ENV = "CJW_JUPYTERCHART_JS"  # a file with JupyterChart's offline bundle, written once by `cjw serve`
 _offline = False
-
-
-class RendererError(WorkbenchError, ValueError):
-    """An unknown renderer was asked for."""
 
 
 def check_renderer(renderer: str) -> str:

@@ -49,3 +49,59 @@ def one_of(what: str, value: object, choices) -> str:
     choices = list(choices)
     return (f"Unknown {what} '{value}'. Expected one of: {', '.join(map(str, choices))}."
             + did_you_mean(str(value), [str(c) for c in choices]))
+
+
+class DesignError(WorkbenchError, ValueError):
+    """A designed journey is invalid."""
+
+
+class PersonaError(WorkbenchError, ValueError):
+    """A persona definition is invalid."""
+
+
+class PrivacyError(WorkbenchError, ValueError):
+    """A privacy option does not fit the table (unknown column, k below 1)."""
+
+
+class ParameterError(WorkbenchError, ValueError):
+    """An option holds a value it does not allow."""
+
+
+class RendererError(WorkbenchError, ValueError):
+    """An unknown renderer was asked for."""
+
+
+class DemoOptionError(WorkbenchError, ValueError):
+    """An option of `generate` / `cjw demo-data` is out of range."""
+
+
+class StatsError(WorkbenchError, ValueError):
+    """An argument to a statistic is out of range."""
+
+
+class KpiMapError(WorkbenchError, ValueError):
+    """A KPI map is invalid."""
+
+
+class ThemeError(WorkbenchError, ValueError):
+    """A theme taxonomy or theme option is invalid."""
+
+
+class DriverError(WorkbenchError, ValueError):
+    """The driver model cannot be fitted as asked."""
+
+
+class SentimentError(WorkbenchError, ValueError):
+    """A sentiment request cannot be answered as asked."""
+
+
+class ScoresError(WorkbenchError, ValueError):
+    """A score request cannot be answered as asked."""
+
+
+class ChartError(WorkbenchError, ValueError):
+    """A chart was given a table it cannot draw (wrong analysis, missing columns, bad option)."""
+
+
+class ControlError(WorkbenchError, ValueError):
+    """A control holds a value the analyses cannot use."""

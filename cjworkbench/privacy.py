@@ -17,7 +17,7 @@ import re
 
 import pandas as pd
 
-from .errors import WorkbenchError, one_of
+from .errors import PrivacyError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 
 K_DEFAULT = 10
 # numeric columns that label a row rather than measure it; never blanked
@@ -35,10 +35,6 @@ PERSONAL = (
 )
 _PERSONAL_RE = re.compile("^(?:" + "|".join(PERSONAL) + ")$", re.IGNORECASE)
 MASK = "[hidden]"
-
-
-class PrivacyError(WorkbenchError, ValueError):
-    """A privacy option does not fit the table (unknown column, k below 1)."""
 
 
 def suppress_small(df: pd.DataFrame, *, k: int = K_DEFAULT, count: str = "n_customers",

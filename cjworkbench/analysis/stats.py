@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import WorkbenchError
+from ..errors import StatsError, WorkbenchError  # noqa: F401  (re-exported)
 
 NAN = float("nan")
 
@@ -23,10 +23,6 @@ class Interval(NamedTuple):
     estimate: float
     low: float
     high: float
-
-
-class StatsError(WorkbenchError, ValueError):
-    """An argument to a statistic is out of range."""
 
 
 def _dist():

@@ -15,7 +15,7 @@ import textwrap
 import altair as alt
 import pandas as pd
 
-from ..errors import WorkbenchError
+from ..errors import ChartError, WorkbenchError  # noqa: F401  (re-exported)
 from ..privacy import suppression_note
 
 THEME = "cjworkbench"
@@ -25,10 +25,6 @@ CATEGORY = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#
 GREY = "#9e9e9e"
 INK = "#333333"
 MUTED = "#666666"
-
-
-class ChartError(WorkbenchError, ValueError):
-    """A chart was given a table it cannot draw (wrong analysis, missing columns, bad option)."""
 
 
 def theme_config() -> dict:

@@ -17,6 +17,7 @@ from IPython.display import HTML, display
 from ..display import chart_svg, message_html, static, table_html
 from .panel import Panel
 from .widgets import Control, make_widget, problem, safe, value_of
+from ..cache import remember
 
 CACHE_SIZE = 8  # tables kept per view (small aggregates)
 
@@ -41,7 +42,6 @@ class View:
         self.panel, self.table, self.chart = panel, table, chart
         self.parts = {"options": options, "chart": chart_options or {}, "where": where or {}}
         self.count, self.columns, self.rows = count, columns, rows
-        self._cache: dict[str, object] = {}  # the last CACHE_SIZE tables, oldest first
         self.widgets, self.own = {}, []  # (part, name) -> widget; the widgets shown with this view
         for part, d in self.parts.items():
             for k, c in d.items():
@@ -66,13 +66,9 @@ class View:
 
         filters, options = self.panel.filters, self._values("options")
         key = repr((filters, sorted(options.items())))
-        if key in self._cache:  # a chart-only change, or filters seen before: no query
-            df = self._cache.pop(key)
-        else:
-            df = self.table(self.panel.con, filters=filters, **options)
-        self._cache[key] = df
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.pop(next(iter(self._cache)))
+        # a chart-only change, or filters seen before: no query (`cjworkbench.cache`)
+        df = remember(self, "result", key, lambda: self.table(self.panel.con, filters=filters, **options),
+                      size=CACHE_SIZE)
         for column, value in self._values("where").items():
             if value not in ("", None):
                 df = df[df[column] == value].reset_index(drop=True).__finalize__(df)

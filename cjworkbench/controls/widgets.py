@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import ipywidgets as w
 
-from ..errors import WorkbenchError, one_of
+from ..errors import ControlError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 from ..parameters import clip, notebook_parameter
 
 GENERIC_MESSAGE = "Something went wrong; the analyst can see the log."
@@ -38,10 +38,6 @@ def server_log() -> logging.Logger:
         log.addHandler(handler)
         log.propagate = False
     return log
-
-
-class ControlError(WorkbenchError, ValueError):
-    """A control holds a value the analyses cannot use."""
 
 
 def message_for(exc: BaseException) -> str:

@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from ..errors import WorkbenchError
+from ..errors import DemoOptionError, WorkbenchError  # noqa: F401  (re-exported)
 from . import effects as fx
 from . import exports
 from .cases import QUEUES, steps
@@ -52,10 +52,6 @@ def generate(out_dir, *, customers: int = 20_000, seed: int = 7, end_date: str =
             "files": {f"exports/{k}": v for k, v in rows.items()},
             "n_customers": truth["canonical"]["customers"], "n_events": truth["canonical"]["events"],
             "n_feedback": truth["canonical"]["feedback"]}
-
-
-class DemoOptionError(WorkbenchError, ValueError):
-    """An option of `generate` / `cjw demo-data` is out of range."""
 
 
 def _check(customers: int, end_date: str) -> Window:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from .reader import read_yaml
 
-from ..errors import WorkbenchError, did_you_mean
+from ..errors import DesignError, WorkbenchError, did_you_mean  # noqa: F401  (re-exported)
 
 DESIGN_KEYS = ("journey", "version", "title", "description", "starts_with", "within", "stages",
                "unexpected", "ignore", "personas")
@@ -24,10 +24,6 @@ VARIANT_KEYS = ("title", "description", "starts_with", "within", "stages", "unex
 STAGE_KEYS = ("name", "steps")
 STEP_KEYS = ("name", "activity", "alternatives", "optional", "max_gap")
 UNITS = {"m": 60, "h": 3_600, "d": 86_400}
-
-
-class DesignError(WorkbenchError, ValueError):
-    """A designed journey is invalid."""
 
 
 @dataclass(frozen=True)

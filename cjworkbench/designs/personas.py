@@ -16,16 +16,12 @@ import ibis
 import ibis.expr.types as ir
 from .reader import read_yaml
 
-from ..errors import WorkbenchError, did_you_mean
+from ..errors import PersonaError, WorkbenchError, did_you_mean  # noqa: F401  (re-exported)
 
 OPERATORS = ("eq", "ne", "in", "not_in", "lt", "le", "gt", "ge")
 PERSONA_KEYS = ("name", "description", "when")
 FILE_KEYS = ("version", "title", "description", "personas", "other")
 COLUMNS = ("segment",)  # customer columns a rule may test; every other field is an attribute key
-
-
-class PersonaError(WorkbenchError, ValueError):
-    """A persona definition is invalid."""
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,10 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from ..errors import WorkbenchError, one_of
+from ..errors import ParameterError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 
 ECHO_CHARS = 80  # at most this much of a bad value is repeated in a message
 MAX_TEXT = 1000  # longer text for any option is refused before it is parsed
-
-
-class ParameterError(WorkbenchError, ValueError):
-    """An option holds a value it does not allow."""
 
 
 def clip(value: object, n: int = ECHO_CHARS) -> str:

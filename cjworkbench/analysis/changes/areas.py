@@ -18,6 +18,7 @@ from ...scope import Scope, scope
 from ..journeys.funnels import funnel_table
 from ..stats import _dist, _z, newcombe_interval, two_proportion_p_value
 from ..voc.scores import DEFAULTS, MEASURES, moments, nps_difference, sufficient_stats, welch_summary
+from ...cache import remember
 
 
 def _dated(con, filters, w: Window) -> Scope:
@@ -25,11 +26,9 @@ def _dated(con, filters, w: Window) -> Scope:
     return scope(con, filters).with_dates(w.start, w.end)
 
 
-def _cached(cache: dict, key, make):
-    """`make()` once per key: the current window's results serve every baseline."""
-    if key not in cache:
-        cache[key] = make()
-    return cache[key]
+def _cached(run, key, make):
+    """`make()` once per key and run: the current window's results serve every baseline."""
+    return remember(run, "result", key, make, size=1024)
 
 
 def _row(area, item, metric, cur, prev, est, p, n1, n2, better="higher") -> dict:
@@ -211,7 +210,7 @@ def _driver_rows(con, outcomes, cur, base, filters, level, cache) -> list[dict]:
                 got = [_cached(cache, ("drivers", outcome, w), lambda w=w: drivers_table(
                     con, outcome=outcome, filters=_dated(con, filters, w), level=level, n_resamples=20)) for w in (cur, base)]
         except WorkbenchError as exc:   # too few answers for a model in a window: say so, go on
-            cache.setdefault("notes", {})[f"driver {outcome}"] = str(exc)
+            cache.notes[f"driver {outcome}"] = str(exc)
             continue
         rows += _estimate_rows("driver", f"effect on {outcome}", *got, key="driver", value="effect", level=level,
                                better=None)
@@ -225,7 +224,7 @@ def _theme_rows(con, taxonomy, cur, base, filters, level, cache) -> list[dict]:
         got = [_cached(cache, ("themes", w), lambda w=w: theme_impact_table(
             con, taxonomy=taxonomy, filters=_dated(con, filters, w), level=level)) for w in (cur, base)]
     except WorkbenchError as exc:   # an unusable taxonomy: say so, compare the rest
-        cache.setdefault("notes", {})["theme"] = str(exc)
+        cache.notes["theme"] = str(exc)
         return []
     return _estimate_rows("theme", "impact on nps", *got, key="theme", value="impact", level=level,
                           n_col="n_answers", better=None)

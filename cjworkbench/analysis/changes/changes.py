@@ -13,6 +13,8 @@ Benjamini-Hochberg correction over all rows of the table, since a report tests m
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import datetime as dt
 
 import pandas as pd
@@ -150,7 +152,7 @@ def _changes(con, *, period, as_of, baseline, funnels, variants_top, transitions
     runs = {"funnel": (_funnel_rows, funnels), "variant": (_variant_rows, variants_top),
             "transition": (_transition_rows, pairs), "score": (_score_rows, instruments),
             "driver": (_driver_rows, drivers), "theme": (_theme_rows, taxonomy)}
-    cache, rows = {}, []
+    cache, rows = SimpleNamespace(notes={}), []   # one run's memo (`cjworkbench.cache`) and its notes
     for base in windows:
         for area in areas:
             run, arg = runs[area]
@@ -161,7 +163,7 @@ def _changes(con, *, period, as_of, baseline, funnels, variants_top, transitions
                 rows += [r | {"baseline": base.name} for r in run(con, arg, cur, base, sc, level, cache)]
             except ImportError as exc:   # drivers / theme impact live in modules that may be absent
                 skipped[area] = f"its analysis module is not available ({exc})"
-    skipped |= cache.get("notes", {})
+    skipped |= cache.notes
     df = pd.DataFrame(rows, columns=[c for c in COLUMNS if c not in ("rank", "q_value", "significant")])
     small = (df["n_current"] < min_n) | (df["n_previous"] < min_n)
     df = _rank(df[~small].reset_index(drop=True), level)[COLUMNS]

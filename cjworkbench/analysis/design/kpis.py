@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ...designs.reader import read_yaml
 
-from ...errors import WorkbenchError, did_you_mean, one_of
+from ...errors import KpiMapError, WorkbenchError, did_you_mean, one_of  # noqa: F401  (re-exported)
 from ...scope import EVENT_RULE, FEEDBACK_RULE, _strs, definition, epoch, scope
 
 MATCH_COLUMNS = ("touchpoint", "channel", "department", "device", "stage", "activity", "source")
@@ -42,10 +42,6 @@ KPI_RULES = {
                           "to the first `to` event (default: last event); negative spans left out",
     "handoffs_per_journey": "mean number of `activity` events per journey",
 }
-
-
-class KpiMapError(WorkbenchError, ValueError):
-    """A KPI map is invalid."""
 
 
 def load_kpi_map(kpi_map) -> dict:

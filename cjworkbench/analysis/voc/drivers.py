@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ...deprecation import renamed_kwargs
-from ...errors import WorkbenchError, one_of
+from ...errors import DriverError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 from ...scope import FEEDBACK_RULE, FilterError, definition, scope
 from .journey_facts import FACT_RULES, FactRules, journey_facts
 
@@ -29,10 +29,6 @@ DEFAULT_FACTS = ("repeat_contact", "channel_switch", "transfer", "wait_minutes",
                  "late_delivery", "n_steps", "touchpoints")
 MAX_R2 = 0.9  # a driver explained this well by the drivers before it is dropped (VIF > 10)
 _CHUNK = 50_000  # rows per bootstrap block: bounds memory at 1 M answers
-
-
-class DriverError(WorkbenchError, ValueError):
-    """The driver model cannot be fitted as asked."""
 
 
 def relative_weights(corr: np.ndarray) -> np.ndarray:

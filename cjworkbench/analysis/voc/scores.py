@@ -23,7 +23,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from ...errors import WorkbenchError, one_of
+from ...errors import ScoresError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
 from ...scope import FEEDBACK_RULE, definition, scope
 from ...designs.personas import persona_of
@@ -46,10 +46,6 @@ RULES = {
 }
 FEEDBACK_FILTERS = FEEDBACK_RULE
 NONE = "(none)"
-
-
-class ScoresError(WorkbenchError, ValueError):
-    """A score request cannot be answered as asked."""
 
 
 def group_columns(by, period: str | None) -> tuple[list[str], str | None]:

@@ -20,17 +20,18 @@ from __future__ import annotations
 
 import html
 import re
-from functools import lru_cache
+from types import SimpleNamespace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ...errors import WorkbenchError, one_of
+from ...errors import SentimentError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 from ...scope import definition, scope
 from .scores import BY as SCORE_BY
 from .scores import FEEDBACK_FILTERS, NONE, group_columns, mean_interval, nps_interval, with_groups
 from ..stats import wilson_interval
+from ...cache import remember
 
 LEXICON_FILE = Path(__file__).with_name("sentiment_lexicon.txt")
 NEUTRAL_BAND = 0.05
@@ -46,10 +47,6 @@ COURTESY = ("thanks", "thank", "thx", "ty", "please", "appreciate", "appreciated
 _COURTESY = re.compile(r"(?<![\w'])(?:" + "|".join(COURTESY) + r")(?![\w'])", re.I)
 _DIGITS = re.compile(r"(\d)([a-z]{2,})", re.I)
 _NAMES = re.compile(r"(?<![\w@])@\w+|https?://\S+|\bwww\.\S+")
-
-
-class SentimentError(WorkbenchError, ValueError):
-    """A sentiment request cannot be answered as asked."""
 
 
 def read_lexicon(path=LEXICON_FILE) -> dict[str, float]:
@@ -111,11 +108,16 @@ class _Scorer:
         return self.cache[text]
 
 
-@lru_cache(maxsize=8)
+_SCORERS = SimpleNamespace()   # scorers built once per process (`cjworkbench.cache`, kind "object")
+
+
 def _scorer(key: tuple) -> _Scorer:
-    name, extra = key
-    terms = read_lexicon() if name == "cx" else {}
-    return _Scorer({**terms, **dict(extra)}, clean=name == "cx")
+    def build() -> _Scorer:
+        name, extra = key
+        terms = read_lexicon() if name == "cx" else {}
+        return _Scorer({**terms, **dict(extra)}, clean=name == "cx")
+
+    return remember(_SCORERS, "object", key, build)
 
 
 def _key(lexicon) -> tuple:

@@ -20,7 +20,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ...designs.reader import read_yaml
-from ...errors import WorkbenchError, one_of
+from ...errors import ThemeError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
 from ...scope import FEEDBACK_RULE, definition, scope
 
@@ -28,10 +28,6 @@ _META = set(r"\.^$|?*+()[]{}")
 _NOT_PORTABLE = ("(?=", "(?!", "(?<=", "(?<!", "(?P<", "(?<")
 _THEME_KEYS = ("keywords", "patterns", "exclude", "description")
 BY = ("touchpoint", "channel", "instrument", "source", "period")
-
-
-class ThemeError(WorkbenchError, ValueError):
-    """A theme taxonomy or theme option is invalid."""
 
 
 def load_taxonomy(taxonomy: str | Path | dict) -> dict[str, dict]:
