@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import ibis
 
-from .. import __version__
+from ..version import __version__
 from ..config import IngestConfig, Limits, Source, load_config
 from ..contract import BOOKKEEPING_TABLES, CANONICAL_TABLES, DDL
 from ..errors import DatabaseError, RejectedRowsError, WorkbenchError
