@@ -199,8 +199,9 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
     from .db import connect
 
     check_address(ip, token=token, unauthenticated=unauthenticated)
-    if max_kernels < 1 or idle_timeout < 1:
-        raise DashboardError(f"max_kernels and idle_timeout must be at least 1, got {max_kernels} and {idle_timeout}.")
+    for flag, value in (("--max-sessions", max_kernels), ("--idle-timeout", idle_timeout)):
+        if value < 1:
+            raise DashboardError(f"{flag} must be at least 1, got {value}.")
     db = Path(db).resolve()
     connect(db).disconnect()  # a missing or foreign file fails here, with its own message
     stop = []

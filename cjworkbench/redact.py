@@ -74,7 +74,8 @@ _POSTCODE_NL = r"[1-9][0-9]{3}[ \t]?[A-Z]{2}\b"
 RULES: tuple[tuple[str, str, str], ...] = (
     ("url", r"(?i)\b(?:https?://|www\.)[^\s?#]+[?#]\S*", "[url]"),
     ("email", r"(?i)[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}", "[email]"),
-    ("email_hidden", r"(?i)\b" + _LOCAL + r"(?:" + _AT_MARKED + _LABEL + r"(?:" + _DOT_SPACED + _LABEL + r")*" + _DOT_SPACED
+    ("email_hidden", r"(?i)\b" + _LOCAL + r"(?:" + _AT_MARKED + _LABEL + r"(?:" + _DOT_SPACED + _LABEL + r")*"
+     + _DOT_SPACED
      + r"|[ \t]+at[ \t]+" + _LABEL + r"(?:" + _DOT + _LABEL + r")*" + _DOT_HIDDEN + r")[a-z]{2,6}\b", "[email]"),
     ("handle", r"(^|[^A-Za-z0-9_@./])@[A-Za-z0-9_]{1,30}", r"\1[user]"),
     ("iban", r"\b(?i:[a-z]{2})[0-9]{2}[ ]?(?i:[a-z0-9]{4})(?:[ ]?[0-9]{4}){1,6}(?:[ ]?[0-9]{1,3})?\b", "[number]"),
@@ -91,16 +92,16 @@ RULES: tuple[tuple[str, str, str], ...] = (
     ("phone_us", r"(?:\b1" + _SEP + r"?)?(?:\([0-9]{3}\)[ ]?|\b[0-9]{3}" + _SEP + r")[0-9]{3}" + _SEP + r"[0-9]{4}\b",
      "[phone]"),
     ("ip", r"\b(?:" + _OCTET + r"\.){3}" + _OCTET + r"\b", "[ip]"),
-    ("address_nl", r"\b(?:[A-Z][a-zà-ÿ'-]*(?:" + "|".join(STREET_NL) + r")|[a-z][a-zà-ÿ'-]*(?:" + "|".join(STREET_NL_ANY_CASE)
-                   + r"))[ \t]+[0-9]{1,5}"
+    ("address_nl", r"\b(?:[A-Z][a-zà-ÿ'-]*(?:" + "|".join(STREET_NL) + r")|[a-z][a-zà-ÿ'-]*(?:"
+                   + "|".join(STREET_NL_ANY_CASE) + r"))[ \t]+[0-9]{1,5}"
                    r"(?:[A-Za-z]|[ \t][A-Za-z]\b|-[0-9]{1,4})?\b(?:[ \t]*,?[ \t]*" + _POSTCODE_NL + ")?", "[address]"),
     ("postcode_nl", r"\b" + _POSTCODE_NL + r"([ \t]+[A-Z][a-zà-ÿ'-]+)", r"[address]\1"),
     ("address_en", r"\b[0-9]{1,5}[A-Za-z]?[ \t]+(?:[A-Z][A-Za-z'-]+[ \t]+){1,3}" + _STREET_EN + r"\b", "[address]"),
     ("name_stated", r"(\b(?i:(?:my|his|her|our) name is|my name's|name:|mijn naam is|ik heet|je m'appelle|"
                     r"je m’appelle)[ \t]+)" + _NAME, r"\1[name]"),
     # a name ends a clause: "I am Sophie Jansen, ..." yes, "I'm Late Flight now" no
-    ("name_intro_en", r"(\b(?i:i am|i'm|i’m)[ \t]+)" + _FULL_NAME + r"([ \t]*[,.!?;:]|[ \t]+(?i:and|from|here)\b|[ \t]*$)",
-     r"\1[name]\2"),
+    ("name_intro_en", r"(\b(?i:i am|i'm|i’m)[ \t]+)" + _FULL_NAME
+     + r"([ \t]*[,.!?;:]|[ \t]+(?i:and|from|here)\b|[ \t]*$)", r"\1[name]\2"),
     ("name_intro_nl", r"(\b(?i:ik ben)[ \t]+)" + _ONE_NAME + r"([ \t]*[,.!?;:]|[ \t]+(?i:en|uit|van|hier)\b|[ \t]*$)",
      r"\1[name]\2"),
     ("name_greeting", r"(\b(?i:hi|hello|hey|good morning|good afternoon|good evening|dear [a-z]+)[,!]?[ \t]+"

@@ -8,11 +8,8 @@ folder `OUT/<period label>/` in only when every notebook succeeded. A failure ke
 notebook in `OUT/_failed/<label>/` and leaves earlier reports as they were. `OUT/index.html`
 links every report of every period.
 
-A period with no events and no feedback answers gets a "no data in this period" page per notebook
-(saying which dates the database does hold) instead of runs that would fail on empty tables. Runs
-into one `OUT` are serialised by an exclusive `flock` on `OUT/.cjw-report.lock` (a second run
-waits, saying so), and every temporary name is unique, so two runs never overwrite each other's
-files.
+A period without events or feedback answers gets "no data in this period" pages, not failing runs.
+Runs into one `OUT` take turns (flock on `OUT/LOCK`; a second run waits) and use unique temp names.
 """
 
 from __future__ import annotations
@@ -32,6 +29,11 @@ from pathlib import Path
 
 from .errors import WorkbenchError
 from .periods import Window, period_window
+
+try:
+    import fcntl
+except ImportError:   # Windows: no flock, so runs into one folder do not take turns there
+    fcntl = None
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 FAILED = "_failed"
@@ -83,12 +85,8 @@ def report_notebooks(paths=None) -> list[Path]:
 
 
 def _title(nb, fallback: str) -> str:
-    for cell in nb.cells:
-        if cell.cell_type == "markdown":
-            m = re.search(r"^#\s+(.+)$", cell.source, re.M)
-            if m:
-                return m.group(1).strip()
-    return fallback
+    found = (re.search(r"^#\s+(.+)$", c.source, re.M) for c in nb.cells if c.cell_type == "markdown")
+    return next((m.group(1).strip() for m in found if m), fallback)
 
 
 def _failure(exc: Exception, nb_path: Path) -> str:
@@ -120,8 +118,7 @@ def execute(nb_file: Path, out_file: Path, parameters: dict, *, timeout: float) 
     nbformat.write(jupytext.read(nb_file), source)
     try:
         pm.execute_notebook(source, out_file, parameters=parameters, kernel_name="python3", language="python",
-                            progress_bar=False,
-                            execution_timeout=timeout, start_timeout=120, cwd=str(nb_file.parent))
+                            progress_bar=False, execution_timeout=timeout, start_timeout=120, cwd=str(nb_file.parent))
     finally:
         source.unlink(missing_ok=True)
 
@@ -164,13 +161,10 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
         build.chmod(0o777 & ~_umask())   # mkdtemp makes it private; a report folder is as readable as any
         try:
             held = data_in_period(db, cur)
-            if held["events"] or held["feedback"]:
-                entries = _run_notebooks(files, build, db, period, cur, out, timeout=timeout, say=say)
-            else:
-                say(f"report {cur.label}: no events or feedback answers from {cur.start} to {cur.end}; "
-                    f"writing 'no data in this period' pages")
-                entries = _no_data_pages(files, build, db, cur, held)
-            manifest = _manifest(db, period, cur, entries, no_data=not (held["events"] or held["feedback"]))
+            no_data = not (held["events"] or held["feedback"])
+            entries = (_no_data_pages(files, build, db, cur, held, say) if no_data else
+                       _run_notebooks(files, build, db, period, cur, out, timeout=timeout, say=say))
+            manifest = _manifest(db, period, cur, entries, no_data=no_data)
             (build / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             _swap(build, out / cur.label)
         finally:
@@ -182,17 +176,11 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
 
 @contextlib.contextmanager
 def _locked(out: Path, say):
-    """Hold an exclusive flock on `out/LOCK` (waiting, and saying so, while another run holds it).
-    The file stays: removing it would let a waiting run lock a file nobody else sees."""
-    try:
-        import fcntl
-    except ImportError:   # Windows: no flock; runs into one folder are then not serialised
-        yield
-        return
+    """Hold an exclusive flock on `out/LOCK`, waiting (and saying so) while another run holds it."""
     fd = os.open(out / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl and fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             say(f"waiting for another report run into {out} to finish (lock: {out / LOCK})")
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -202,19 +190,17 @@ def _locked(out: Path, say):
 
 
 def data_in_period(db: Path, cur: Window) -> dict:
-    """Events and feedback answers dated in `cur` (the scope's date rule), and the dates of the
-    first and last event in the database."""
+    """Events and feedback answers dated in `cur` (the scope's date rule); first and last event date."""
     from .db import connect
     from .scope import in_date_range
 
     con = connect(db)
     try:
         ev, fb = con.table("events"), con.table("feedback")
-        first, last = ev.aggregate(first=ev.event_ts.min(), last=ev.event_ts.max()).execute().iloc[0]
+        span = ev.aggregate(first=ev.event_ts.min().date().cast("string"), last=ev.event_ts.max().date().cast("string"))
         return {"events": int(ev.filter(in_date_range(ev.event_ts, cur.start, cur.end)).count().execute()),
                 "feedback": int(fb.filter(in_date_range(fb.feedback_ts, cur.start, cur.end)).count().execute()),
-                "first_event": None if first is None or first != first else str(first)[:10],
-                "last_event": None if last is None or last != last else str(last)[:10]}
+                **span.execute().iloc[0].to_dict()}
     finally:
         con.disconnect()
 
@@ -241,24 +227,20 @@ def _run_notebooks(files, build: Path, db: Path, period: str, cur: Window, out: 
     return entries
 
 
-def _no_data_pages(files, build: Path, db: Path, cur: Window, held: dict) -> list[dict]:
+def _no_data_pages(files, build: Path, db: Path, cur: Window, held: dict, say) -> list[dict]:
     """One offline page per notebook saying the period holds no data, and which dates do."""
     import jupytext
-
-    esc = html.escape
-    span = (f"The database holds events from {held['first_event']} to {held['last_event']}."
-            if held["first_event"] else "The database holds no events at all.")
-    entries = []
-    for f in files:
-        title = _title(jupytext.read(f), f.stem)
-        page = (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
-                f"<style>body{{font-family:Helvetica,Arial,sans-serif;margin:2rem;color:#333}}</style></head>"
-                f"<body><h1>{esc(title)}</h1><p class=\"cjw-no-data\"><strong>No data in this period.</strong> "
-                f"{esc(cur.label)} ({cur.start} to {cur.end}) has no events and no feedback answers in "
-                f"{esc(db.name)}. {esc(span)}</p></body></html>\n")
-        (build / f"{f.stem}.html").write_text(page, encoding="utf-8")
-        entries.append({"name": f.stem, "title": title, "html": f"{f.stem}.html", "seconds": 0.0})
-    return entries
+    say(f"report {cur.label}: no events or feedback answers from {cur.start} to {cur.end}; no-data pages")
+    span = f"events from {held['first']} to {held['last']}" if held["first"] else "no events at all"
+    titles = {f.stem: _title(jupytext.read(f), f.stem) for f in files}
+    for name, title in titles.items():
+        (build / f"{name}.html").write_text(
+            f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"</head><body style=\"font-family:Helvetica,Arial,sans-serif;margin:2rem\"><h1>{html.escape(title)}</h1>"
+            f"<p class=\"cjw-no-data\"><strong>No data in this period.</strong> {html.escape(cur.label)} ({cur.start} "
+            f"to {cur.end}) has no events and no feedback answers in {html.escape(db.name)}. The database holds "
+            f"{span}.</p></body></html>\n", encoding="utf-8")
+    return [{"name": n, "title": t, "html": f"{n}.html", "seconds": 0.0} for n, t in titles.items()]
 
 
 def _umask() -> int:
@@ -331,13 +313,7 @@ ul{{margin:0;padding-left:1.1rem}}li{{margin:.15rem 0}}a{{color:#4c78a8}}</style
 {rows}
 </tbody></table></body></html>
 """
-    fd, tmp = tempfile.mkstemp(prefix=".index-", suffix=".html.tmp", dir=out)   # a name no other run uses
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.chmod(tmp, 0o666 & ~_umask())   # mkstemp makes it private; the index is as readable as any page
-        os.replace(tmp, out / "index.html")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tmp = out / f".index-{uuid.uuid4().hex}.html.tmp"   # a name no other run uses
+    tmp.write_text(page, encoding="utf-8")
+    os.replace(tmp, out / "index.html")
     return out / "index.html"

@@ -61,8 +61,11 @@ class Server:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
+        # every dashboard stays open, plus the landing page and ten simultaneous sessions of one
+        # dashboard: more sessions than the default cap (the cap itself: tests/test_faults_serve.py)
         self.proc = subprocess.Popen([sys.executable, "-m", "cjworkbench.cli", "serve", "--db", str(db), "--port",
-                                      str(self.port), "--no-browser"], stdout=subprocess.PIPE,
+                                      str(self.port), "--no-browser", "--max-sessions", str(len(NOTEBOOKS) + 14)],
+                                     stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True)
         threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
         deadline = time.monotonic() + 180

@@ -82,7 +82,8 @@ def _processes(marker: bytes, kernels_only: bool = True) -> list[int]:
 def _describe(pid: int) -> str:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text().split()
-        return f"ppid {stat[3]} state {stat[2]}: " + Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:200]
+        return f"ppid {stat[3]} state {stat[2]}: {command}"
     except OSError:
         return "gone"
 
@@ -120,7 +121,7 @@ class Server:
         start = time.monotonic()
         while len(self.kernels()) > at_most:
             if time.monotonic() - start > timeout:
-                pytest.fail(f"{len(self.kernels())} kernels still alive after {timeout:.0f} s; log:\n{self.log[-3000:]}")
+                pytest.fail(f"{len(self.kernels())} kernels alive after {timeout:.0f} s; log:\n{self.log[-3000:]}")
             time.sleep(0.25)
         return time.monotonic() - start
 
@@ -196,7 +197,7 @@ def test_a_page_load_flood_never_exceeds_the_kernel_cap(server):
     busy = [body for status, body, _ in answers if status == 503]
     assert all(f"all {CAP} sessions are in use. Please try again in a minute." in b for b in busy), busy[0][:2000]
     assert "Traceback" not in busy[0]
-    assert peak[0] == CAP, "\n".join(f"{k}: {v}" for k, v in seen.items()) + server.log[-3000:]   # reached, never exceeded
+    assert peak[0] == CAP, "\n".join(f"{k}: {v}" for k, v in seen.items()) + server.log[-3000:]   # reached, not more
     assert len(server.kernels()) == CAP and server.proc.poll() is None
     assert latencies and all(status == 200 and seconds < 5 for status, seconds in latencies), latencies
 
@@ -320,7 +321,8 @@ def test_a_token_guards_the_dashboards(small_db, tmp_path):
 # --- D: reports --------------------------------------------------------------------------------------
 
 TINY = ("# %% [markdown]\n# # Tiny report\n\n# %% tags=[\"parameters\"]\ndb = \"\"\nstart_date = \"\"\n"
-        "end_date = \"\"\ninteractive = True\nrenderer = \"jupyter\"\n\n# %%\nprint(f\"window {start_date} .. {end_date}\")\n")
+        "end_date = \"\"\ninteractive = True\nrenderer = \"jupyter\"\n\n# %%\n"
+        "print(f\"window {start_date} .. {end_date}\")\n")
 
 
 def test_a_period_without_data_gives_no_data_pages(small_db, tmp_path, capsys):
@@ -332,7 +334,8 @@ def test_a_period_without_data_gives_no_data_pages(small_db, tmp_path, capsys):
     names = [p.stem for p in reports.report_notebooks()]
     assert f"{len(names)} report(s) for 2020-01 (no data in this period)" in captured.out
     with duckdb.connect(str(small_db), read_only=True) as con:
-        first, last = con.execute("SELECT min(event_ts)::DATE::VARCHAR, max(event_ts)::DATE::VARCHAR FROM events").fetchone()
+        first, last = con.execute("SELECT min(event_ts)::DATE::VARCHAR, max(event_ts)::DATE::VARCHAR "
+                                  "FROM events").fetchone()
     assert first < "2025-01-01" < last                     # data on both sides of 2025, none in 2020
     folder = out / "2020-01"
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"{n}.html" for n in names] + ["report.json"])

@@ -60,7 +60,8 @@ GAPS = [
     ("order 123456789 is late", None),
     # street addresses
     ("I live at Kerkstraat 12, 1234 AB Amsterdam", "I live at [address] Amsterdam"),
-    ("bezorgd op stationsweg 3 maar Stationsweg 3a, en kerkstraat 12-2", "bezorgd op stationsweg 3 maar [address], en [address]"),
+    ("bezorgd op stationsweg 3 maar Stationsweg 3a, en kerkstraat 12-2",
+     "bezorgd op stationsweg 3 maar [address], en [address]"),
     ("post naar 3511 LX Utrecht", "post naar [address] Utrecht"),
     ("send it to 12 Main Street or 221B Baker St.", "send it to [address] or [address]."),
     ("onderweg 12 minuten, waited 3 hours on the road", None),

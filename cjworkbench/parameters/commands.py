@@ -48,7 +48,7 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
            "--unauthenticated"),
         _f("--unauthenticated", bool, False, "allow a non-loopback --ip without a token: only behind a reverse "
            "proxy that authenticates"),
-        _f("--max-sessions", int, None, "most dashboard kernels (~450 MB each) alive at once (default 8)", low=0),
+        _f("--max-sessions", int, None, "most dashboard kernels (~450 MB each) alive at once (default 8)", low=1),
         _f("--idle-timeout", int, None, "seconds before a session whose tab is closed ends (default 60)", low=1),
     ),
     "report": (

@@ -40,9 +40,9 @@ def _check_numbers(order, n_resamples, level, half_life_days) -> None:
         raise FilterError(f"half_life_days must be a positive number of days, got {half_life_days!r}.")
 
 
-def model_totals(paths: Paths, model: str, *, order: int = 1, half_life_days: float = 7.0):
-    """A function weights -> attributed conversions per channel (weights: times each path counts),
-    and the extra per-channel column (removal effect or Monte-Carlo error) at weights = 1."""
+def model_totals(paths: Paths, model: str, base: np.ndarray, *, order: int = 1, half_life_days: float = 7.0):
+    """A function weights -> attributed conversions per channel (weights: times each path counts), and
+    the extra per-channel column (removal effect or Monte-Carlo error) at the `base` weights."""
     n = len(paths.channels)
     nan = np.full(n, np.nan)
     if model in heuristics.HEURISTICS:
@@ -51,13 +51,28 @@ def model_totals(paths: Paths, model: str, *, order: int = 1, half_life_days: fl
     if model == "markov":
         chain = markov.build_chain(paths, order)
         conv = paths.converted.astype(float)
-        _, re = markov.removal_effects(chain)
-        return (lambda w: markov.markov_totals(chain, w, float(conv.sum() if w is None else conv @ w))), re, nan
+        _, re = markov.removal_effects(chain, base)
+        return (lambda w: markov.markov_totals(chain, w, float(conv @ w))), re, nan
     sets, values = shapley.set_weights(paths, shapley.channel_sets(paths))   # once; a resample reweights
     if n <= shapley.EXACT_MAX:
         return (lambda w: shapley.exact(n, sets, values(w))), nan, nan
-    point, se = shapley.sampled(n, sets, values(None))
-    return (lambda w: point if w is None else shapley.unanimity(n, sets, values(w))), nan, se
+    point, se = shapley.sampled(n, sets, values(base))
+    return (lambda w: point if w is base else shapley.unanimity(n, sets, values(w))), nan, se
+
+
+def patterns(paths: Paths) -> tuple[Paths, np.ndarray]:
+    """The distinct paths (same touches, same ending) and how many times each occurs: every model
+    but time decay depends on these alone, so resampling paths is a multinomial draw over them."""
+    codes, start, conv = paths.codes.tolist(), paths.start.tolist(), paths.converted.tolist()
+    index: dict[tuple, int] = {}
+    of = np.fromiter((index.setdefault((conv[k], *codes[start[k]:start[k + 1]]), len(index))
+                      for k in range(paths.n_paths)), np.int64, paths.n_paths)
+    keys = list(index)
+    lengths = np.array([len(k) - 1 for k in keys], np.int64)
+    flat = np.array([c for k in keys for c in k[1:]], np.int64)
+    reduced = Paths(paths.channels, flat, np.zeros(len(flat)), np.concatenate([[0], np.cumsum(lengths)]),
+                    np.array([k[0] for k in keys], bool), np.arange(len(keys)))
+    return reduced, np.bincount(of, minlength=len(keys)).astype(float)
 
 
 def attribute(paths: Paths, model: str, *, order: int = 1, half_life_days: float = 7.0, n_resamples: int = 200,
@@ -68,13 +83,14 @@ def attribute(paths: Paths, model: str, *, order: int = 1, half_life_days: float
 
 
 def _attribute(paths, model, order, half_life_days, n_resamples, level, seed) -> pd.DataFrame:
-    totals, re, se = model_totals(paths, model, order=order, half_life_days=half_life_days)
-    est = totals(None)
+    units, counts = (paths, np.ones(paths.n_paths)) if model == "time_decay" else patterns(paths)
+    totals, re, se = model_totals(units, model, counts, order=order, half_life_days=half_life_days)
+    est = totals(counts)
     low = high = np.full(len(est), np.nan)
-    if n_resamples:
-        rng = np.random.default_rng(seed)
-        draws = np.array([totals(np.bincount(rng.integers(0, paths.n_paths, paths.n_paths),
-                                             minlength=paths.n_paths).astype(float)) for _ in range(n_resamples)])
+    if n_resamples and paths.n_paths:
+        rng = np.random.default_rng(seed)        # resampling paths = a multinomial draw over the patterns
+        p = counts / counts.sum()
+        draws = np.array([totals(rng.multinomial(paths.n_paths, p).astype(float)) for _ in range(n_resamples)])
         alpha = (1 - level) / 2
         low, high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
     total = est.sum()

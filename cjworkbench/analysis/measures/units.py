@@ -84,10 +84,10 @@ def web_hits(ctx: Context) -> ir.Table:
         ev = ctx.events()
         hits = ev.filter(ctx.flag(ev, "web"))
         w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
-        gap = ctx.gap_minutes * 60
-        prev, nxt = hits.event_ts.lag().over(w), hits.event_ts.lead().over(w)
-        return hits.mutate(first=prev.isnull() | (seconds(prev, hits.event_ts) > gap),
-                           last=nxt.isnull() | (seconds(hits.event_ts, nxt) > gap))
+        gap = ibis.interval(milliseconds=int(round(ctx.gap_minutes * 60_000)))   # compared as timestamps:
+        prev, nxt = hits.event_ts.lag().over(w), hits.event_ts.lead().over(w)     # no per-row arithmetic
+        return hits.mutate(first=prev.isnull() | (hits.event_ts > prev + gap),
+                           last=nxt.isnull() | (nxt > hits.event_ts + gap))
     ctx.role("web")
     return ctx.once("web_hits", build)
 
