@@ -733,7 +733,7 @@ CASES += [
 ]
 # Public analyses that appeared in cjworkbench.__all__ while this matrix was written (absent at the
 # commit it was first checked against): listed so the coverage guard below holds, not yet read.
-NOT_YET_READ = ("kpi_table", "kpi_tree_table", "scorecard_table")
+NOT_YET_READ: tuple[str, ...] = ()
 CASES += [Case(n, None, None, None, skip=f"{n} is new: its in-scope invariant is not written yet (add a Case)")
           for n in NOT_YET_READ]
 BY_NAME = {c.name: c for c in CASES}
