@@ -34,6 +34,14 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
 panel
 
 # %% [markdown]
+# ## KPI scorecard
+# The journey KPIs for the month up to the end date: value, change against the previous month (green is better,
+# red is worse) and the trend; a KPI the data cannot give says which mapping it needs.
+
+# %%
+controls.show(panel, cjw.scorecard_table, charts.scorecard_chart)
+
+# %% [markdown]
 # ## KPI map: customer KPIs per touchpoint
 # Each touchpoint's customer and operational KPIs as the KPI map defines them.
 
