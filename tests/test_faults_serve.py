@@ -274,7 +274,6 @@ def test_an_open_tab_is_never_culled(server, browser):
         ctx.close()
 
 
-@pytest.mark.xfail(reason="renderer validation lands with the parameter registry", strict=False)
 def test_an_invalid_url_parameter_is_no_developer_error(server):
     server.wait_kernels(CAP - 1, timeout=CULLED_WITHIN)
     status, body, _ = server.get("/voila/render/overview.ipynb?renderer=bogus", timeout=300)
