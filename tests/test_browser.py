@@ -57,16 +57,14 @@ def _free_port() -> int:
 class Server:
     """`cjw serve` as a subprocess; its output is collected so a failure can show it."""
 
-    def __init__(self, db: Path):
+    def __init__(self, db: Path, *args: str, env: dict | None = None):
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.lines: list[str] = []
-        # every dashboard stays open, plus the landing page and ten simultaneous sessions of one
-        # dashboard: more sessions than the default cap (the cap itself: tests/test_faults_serve.py)
         self.proc = subprocess.Popen([sys.executable, "-m", "cjworkbench.cli", "serve", "--db", str(db), "--port",
-                                      str(self.port), "--no-browser", "--max-sessions", str(len(NOTEBOOKS) + 14)],
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                      str(self.port), "--no-browser", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                                     start_new_session=True)
         threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
         deadline = time.monotonic() + 180
         while not any(line.startswith("Serving ") for line in self.lines):
@@ -91,7 +89,9 @@ class Server:
 
 @pytest.fixture(scope="module")
 def server(demo_db):
-    srv = Server(demo_db[0])
+    # every dashboard stays open, plus the landing page and ten simultaneous sessions of one
+    # dashboard: more sessions than the default cap (the cap itself: tests/test_faults_serve.py)
+    srv = Server(demo_db[0], "--max-sessions", str(len(NOTEBOOKS) + 14))
     yield srv
     assert srv.stop(signal.SIGTERM) == 0, srv.log[-3000:]  # SIGTERM stops it cleanly (SIGINT: the last test)
 

@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,6 +30,8 @@ import pytest
 
 from cjworkbench import cli, reports
 from cjworkbench.reports import REMOTE
+
+from .test_browser import Server as ServeProcess
 
 CAP, IDLE = 3, 8                     # the module server: at most 3 kernels, culled after 8 s without a tab
 CULLED_WITHIN = IDLE + 1 + 12        # timeout + the 1 s cull interval + slack for a busy 2-core machine
@@ -52,12 +53,6 @@ def small_db(tmp_path_factory) -> Path:
     generate(folder, customers=500, seed=5)
     run_ingest(folder / "cjworkbench.yml", folder / "db.duckdb")
     return folder / "db.duckdb"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _environ(pid: int) -> dict[bytes, bytes]:
@@ -88,30 +83,13 @@ def _describe(pid: int) -> str:
         return "gone"
 
 
-class Server:
+class Server(ServeProcess):
     """`cjw serve --max-sessions CAP --idle-timeout IDLE` as a subprocess with secrets in its environment."""
 
     def __init__(self, db: Path, *args: str, env: dict | None = None):
-        self.db, self.port = db, _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.marker = b"CJW_DB=" + str(db.resolve()).encode()
-        self.lines: list[str] = []
-        full_env = {**os.environ, "CJW_PSEUDONYM_KEY": KEY, **OTHER_SECRETS, **(env or {})}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cjworkbench.cli", "serve", "--db", str(db), "--port", str(self.port),
-             "--no-browser", "--max-sessions", str(CAP), "--idle-timeout", str(IDLE), *args],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, start_new_session=True)
-        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
-        deadline = time.monotonic() + 180
-        while not any(line.startswith("Serving ") for line in self.lines):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                pytest.fail("cjw serve did not start:\n" + "".join(self.lines[-40:]))
-            time.sleep(0.2)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
+        self.db, self.marker = db, b"CJW_DB=" + str(db.resolve()).encode()
+        super().__init__(db, "--max-sessions", str(CAP), "--idle-timeout", str(IDLE), *args,
+                         env={**os.environ, "CJW_PSEUDONYM_KEY": KEY, **OTHER_SECRETS, **(env or {})})
 
     def kernels(self) -> list[int]:
         return _processes(self.marker)
