@@ -6,34 +6,83 @@ backend, with its definition in `df.attrs["definition"]`.
 
 from .version import __version__  # noqa: E402
 
-from .analysis.changes.changes import changes_table  # noqa: E402
-from .analysis.design.conformance import conformance_table, deviations_table  # noqa: E402
-from .analysis.voc.drivers import drivers_table  # noqa: E402
-from .scope import Filters  # noqa: E402
-from .analysis.journeys.funnels import funnel_dropoff_next_table, funnel_table, funnel_times_table  # noqa: E402
-from .analysis.journeys.gaps import recontact_table, switch_gaps_table, switch_matrix_table  # noqa: E402
-from .analysis.design.kpis import kpi_map_table, kpi_relation_table  # noqa: E402
-from .analysis.measures import kpi_table, kpi_tree_table, scorecard_table  # noqa: E402
-from .analysis.journeys.paths import paths_around_table, step_matrix_table, variants_table  # noqa: E402
-from .analysis.journeys.retention import lifecycle_table, retention_table  # noqa: E402
-from .analysis.segments.rfm import rfm_table  # noqa: E402
-from .analysis.voc.scores import scores_compare_table, scores_table  # noqa: E402
-from .analysis.voc.sentiment import sentiment_table  # noqa: E402
-from .analysis.voc.theme_discovery import discover_themes_table  # noqa: E402
-from .analysis.voc.theme_impact import theme_impact_table  # noqa: E402
-from .analysis.voc.themes import theme_matches, themes_table  # noqa: E402
-from .analysis.segments.segments import clusters_table, persona_clusters_table, personas_table  # noqa: E402
-from .analysis.journeys.sessions import sessions_table  # noqa: E402
-from .analysis.voc.voc_journey import feedback_on_journey_table, path_contrast_table  # noqa: E402
-from .analysis.journeys.transitions import hotspots_table, transitions_table  # noqa: E402
-from .analysis.attribution import attribution_table  # noqa: E402
-from .analysis.actions import actions_table  # noqa: E402
-from .analysis.survival import hazard_table, survival_table  # noqa: E402
-from .db import connect  # noqa: E402
+# Lazy: `import cjworkbench` loads only the errors; an analysis is imported the first time its name
+# is used (a dashboard kernel needs 3 of them, and importing all took about 1.8 s: pandas, Ibis,
+# scipy, statsmodels). `from cjworkbench import x` and `cjworkbench.x` work as before.
+_LAZY = {
+    "changes_table": ".analysis.changes.changes",
+    "conformance_table": ".analysis.design.conformance",
+    "deviations_table": ".analysis.design.conformance",
+    "drivers_table": ".analysis.voc.drivers",
+    "Filters": ".scope",
+    "funnel_dropoff_next_table": ".analysis.journeys.funnels",
+    "funnel_table": ".analysis.journeys.funnels",
+    "funnel_times_table": ".analysis.journeys.funnels",
+    "recontact_table": ".analysis.journeys.gaps",
+    "switch_gaps_table": ".analysis.journeys.gaps",
+    "switch_matrix_table": ".analysis.journeys.gaps",
+    "kpi_map_table": ".analysis.design.kpis",
+    "kpi_relation_table": ".analysis.design.kpis",
+    "kpi_table": ".analysis.measures",
+    "kpi_tree_table": ".analysis.measures",
+    "scorecard_table": ".analysis.measures",
+    "paths_around_table": ".analysis.journeys.paths",
+    "step_matrix_table": ".analysis.journeys.paths",
+    "variants_table": ".analysis.journeys.paths",
+    "lifecycle_table": ".analysis.journeys.retention",
+    "retention_table": ".analysis.journeys.retention",
+    "rfm_table": ".analysis.segments.rfm",
+    "scores_compare_table": ".analysis.voc.scores",
+    "scores_table": ".analysis.voc.scores",
+    "sentiment_table": ".analysis.voc.sentiment",
+    "discover_themes_table": ".analysis.voc.theme_discovery",
+    "theme_impact_table": ".analysis.voc.theme_impact",
+    "theme_matches": ".analysis.voc.themes",
+    "themes_table": ".analysis.voc.themes",
+    "clusters_table": ".analysis.segments.segments",
+    "persona_clusters_table": ".analysis.segments.segments",
+    "personas_table": ".analysis.segments.segments",
+    "segments_table": ".analysis.segments.profiles",
+    "sessions_table": ".analysis.journeys.sessions",
+    "feedback_on_journey_table": ".analysis.voc.voc_journey",
+    "path_contrast_table": ".analysis.voc.voc_journey",
+    "hotspots_table": ".analysis.journeys.transitions",
+    "transitions_table": ".analysis.journeys.transitions",
+    "attribution_table": ".analysis.attribution",
+    "actions_table": ".analysis.actions",
+    "hazard_table": ".analysis.survival",
+    "survival_table": ".analysis.survival",
+    "connect": ".db",
+    "design": ".designs.store",
+    "design_names": ".designs.store",
+    "has_design": ".designs.store",
+    "business_timezone": ".designs.store",
+    "languages": ".designs.store",
+    "default_funnel": ".designs.defaults",
+    "default_goal": ".designs.defaults",
+    "instruments_present": ".designs.defaults",
+}
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'cjworkbench' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+    globals()[name] = value   # the next lookup is a plain attribute
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
 from .errors import (  # noqa: E402
     WorkbenchError, ConfigError, InputFileError, MissingColumnsError, RejectedRowsError, DatabaseError,
     FilterError, DesignError, PersonaError, PrivacyError, ParameterError, RendererError, DemoOptionError,
     StatsError, KpiMapError, ThemeError, DriverError, SentimentError, ScoresError, ChartError, ControlError,
+    DesignMissingError,
 )
 
 __all__ = [
@@ -42,7 +91,10 @@ __all__ = [
     "ConfigError", "InputFileError", "MissingColumnsError", "RejectedRowsError", "DatabaseError",
     "FilterError", "DesignError", "PersonaError", "PrivacyError", "ParameterError", "RendererError",
     "DemoOptionError", "StatsError", "KpiMapError", "ThemeError", "DriverError", "SentimentError",
-    "ScoresError", "ChartError", "ControlError",
+    "ScoresError", "ChartError", "ControlError", "DesignMissingError",
+    # the designs the database carries (cjworkbench.designs.store) and the defaults built on them
+    "design", "design_names", "has_design", "business_timezone", "languages",
+    "default_funnel", "default_goal", "instruments_present",
     # journeys (paths, graph, funnels, hand-offs, retention, sessions)
     "variants_table", "step_matrix_table", "paths_around_table", "transitions_table", "hotspots_table",
     "funnel_table", "funnel_times_table", "funnel_dropoff_next_table",
@@ -50,7 +102,7 @@ __all__ = [
     "retention_table", "lifecycle_table", "sessions_table",
     # designed vs actual, KPIs, segments
     "conformance_table", "deviations_table", "kpi_map_table", "kpi_relation_table",
-    "personas_table", "clusters_table", "persona_clusters_table", "rfm_table",
+    "personas_table", "clusters_table", "persona_clusters_table", "rfm_table", "segments_table",
     # voice of the customer
     "scores_table", "scores_compare_table", "sentiment_table", "themes_table", "theme_matches",
     "discover_themes_table", "theme_impact_table", "feedback_on_journey_table", "path_contrast_table",

@@ -12,6 +12,7 @@ from .errors import WorkbenchError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3
+EXIT_PARTIAL = 1      # `cjw report`: some pages failed, the others are published
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,6 +29,13 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--new-key", action="store_true",
                      help="accept a pseudonymisation key other than the one the existing database was built "
                           "with (every pseudonymised id changes)")
+
+    des = sub.add_parser("designs", help="replace the designs, business time zone and languages a database "
+                                         "carries, from the ingest config, without re-ingesting")
+    des.add_argument("--config", required=True, help="ingest config (YAML): only designs:, timezone: and languages: "
+                                                     "are read")
+    des.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest` (swapped in on success)")
+    des.add_argument("--json", action="store_true", help="print what changed as JSON")
 
     info = sub.add_parser("info", help="tables, row counts, date ranges, sources and rejects")
     info.add_argument("--db", required=True)
@@ -57,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a session whose tab is closed after this long (default 60)")
 
+    lab = sub.add_parser("lab", help="open JupyterLab on the notebooks against a database")
+    lab.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
+    lab.add_argument("--notebooks", metavar="DIR", default=None, help="notebook folder (default: notebooks/)")
+    lab.add_argument("--port", type=int, default=8888)
+    lab.add_argument("--no-browser", action="store_true", help="only print the URL")
+
     rep = sub.add_parser("report", help="run the report notebooks for one period into offline HTML")
     rep.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
     rep.add_argument("--period", default="month", choices=["week", "month", "quarter", "year"])
@@ -64,6 +78,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, metavar="DIR", help="reports folder: DIR/<period>/*.html, DIR/index.html")
     rep.add_argument("--notebooks", nargs="+", metavar="PATH", help="notebooks or folders (default: notebooks/)")
     rep.add_argument("--timeout", type=float, default=600, help="seconds a notebook cell may run (default 600)")
+    rep.add_argument("--param", "-p", action="append", metavar="NAME=VALUE",
+                     help="a notebook parameter for every notebook that declares it, e.g. -p k_min=20 "
+                          "(repeatable; wins over the config's report: parameters)")
+    rep.add_argument("--config", metavar="FILE", help="ingest config whose `report: parameters:` block sets "
+                                                      "notebook parameters")
     return parser
 
 
@@ -150,15 +169,53 @@ _COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _
 def _report(args) -> int:
     from .reports import run_report
 
+    from .reports import from_command_line, from_config
+
+    given = {**(from_config(args.config) if args.config else {}), **from_command_line(args.param)}
     manifest = run_report(args.db, period=args.period, as_of=args.as_of, out=args.out, notebooks=args.notebooks,
-                          timeout=args.timeout, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+                          timeout=args.timeout, parameters=given,
+                          progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     empty = " (no data in this period)" if manifest.get("no_data") else ""
     print(f"{len(manifest['notebooks'])} report(s) for {manifest['label']}{empty} in "
           f"{Path(args.out) / manifest['label']}; index: {Path(args.out) / 'index.html'}")
-    return 0
+    failed = [e for e in manifest["notebooks"] if e.get("status") == "failed"]
+    for e in failed:
+        print(f"error: {e['reason']}", file=sys.stderr)
+    if failed:
+        print(f"error: {len(failed)} of {len(manifest['notebooks'])} page(s) failed; the others are published "
+              f"and the index marks the failed ones.", file=sys.stderr)
+    return EXIT_PARTIAL if failed else 0
 
 
 _COMMANDS["report"] = _report
+
+
+def _designs(args) -> int:
+    from .designs.update import update_designs
+
+    report = update_designs(args.config, args.db, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for what in ("added", "changed", "removed"):
+            print(f"{what}: {', '.join(report[what]) or 'none'}")
+        if report["timezone"]:
+            print(f"business time zone: {report['timezone'][0]} -> {report['timezone'][1]} (business dates "
+                  f"recomputed: {report['business_dates_changed']})")
+    return 0
+
+
+_COMMANDS["designs"] = _designs
+
+
+def _lab(args) -> int:
+    from .lab import lab
+    from .reports import NOTEBOOKS
+
+    return lab(args.db, args.notebooks or NOTEBOOKS, port=args.port, open_browser=not args.no_browser)
+
+
+_COMMANDS["lab"] = _lab
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -15,8 +15,9 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import yaml
 
-from .contract import DIRECTIONS, FIELDS, INSTRUMENTS, KINDS
+from .contract import DIRECTIONS, FIELDS, INSTRUMENTS, KINDS, REQUIRED
 from .errors import ConfigError, InputFileError, did_you_mean, one_of
+from .designs.config import Designs, parse_designs
 
 FORMATS = ("csv", "parquet", "jsonl", "excel", "xes")
 ENCODINGS = ("utf-8", "latin-1", "cp1252", "utf-16")
@@ -25,7 +26,8 @@ _EXTENSIONS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet
                ".xlsx": "excel", ".xlsm": "excel", ".xes": "xes"}
 _SOURCE_KEYS = {"name", "kind", "path", "format", "delimiter", "encoding", "sheet", "timezone",
                 "timestamp_format", "duplicates", "columns", "constants", "maps", "personal",
-                "drop", "instrument", "scale", "direction", "header", "decimal", "redact_text"}
+                "drop", "instrument", "scale", "direction", "header", "decimal", "redact_text",
+                "where", "derive", "id", "max_reject_share"}  # the last four: ingest/expressions.py
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
@@ -64,12 +66,7 @@ class Source:
     direction: str = "higher_is_better"
     decimal: str = "."
     redact_text: bool = True  # feedback: personal data in `text` replaced at ingest (cjworkbench.redact)
-
-    def used_columns(self) -> set[str]:
-        """Export columns the config refers to by name."""
-        used = {c for cols in self.columns.values() for c in cols}
-        used |= {m.column for m in self.maps.values()}
-        return used | set(self.personal) | set(self.drop)
+    rules: object = None  # where / derive / id / max_reject_share: ingest.expressions.RowRules, or None
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,7 @@ class Limits:
     memory_limit: int = 4 * 10**9             # DuckDB memory while staging (beyond it DuckDB spills)
     temp_limit: int = 20 * 10**9              # DuckDB spill files beside the database
     lock_wait_seconds: float = 600.0          # how long an ingest waits for another on the same database
+    max_reject_share: float = 0.2             # a source rejecting more of its rows fails the ingest
 
 
 LIMITS = {f.name: f.default for f in fields(Limits)}
@@ -101,6 +99,8 @@ class IngestConfig:
     timezone: str
     sources: tuple[Source, ...]
     limits: Limits = Limits()
+    designs: Designs = Designs()           # `designs:` (cjworkbench.designs.config), stored with the data
+    languages: tuple[str, ...] = ("en",)   # `languages:` (ISO 639-1) of the texts
 
 
 def load_config(path: str | Path) -> IngestConfig:
@@ -116,13 +116,16 @@ def load_config(path: str | Path) -> IngestConfig:
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list) or not doc["sources"]:
         raise ConfigError(f"Config '{path}' must be a mapping with a non-empty 'sources' list.")
     limits = parse_limits(doc.get("limits"))
+    if not isinstance(doc.get("report") or {}, dict):   # read by `cjw report --config` (reports/parameters.py)
+        raise ConfigError(f"Config '{path}': 'report' must be a mapping with 'parameters:' (name -> value).")
     zone = _timezone(doc.get("timezone", "UTC"), "config")
     sources = tuple(_source(raw, i, path.parent, zone) for i, raw in enumerate(doc["sources"]))
     names = [s.name for s in sources]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"Source names must be unique; repeated: {', '.join(dupes)}.")
-    return IngestConfig(path.resolve(), hashlib.sha256(text).hexdigest(), zone, sources, limits)
+    d = parse_designs(doc.get("designs"), doc.get("languages"), path.resolve().parent, zone)
+    return IngestConfig(path.resolve(), hashlib.sha256(text).hexdigest(), zone, sources, limits, d, d.languages)
 
 
 def parse_limits(raw: object) -> Limits:
@@ -135,10 +138,11 @@ def parse_limits(raw: object) -> Limits:
     for key, value in raw.items():
         if key not in LIMITS:
             raise ConfigError("limits: " + one_of("limit", key, LIMITS))
-        if key == "lock_wait_seconds":
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
-            if not ok:
-                raise ConfigError(f"limits.lock_wait_seconds must be a number of seconds >= 0, got {value!r}.")
+        if key in ("lock_wait_seconds", "max_reject_share"):
+            share = key == "max_reject_share"
+            top, what = (1, "a share from 0 to 1") if share else (float("inf"), "a number of seconds >= 0")
+            if not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= top):
+                raise ConfigError(f"limits.{key} must be {what}, got {value!r}.")
             values[key] = float(value)
             continue
         if key in _SIZES:
@@ -189,6 +193,7 @@ def _source(raw: object, index: int, base: Path, default_zone: str) -> Source:
         raise ConfigError(f"{where}: " + one_of("kind", kind, KINDS))
     if "path" not in raw:
         raise ConfigError(f"{where}: 'path' is required (relative to the config file).")
+    from .ingest.expressions import row_rules  # here, not on top: the ingest package imports this module
     pattern = str(base / str(raw["path"]))
     files = tuple(Path(p) for p in sorted(glob.glob(pattern))) if glob.has_magic(pattern) else (Path(pattern),)
     if not files or not all(f.is_file() for f in files):
@@ -212,7 +217,7 @@ def _source(raw: object, index: int, base: Path, default_zone: str) -> Source:
         keep_duplicates=_duplicates(raw.get("duplicates", "drop"), where),
         columns=columns, constants=constants, maps=maps,
         personal=_as_tuple(raw.get("personal")), drop=_as_tuple(raw.get("drop")),
-        decimal=_decimal(raw.get("decimal", "."), where),
+        decimal=_decimal(raw.get("decimal", "."), where), rules=row_rules(raw, kind, where),
         **_feedback_options(raw, kind, where),
     )
     _check_required(src, where)
@@ -305,9 +310,8 @@ def _feedback_options(raw: dict, kind: str, where: str) -> dict:
 
 
 def _check_required(src: Source, where: str) -> None:
-    from .contract import REQUIRED
-
     given = set(src.columns) | set(src.constants) | set(src.maps)
+    given |= {"customer_id"} if src.rules and src.rules.generated_id else set()   # `id: generated`
     missing = [f for f in REQUIRED[src.kind] if f not in given]
     if missing:
         raise ConfigError(f"{where}: a {src.kind} source must map {', '.join(missing)} "

@@ -1,7 +1,7 @@
 """The data contract: the canonical tables every analysis reads.
 
 One DuckDB file holds them. Timestamps are naive TIMESTAMPs in UTC (no session time zone can
-shift them); free-form columns that a source did not map are kept in ``attributes``
+shift them), each with its business date beside it (`BUSINESS_DATES`); free-form columns that a source did not map are kept in ``attributes``
 (MAP(VARCHAR, VARCHAR)) so nothing an export carried is lost.
 """
 
@@ -54,20 +54,24 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 }
 
 TIMESTAMP_FIELDS = {"first_seen_ts", "event_ts", "feedback_ts"}
+# DERIVED, not mappable: each timestamp's business date (the date in the config's `timezone:`, the
+# business time zone; a date-only source value keeps its own date), filled at ingest by
+# `ingest.local_time`. Periods and date filters read these DATE columns, durations the timestamps.
+BUSINESS_DATES = {"first_seen_ts": "first_seen_date", "event_ts": "event_date", "feedback_ts": "feedback_date"}
 NUMERIC_FIELDS = {"amount", "score"}
 
 DDL = {
     "customers": """CREATE TABLE customers (
-        customer_id VARCHAR NOT NULL, segment VARCHAR, first_seen_ts TIMESTAMP,
+        customer_id VARCHAR NOT NULL, segment VARCHAR, first_seen_ts TIMESTAMP, first_seen_date DATE,
         source VARCHAR NOT NULL, attributes MAP(VARCHAR, VARCHAR))""",
     "events": """CREATE TABLE events (
-        customer_id VARCHAR NOT NULL, journey_id VARCHAR, event_ts TIMESTAMP NOT NULL,
+        customer_id VARCHAR NOT NULL, journey_id VARCHAR, event_ts TIMESTAMP NOT NULL, event_date DATE,
         activity VARCHAR NOT NULL, touchpoint VARCHAR, channel VARCHAR, department VARCHAR,
         device VARCHAR, stage VARCHAR, amount DOUBLE, source VARCHAR NOT NULL,
         seq BIGINT NOT NULL, attributes MAP(VARCHAR, VARCHAR))""",
     "feedback": """CREATE TABLE feedback (
         feedback_id VARCHAR, customer_id VARCHAR NOT NULL, journey_id VARCHAR,
-        feedback_ts TIMESTAMP NOT NULL, instrument VARCHAR NOT NULL, score DOUBLE,
+        feedback_ts TIMESTAMP NOT NULL, feedback_date DATE, instrument VARCHAR NOT NULL, score DOUBLE,
         scale_min DOUBLE, scale_max DOUBLE, direction VARCHAR, touchpoint VARCHAR,
         channel VARCHAR, text VARCHAR, source VARCHAR NOT NULL, seq BIGINT NOT NULL,
         attributes MAP(VARCHAR, VARCHAR))""",
@@ -75,11 +79,17 @@ DDL = {
         run_id VARCHAR NOT NULL, source VARCHAR NOT NULL, kind VARCHAR NOT NULL,
         files VARCHAR[], config_sha256 VARCHAR, started_ts TIMESTAMP, finished_ts TIMESTAMP,
         rows_read BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, rows_duplicate BIGINT,
-        status VARCHAR, cjworkbench_version VARCHAR, key_fingerprint VARCHAR)""",
+        status VARCHAR, cjworkbench_version VARCHAR, key_fingerprint VARCHAR, rows_filtered BIGINT)""",
     "rejects": """CREATE TABLE rejects (
         source VARCHAR NOT NULL, file VARCHAR, line BIGINT, "column" VARCHAR,
         reason VARCHAR NOT NULL, value VARCHAR, detail VARCHAR)""",
+    # the config's `designs:` (kind journeys, personas, ... ; body = the design as JSON text) and, as kind
+    # 'settings', the business time zone and languages: stored with the data, read by cjworkbench.designs.store
+    "designs": """CREATE TABLE designs (
+        kind VARCHAR NOT NULL, name VARCHAR NOT NULL, body VARCHAR NOT NULL, sha256 VARCHAR NOT NULL,
+        stored_ts TIMESTAMP NOT NULL)""",
 }
 
 CANONICAL_TABLES = ("customers", "events", "feedback")
 BOOKKEEPING_TABLES = ("ingest_runs", "rejects")
+DESIGN_TABLES = ("designs",)  # absent from databases built before designs were stored: read as "no designs"

@@ -31,6 +31,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import WorkbenchError
 
@@ -99,19 +100,66 @@ def index_notebook(dashboards: list[dict]):
     return nb
 
 
+# Run first in every dashboard kernel (an IPython startup file).
+# 1. jsonschema imports its optional IRI checker `rfc3987_syntax` with Altair, which compiles a grammar
+#    for ~1.8 s (`python -X importtime`); no dashboard validates IRIs, and jsonschema skips it if absent.
+# 2. A preheated kernel (`serve(preheat=True)`) runs the notebook ahead, so before the cell that builds
+#    the panel (`controls.panel(`, which reads QUERY_STRING) it imports what the viewer would wait for
+#    (DuckDB backend, analyses; no connection, so no stale snapshot), waits for the viewer's request
+#    (`voila.utils.wait_for_request`) and takes the token out.
+KERNEL_STARTUP = """import os, sys
+sys.modules.setdefault("rfc3987_syntax", None)   # written by `cjw serve`: see cjworkbench.dashboards
+
+if os.environ.get("VOILA_PREHEAT") == "True":
+    def _cjw_wait_for_viewer(info, _ip=get_ipython()):
+        if "controls.panel(" in (info.raw_cell or ""):
+            _ip.events.unregister("pre_run_cell", _cjw_wait_for_viewer)
+            import cjworkbench, ibis
+            from voila.utils import wait_for_request
+            from cjworkbench.dashboards import without_token
+            ibis.duckdb   # what the viewer would wait for: the DuckDB backend and every analysis
+            [getattr(cjworkbench, name) for name in cjworkbench.__all__]
+            wait_for_request()
+            os.environ.update(without_token(dict(os.environ)))
+
+    get_ipython().events.register("pre_run_cell", _cjw_wait_for_viewer)
+"""
+PREHEATED = ("overview.ipynb",)   # the landing dashboard; every preheated kernel lives on (~450 MB) until used
+
+
+def without_token(env: dict) -> dict:
+    """`env` with the `token` parameter removed from QUERY_STRING and VOILA_REQUEST_URL."""
+    env = dict(env)
+    query = env.get("QUERY_STRING", "")
+    if "token" in query:
+        env["QUERY_STRING"] = _drop_token(query)
+    url = env.get("VOILA_REQUEST_URL", "")
+    if "token" in url:
+        parts = urlsplit(url)
+        env["VOILA_REQUEST_URL"] = urlunsplit(parts._replace(query=_drop_token(parts.query)))
+    return env
+
+
+def _drop_token(query: str) -> str:
+    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"])
+
+
 def quiet_ipython_dir(path: Path) -> Path:
-    """An IPython directory whose kernels keep no history: concurrent kernels sharing one history
-    database print "database is locked" on the page."""
+    """An IPython directory for the dashboard kernels: no history (concurrent kernels sharing one
+    history database print "database is locked" on the page) and the `KERNEL_STARTUP` lines."""
     profile = path / "profile_default"
-    profile.mkdir(parents=True, exist_ok=True)
+    (profile / "startup").mkdir(parents=True, exist_ok=True)
     (profile / "ipython_kernel_config.py").write_text("c.HistoryManager.enabled = False\n")
+    (profile / "startup" / "00-cjworkbench.py").write_text(KERNEL_STARTUP)
     return path
 
 
 def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
-                  idle_timeout: int = IDLE_TIMEOUT, config_dir: str | os.PathLike | None = None) -> list[str]:
+                  idle_timeout: int = IDLE_TIMEOUT, config_dir: str | os.PathLike | None = None,
+                  preheat: bool = False) -> list[str]:
     """The Voilà command line of stack-notes recipe (b) for a dashboards-only folder, with the
-    kernel cap and the culler; `config_dir` holds a private `voila.json` (the token)."""
+    kernel cap and the culler; `config_dir` holds a private `voila.json` (the token, the pools);
+    `preheat` keeps one kernel per `PREHEATED` dashboard rendered ahead (`_voila_config`)."""
     interval = max(1, min(10, idle_timeout // 6))
     return [sys.executable, "-m", "voila", str(folder), "--no-browser", f"--Voila.ip={ip}",
             f"--port={port}", "--Voila.port_retries=0",
@@ -122,6 +170,7 @@ def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1"
             "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False",
             "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
             "--VoilaConfiguration.show_tracebacks=False",
+            *(["--preheat_kernel=True", "--pool_size=0"] if preheat else []),
             *([f"--Voila.config_file_paths={config_dir}"] if config_dir else [])]
 
 
@@ -155,11 +204,15 @@ def check_address(ip: str, *, token: str | None, unauthenticated: bool = False) 
                              f"random characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`).")
 
 
-def _voila_config(folder: Path, token: str | None) -> Path:
+def _voila_config(folder: Path, token: str | None, preheat: bool = False) -> Path:
     """A private folder with `voila.json` setting the token (kept off the command line, where any
-    local user could read it in the process list)."""
+    local user could read it in the process list) and, with `preheat`, a pool of one kernel for each
+    `PREHEATED` dashboard (none for the others)."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = {"Voila": {"token": token}} if token else {}
+    if preheat:
+        pools = {"default": {"pool_size": 0}, **{name: {"pool_size": 1} for name in PREHEATED}}
+        config["VoilaKernelManager"] = {"kernel_pools_config": pools}
     path = folder / "voila.json"
     path.touch(mode=0o600)
     path.write_text(json.dumps(config))
@@ -190,8 +243,13 @@ def _base_url(ip: str, port: int) -> str:
 
 def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
           notebooks: str | os.PathLike = NOTEBOOKS, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
-          idle_timeout: int = IDLE_TIMEOUT, token: str | None = None, unauthenticated: bool = False) -> int:
+          idle_timeout: int = IDLE_TIMEOUT, token: str | None = None, unauthenticated: bool = False,
+          preheat: bool = False) -> int:
     """Serve the dashboards on `db` until SIGTERM or SIGINT; returns Voilà's exit code (0 when stopped).
+
+    `preheat`: keep one overview kernel rendered up to its filters, waiting for the next viewer
+    (its URL parameters are read when the viewer arrives); it lives on while unused and counts
+    against `max_kernels`.
 
     At most `max_kernels` sessions at once; a session with no open tab ends after `idle_timeout`
     seconds. `ip` other than loopback needs `token` or `unauthenticated=True` (see `check_address`).
@@ -213,7 +271,7 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
         env = {**dashboard_env(), "CJW_DB": str(db), "IPYTHONDIR": str(quiet_ipython_dir(Path(tmp) / "ipython")),
                BUNDLE_ENV: str(write_offline_bundle(Path(tmp) / "jupyterchart.js"))}
         command = voila_command(folder, port=port, ip=ip, max_kernels=max_kernels, idle_timeout=idle_timeout,
-                                config_dir=_voila_config(Path(tmp) / "config", token))
+                                config_dir=_voila_config(Path(tmp) / "config", token, preheat), preheat=preheat)
         proc = subprocess.Popen(command, env=env, cwd=folder, start_new_session=True)
         old = {s: signal.signal(s, lambda *_: (stop.append(1), proc.poll() is None and proc.terminate()))
                for s in (signal.SIGTERM, signal.SIGINT)}

@@ -13,7 +13,7 @@ from pathlib import Path
 import ibis
 from ibis.backends import BaseBackend
 
-from .contract import BOOKKEEPING_TABLES, CANONICAL_TABLES
+from .contract import BOOKKEEPING_TABLES, BUSINESS_DATES, CANONICAL_TABLES
 from .errors import DatabaseError
 
 DEFAULT_DB = "demo/cjworkbench.duckdb"
@@ -46,6 +46,24 @@ def _check_contract(con: BaseBackend, name: str) -> None:
     if missing:
         raise DatabaseError(f"'{name}' does not follow the data contract: table(s) "
                             f"{', '.join(missing)} missing (has: {', '.join(sorted(tables)) or 'none'}).")
+    _check_business_dates(con, name, tables)
+
+
+# the columns periods and date filters read; a database built before they existed lacks them
+_DATE_COLUMNS = {"events": [BUSINESS_DATES["event_ts"]], "feedback": [BUSINESS_DATES["feedback_ts"]],
+                 "customers": [BUSINESS_DATES["first_seen_ts"]], "journey_steps": ["journey_start_date"],
+                 "journeys": ["start_date"]}
+
+
+def _check_business_dates(con: BaseBackend, name: str, tables: set[str]) -> None:
+    """A database without the business-date columns was built by an older cjworkbench: say so (a
+    read-only connection cannot add them, and filling them needs the ingest config's time zone)."""
+    for table, cols in _DATE_COLUMNS.items():
+        lacking = [c for c in cols if table in tables and c not in con.table(table).columns]
+        if lacking:
+            raise DatabaseError(f"'{name}' was built by an older cjworkbench: table {table} has no {lacking[0]} "
+                                f"column (the business date that periods and date filters read). Re-run "
+                                f"`cjw ingest --config CONFIG --db {name}` to rebuild it.")
 
 
 def describe(con: BaseBackend) -> dict:

@@ -16,7 +16,9 @@ import os
 from pathlib import Path
 
 import altair as alt
+import pandas as pd
 
+from . import formats
 from .errors import RendererError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 
 RENDERERS = ("jupyter", "svg")
@@ -79,30 +81,42 @@ def message_html(text: str) -> str:
             f"{html.escape(text)}</div>")
 
 
-def _number(x: float) -> str:
-    """1,234 for large or whole numbers, 0.42 for ordinary ones, 0.0012 for tiny ones (p-values)."""
-    if x != x or x in (float("inf"), float("-inf")):
-        return ""
-    if x == int(x) or abs(x) >= 100:
-        return f"{x:,.0f}"
-    return f"{x:.2g}" if abs(x) < 0.01 else f"{x:,.2f}"
+def _cell_texts(column, values: pd.Series, unit: str | None) -> tuple[list[str], bool]:
+    """The column's values as text (`cjworkbench.formats`), and whether they are numbers (right-aligned)."""
+    if pd.api.types.is_bool_dtype(values) or (values.dtype == object and values.dropna().map(type).eq(bool).all()
+                                              and values.notna().any()):
+        return [formats.yes_no(v) for v in values], False
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return [formats.MISSING if pd.isna(v) else (v.strftime("%Y-%m-%d") if v == v.normalize() else
+                                                    v.strftime("%Y-%m-%d %H:%M")) for v in values], False
+    if pd.api.types.is_numeric_dtype(values):
+        kind = formats.column_kind(column)
+        if kind == "number" and pd.api.types.is_integer_dtype(values):
+            kind = "count"
+        return [formats.value_text(v, kind, unit=unit) for v in values], True
+    return [formats.MISSING if formats.is_missing(v) else str(v) for v in values], False
 
 
 def table_html(df) -> str:
-    """A small table for the page: readable headers, counts without decimals, and under it the privacy
-    note and the result's definition (as under every chart)."""
-    import pandas as pd
-
+    """A small table for the page: headers in words (`formats.column_title`), each value read by its
+    column (shares as %, durations in days/hours/min, p-values, yes/no, counts with separators),
+    numbers right-aligned under right-aligned headers; under it the privacy note and the result's
+    definition (as under every chart). `df` itself is not changed."""
     from .privacy import suppression_note
 
+    definition = df.attrs.get("definition") or {}
     shown = df.drop(columns=[c for c in ("suppressed",) if c in df.columns])
-    shown = shown.rename(columns=lambda c: str(c).replace("_", " "))
-    for c in shown.columns:  # counts with thousands separators; a missing one (nullable Int64) blank
-        if pd.api.types.is_integer_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c]):
-            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:,}")
-    table = shown.to_html(index=False, border=0, na_rep="", classes="cjw-table-html", float_format=_number)
+    head, columns = [], []
+    for c in shown.columns:
+        texts, numeric = _cell_texts(c, shown[c], definition.get("currency"))
+        align = f' style="text-align: {"right" if numeric else "left"}; padding: 2px 10px"'
+        head.append(f"<th{align}>{html.escape(formats.column_title(c))}</th>")
+        columns.append([f"<td{align}>{html.escape(t)}</td>" for t in texts])
+    body = "".join(f"<tr>{''.join(cells)}</tr>" for cells in zip(*columns)) if columns else ""
+    table = (f'<table class="cjw-table-html" style="border-collapse: collapse">'
+             f"<thead><tr>{''.join(head)}</tr></thead><tbody>{body}</tbody></table>")
     from .charts.theme import definition_sentences
 
-    notes = [suppression_note(df)] + (definition_sentences(df.attrs["definition"]) if df.attrs.get("definition") else [])
+    notes = [suppression_note(df)] + (definition_sentences(definition) if definition else [])
     text = " ".join(n for n in notes if n)
     return table + (f'<p style="color:#666;font-size:smaller;max-width:60em">{html.escape(text)}</p>' if text else "")

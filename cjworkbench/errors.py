@@ -59,6 +59,10 @@ class PersonaError(WorkbenchError, ValueError):
     """A persona definition is invalid."""
 
 
+class DesignMissingError(WorkbenchError, LookupError):
+    """The database carries no design of the kind asked for; the message names the config key that adds it."""
+
+
 class PrivacyError(WorkbenchError, ValueError):
     """A privacy option does not fit the table (unknown column, k below 1)."""
 
@@ -105,3 +109,16 @@ class ChartError(WorkbenchError, ValueError):
 
 class ControlError(WorkbenchError, ValueError):
     """A control holds a value the analyses cannot use."""
+
+
+class EmptyScopeError(FilterError):
+    """The filters (or an option) leave nothing to analyse: one sentence instead of a table of zeros."""
+
+
+def unknown(what: str, value: object, known, *, shown: int = 20) -> str:
+    """"Unknown activity 'chekout'. Did you mean 'checkout'? The data has 41: a, b, … ." for a value
+    the data does not hold (the nearest real one first; long lists cut after `shown`)."""
+    known = [str(k) for k in known]
+    listed = ", ".join(known[:shown]) + (", …" if len(known) > shown else "")
+    return (f"Unknown {what} '{value}'." + did_you_mean(str(value), known)
+            + (f" The data has {len(known)}: {listed}." if known else " The data has none."))

@@ -17,11 +17,11 @@ jupyter_server, so nothing else in the package imports this module.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
 from traitlets import Integer
+
+from .dashboards import without_token
 
 BUSY = "The dashboards are busy: all {n} sessions are in use. Please try again in a minute."
 
@@ -54,20 +54,3 @@ class CappedKernelManager(AsyncMappingKernelManager):
             return await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)
         finally:
             self._starting -= 1
-
-
-def without_token(env: dict) -> dict:
-    """`env` with the `token` parameter removed from QUERY_STRING and VOILA_REQUEST_URL."""
-    env = dict(env)
-    query = env.get("QUERY_STRING", "")
-    if "token" in query:
-        env["QUERY_STRING"] = _drop_token(query)
-    url = env.get("VOILA_REQUEST_URL", "")
-    if "token" in url:
-        parts = urlsplit(url)
-        env["VOILA_REQUEST_URL"] = urlunsplit(parts._replace(query=_drop_token(parts.query)))
-    return env
-
-
-def _drop_token(query: str) -> str:
-    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"])

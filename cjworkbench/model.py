@@ -38,8 +38,8 @@ def collapse_loops(ev: ir.Table) -> ir.Table:
 
 
 def with_steps(ev: ir.Table, loops: str = "keep") -> ir.Table:
-    """Events with `pos` (1-based step), `next_activity`, `seconds_to_next`, `journey_start_ts`,
-    `is_start`, and flags marking the first occurrence of each (activity -> next_activity) pair
+    """Events with `pos` (1-based step), `next_activity`, `seconds_to_next`, `journey_start_ts`
+    (and its business date `journey_start_date`), `is_start`, and flags marking the first occurrence of each (activity -> next_activity) pair
     in the journey / for the customer (and of each start activity for the customer), so distinct
     counts become cheap sums."""
     w = ordered_window()
@@ -47,7 +47,8 @@ def with_steps(ev: ir.Table, loops: str = "keep") -> ir.Table:
         ev = collapse_loops(ev)
     ev = ev.mutate(pos=ibis.row_number().over(w) + 1, next_activity=ev.activity.lead().over(w),
                    next_ts=ev.event_ts.lead().over(w),
-                   journey_start_ts=ev.event_ts.min().over(ibis.window(group_by="journey_key")))
+                   journey_start_ts=ev.event_ts.min().over(ibis.window(group_by="journey_key")),
+                   journey_start_date=ev.event_date.min().over(ibis.window(group_by="journey_key")))
     ev = ev.mutate(seconds_to_next=epoch(ev.next_ts) - epoch(ev.event_ts)).drop("next_ts")
     first_j = ibis.row_number().over(ibis.window(group_by=["journey_key", "activity", "next_activity"],
                                                  order_by="pos"))
@@ -60,10 +61,12 @@ def with_steps(ev: ir.Table, loops: str = "keep") -> ir.Table:
 
 
 def traces(ev: ir.Table) -> ir.Table:
-    """One row per journey: `trace` (activities in order), `variant` (joined with ' → '), counts."""
+    """One row per journey: `trace` (activities in order), `variant` (joined with ' → '), counts,
+    `start_ts` / `end_ts` and `start_date` (the business date the journey starts on)."""
     g = ev.group_by("journey_key").aggregate(
         steps=ibis.struct({"pos": ev.pos, "activity": ev.activity}).collect(),
-        customer_id=ev.customer_id.min(), start_ts=ev.event_ts.min(), end_ts=ev.event_ts.max())
+        customer_id=ev.customer_id.min(), start_ts=ev.event_ts.min(), end_ts=ev.event_ts.max(),
+        start_date=ev.event_date.min())
     trace = g.steps.sort().map(lambda s: s.activity)
     return g.mutate(trace=trace, variant=trace.join(ARROW), n_steps=trace.length()).drop("steps")
 

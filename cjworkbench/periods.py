@@ -1,5 +1,7 @@
 """Periods: the one set of calendar periods every analysis accepts (`PERIODS`, with the Ibis
-`truncate` unit of each in `TRUNCATE`; UTC, weeks from Monday), and report windows: the calendar
+`truncate` unit of each in `TRUNCATE`; weeks from Monday), always applied to business dates (the
+DATE columns `event_date`, `feedback_date`, ... : each timestamp's date in the business time zone,
+`ingest.local_time`), never to the UTC timestamps; and report windows: the calendar
 day / week / month / quarter / year containing `as_of` (up to and including it), and a baseline's
 same stretch of the previous period, of the period six months earlier, or of the period a year
 earlier (cut to that period's end)."""
@@ -14,7 +16,7 @@ from .errors import one_of
 from .errors import FilterError
 
 PERIODS = ("day", "week", "month", "quarter", "year")  # the one set: retention, scores, themes, changes ...
-TRUNCATE = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}  # Ibis truncate units
+TRUNCATE = {"day": "D", "week": "W", "month": "M", "quarter": "Q", "year": "Y"}  # Ibis truncate units (of dates)
 BASELINES = ("previous", "six_months", "year")
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}
 _SHIFT = {"previous": None, "six_months": 6, "year": 12}   # months back (None: one period)
@@ -35,6 +37,13 @@ def check_period(period: str, error: type[Exception] = FilterError) -> str:
     if period not in PERIODS:
         raise error(one_of("period", period, PERIODS))
     return period
+
+
+def period_start(date, period: str):
+    """The first day (DATE) of the `period` containing each business date `date` (an Ibis date
+    expression): THE truncation of a period. DuckDB and Spark truncate a DATE to a TIMESTAMP while
+    Ibis types the result DATE, so it goes through TIMESTAMP explicitly to come back a DATE."""
+    return date.truncate(TRUNCATE[check_period(period)]).cast("timestamp").cast("date")
 
 
 def _period_start(day: dt.date, period: str) -> dt.date:

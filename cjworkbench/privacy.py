@@ -1,10 +1,13 @@
 """Privacy in outputs: small groups suppressed, no raw personal data shown by default.
 
-- `suppress_small(df, k=10)`: a row (a group: a segment, a cohort month, a funnel step of a
-  breakdown) that counts fewer than `k` distinct customers has its metric values blanked (NaN)
-  and `suppressed = True`; its labels stay so a reader knows the group exists. The count column
-  is blanked too (a "3" would tell as much as the rate). Charts leave suppressed rows out and
-  say in their caption how many were left out (`suppression_note`).
+- `suppress_small(df, k=10)`: THE small-group rule (SMALL_GROUP_RULE), the same in API results
+  (scores, sentiment, themes, drivers, segments apply it with their `k_min`) and in the faces
+  (`k_min` of the notebooks): a row (a group: a segment, a cohort month, a funnel step of a
+  breakdown, a driver) that counts fewer than `k` distinct customers gets `suppressed = True`;
+  in outputs (`blank=True`, the faces) its metric values are blanked (NaN) too, and its labels
+  stay so a reader knows the group exists. The
+  count column is blanked too (a "3" would tell as much as the rate). Charts leave suppressed
+  rows out and say in their caption how many were left out (`suppression_note`).
 - `mask_personal(df)`: drops (or masks) columns whose names say they hold personal data:
   identifiers (customer_id, journey_id, case_id, ...), contact details, names, free text, and
   personal keys inside dict-valued columns such as `attributes`.
@@ -19,7 +22,10 @@ import pandas as pd
 
 from .errors import PrivacyError, WorkbenchError, one_of  # noqa: F401  (re-exported)
 
-K_DEFAULT = 10
+K_DEFAULT = 10   # the notebooks' k_min and every analysis's default k_min
+SMALL_GROUP_RULE = ("groups counting fewer than k_min customers (answers where customers are not counted) are "
+                    "flagged suppressed = True in API results; charts, tables and dashboards blank them and "
+                    "leave them out, saying how many")
 # numeric columns that label a row rather than measure it; never blanked
 LABEL_COLUMNS = ("step", "previous_step", "rank", "period_offset", "lower_seconds", "upper_seconds", "level")
 PERSONAL = (
@@ -38,19 +44,23 @@ MASK = "[hidden]"
 
 
 def suppress_small(df: pd.DataFrame, *, k: int = K_DEFAULT, count: str = "n_customers",
-                   metrics=None, keep=LABEL_COLUMNS) -> pd.DataFrame:
+                   metrics=None, keep=LABEL_COLUMNS, blank: bool = True) -> pd.DataFrame:
     """Blank the metrics of rows counting fewer than `k` customers and mark them `suppressed`.
 
     `count` names the column with the distinct customers of each row (use a journey count only
-    when no customer count exists: it is at least as large, so weaker). `metrics` are the columns
+    when no customer count exists: it is at least as large, so weaker); a list of columns makes a
+    row small when any of them is below `k` (an NA in all but the first is ignored). `metrics` are the columns
     to blank (default: every numeric column except the labels in `keep`, including `count`).
-    Rows with an unknown count are suppressed too: nothing unchecked is shown.
+    Rows with an unknown count are suppressed too: nothing unchecked is shown. `blank=False` only
+    flags them (`suppressed`), as API results do: the analyst holds the database anyway, and every
+    chart, table and dashboard built from the result blanks and leaves out the flagged rows.
     """
     if not isinstance(k, int) or isinstance(k, bool) or k < 1:
         raise PrivacyError(f"k must be a whole number of customers of at least 1, got {k!r}.")
-    if count not in df.columns:
+    names = [count] if isinstance(count, str) else list(count)
+    for name in (n for n in names if n not in df.columns):
         counts = [c for c in df.columns if str(c).startswith("n_") or c == "n"] or list(df.columns)
-        raise PrivacyError(one_of("count column", count, counts) + " Pass count= with the column that "
+        raise PrivacyError(one_of("count column", name, counts) + " Pass count= with the column that "
                            "holds each group's number of distinct customers.")
     if metrics is None:
         metrics = [c for c in df.columns if c not in keep and c != "suppressed"
@@ -60,12 +70,14 @@ def suppress_small(df: pd.DataFrame, *, k: int = K_DEFAULT, count: str = "n_cust
         unknown = [m for m in metrics if m not in df.columns]
         if unknown:
             raise PrivacyError(one_of("metric column", unknown[0], list(df.columns)))
-    n = pd.to_numeric(df[count], errors="coerce")
+    n = pd.to_numeric(df[names[0]], errors="coerce")
     small = (n < k) | n.isna()
+    for name in names[1:]:
+        small |= pd.to_numeric(df[name], errors="coerce").lt(k).fillna(False).astype(bool)
     if "suppressed" in df.columns:  # already suppressed at another k stays suppressed
         small |= df["suppressed"].fillna(False).astype(bool)
     out = df.copy()
-    for col in metrics:
+    for col in metrics if blank else ():
         if small.any():
             out[col] = out[col].astype("float64") if pd.api.types.is_integer_dtype(out[col]) else out[col]
             out.loc[small, col] = float("nan")

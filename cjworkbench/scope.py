@@ -7,8 +7,8 @@ Events and journeys (EVENT_RULE):
   are kept, so paths are drawn through them alone;
 - customer level (`segment`, `attributes`, `persona` under the `personas` rules): journeys of
   matching customers (persona resolved once, by `designs.personas.persona_of`);
-- journey level (`start_date`, `end_date`): journeys whose first (kept) event's date is in the
-  range (`in_date_range`, the one date rule); `has_activity`: journeys with such an event.
+- journey level (`start_date`, `end_date`): journeys whose first (kept) event's business date is
+  in the range (`in_date_range`, the one date rule); `has_activity`: journeys with such an event.
 Feedback answers follow FEEDBACK_RULE; `Scope.history()` is a scoped customer's whole event
 history (no date or event-level cut) for journey facts and "the event before an answer".
 Units (`cjworkbench.units`): journey, customer or session. Values are literals, never SQL text.
@@ -33,9 +33,9 @@ EVENT_FILTERS = ("channel", "device", "touchpoint", "source", "activity")
 ANSWER_FIELDS = ("channel", "touchpoint", "source")   # read on the answer's own row
 EVENT_RULE = ("channel / device / touchpoint / source / activity keep matching events; segment / attributes / "
               "persona keep the matching customers' journeys; start_date / end_date keep journeys whose first "
-              "kept event's date is in the range (UTC dates, inclusive); has_activity keeps journeys with such "
+              "kept event's business date is in the range (inclusive); has_activity keeps journeys with such "
               "an event")
-FEEDBACK_RULE = ("start_date / end_date: the answer's feedback_ts date (UTC, inclusive); segment / attributes / "
+FEEDBACK_RULE = ("start_date / end_date: the answer's business date feedback_date (inclusive); segment / attributes / "
                  "persona: the answering customer; channel / touchpoint / source: the answer's own field (where "
                  "it was given / what it is about; an answer without a value there does not match); device / "
                  "activity / has_activity: answers of customers with such an event (at least one, any date); the "
@@ -58,7 +58,7 @@ class Filters:
     activity: str | tuple[str, ...] | None = None
     has_activity: str | tuple[str, ...] | None = None
     persona: str | tuple[str, ...] | None = None
-    personas: str | dict | None = None   # personas YAML (path) the `persona` filter is judged by
+    personas: str | dict | None = None   # personas rules (YAML path or mapping); None: the database's
 
     def describe(self) -> dict:
         """The non-empty filters, for a result's definition."""
@@ -110,14 +110,15 @@ def _strs(value) -> list[str]:
     return [str(v) for v in _values(value)]
 
 
-def in_date_range(ts: ir.TimestampValue, start=None, end=None) -> ir.BooleanValue:
-    """THE date rule, the one place it is written: the UTC date of `ts` lies in start..end, both
-    inclusive (True when neither is set). A business time zone will change this function only."""
+def in_date_range(date: ir.DateValue, start=None, end=None) -> ir.BooleanValue:
+    """THE date rule, the one place it is written: the business date `date` (a DATE column such as
+    `event_date`, `feedback_date` or a journey's `start_date`: the date in the business time zone,
+    see `ingest.local_time`) lies in start..end, both inclusive (True when neither is set)."""
     cond = ibis.literal(True)
     if start:
-        cond &= ts >= ibis.timestamp(_date(start, "start_date"))
+        cond &= date >= ibis.date(_date(start, "start_date"))
     if end:
-        cond &= ts < ibis.timestamp(_date(end, "end_date") + dt.timedelta(days=1))
+        cond &= date <= ibis.date(_date(end, "end_date"))
     return cond
 
 
@@ -141,9 +142,9 @@ class Scope:
         f = self.filters
         return (f.start_date and _date(f.start_date, "start_date"), f.end_date and _date(f.end_date, "end_date"))
 
-    def in_dates(self, ts: ir.TimestampValue) -> ir.BooleanValue:
-        """The date test of this scope (`in_date_range` on its start_date / end_date)."""
-        return in_date_range(ts, *self.dates)
+    def in_dates(self, date: ir.DateValue) -> ir.BooleanValue:
+        """The date test of this scope on a business date (`in_date_range` on its start_date / end_date)."""
+        return in_date_range(date, *self.dates)
 
     def with_dates(self, start=None, end=None) -> "Scope":
         """The same scope over other dates (None, None: every date)."""
@@ -169,12 +170,10 @@ class Scope:
         for key, value in f.attributes.items():
             cust = cust.filter(cust.attributes[str(key)].isin(_strs(value)))
         if f.persona:
-            if not f.personas:
-                raise FilterError("The persona filter needs the personas rules: pass personas='personas.yml' "
-                                  "(e.g. designed/personas.yml beside the demo database).")
             from .designs.personas import persona_of   # personas builds on customers only; imported on use
+            from .designs.store import design   # no rules passed: the database's (DesignMissingError if none)
 
-            who = persona_of(self.con, f.personas)
+            who = persona_of(self.con, f.personas or design(self.con, "personas"))
             cust = cust.semi_join(who.filter(who.persona.isin(_strs(f.persona))), "customer_id")
         return cust.select("customer_id")
 
@@ -191,8 +190,8 @@ class Scope:
                 ev = ev.filter(ev[name].isin(_values(getattr(f, name))))
         ev = self._of_customers(keyed(ev, check_unit(self.unit)))
         if any(self.dates):
-            starts = ev.group_by("journey_key").aggregate(first_ts=ev.event_ts.min())
-            ev = ev.semi_join(starts.filter(self.in_dates(starts.first_ts)).select("journey_key"), "journey_key")
+            starts = ev.group_by("journey_key").aggregate(first_date=ev.event_date.min())
+            ev = ev.semi_join(starts.filter(self.in_dates(starts.first_date)).select("journey_key"), "journey_key")
         if f.has_activity:
             having = ev.filter(ev.activity.isin(_values(f.has_activity))).select("journey_key").distinct()
             ev = ev.semi_join(having, "journey_key")
@@ -222,7 +221,7 @@ class Scope:
         if scored:
             fb = fb.filter(fb.score.notnull())
         if any(self.dates):
-            fb = fb.filter(self.in_dates(fb.feedback_ts))
+            fb = fb.filter(self.in_dates(fb.feedback_date))
         for name in ANSWER_FIELDS:
             if getattr(f, name):
                 fb = fb.filter(fb[name].isin(_strs(getattr(f, name))))
@@ -270,13 +269,13 @@ class Scope:
         exact for them: always when computed here, on the stored table only when the filters
         keep whole customers (a date filter on journey starts does not)."""
         if self.stored(loops):
-            return self._stored_cut(self.con.table("journey_steps"), "journey_start_ts"), not any(self.dates)
+            return self._stored_cut(self.con.table("journey_steps"), "journey_start_date"), not any(self.dates)
         return with_steps(self.events(), loops), True
 
     def journeys(self, loops: str = "keep") -> ir.Table:
         """One row per scoped journey with its `variant`, `n_steps`, start and end."""
         if self.stored(loops):
-            return self._stored_cut(self.con.table("journeys"), "start_ts")
+            return self._stored_cut(self.con.table("journeys"), "start_date")
         return traces(self.steps(loops)[0]).drop("trace")
 
 

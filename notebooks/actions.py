@@ -21,7 +21,7 @@ channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 conversion = ""  # the activity that counts as a conversion, like "checkout_confirmed"; empty: the most common last activity of journeys
 model = "markov"  # attribution model: first, last, linear, time_decay, position, markov or shapley
 lookback_days = 30  # days of touches before a conversion that count towards it
-rules = "actions.yml"  # next-best-action rules to back-test, a YAML file in the designed/ folder beside the database; empty: one rule derived from the data
+rules = ""  # next-best-action rules to back-test: the name of an `actions` design the database carries; empty: the first it carries, else one rule derived from the data
 start = ""  # activity that starts the clock for time to conversion, like "signup"; empty: each customer's first event
 by = "segment"  # compare time to conversion by segment, start_channel, start_device, variant or handoff
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
@@ -36,7 +36,7 @@ from cjworkbench import charts, controls
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        interactive=interactive, renderer=renderer, k_min=k_min)
 activities = ["", *panel.values("events", "activity")]
-conversion = controls.option("conversion", conversion, options=activities, notebook="actions")
+conversion = controls.data_option(panel, "conversion", conversion, notebook="actions")
 start = controls.option("start", start, options=activities, notebook="actions")
 by = controls.option("by", by, notebook="actions")
 panel
@@ -46,7 +46,8 @@ panel
 # Conversions handed to the channels on the paths that led to them; a channel whose interval stays well above zero under several models carries real weight, one that only the last-touch model credits mostly closes sales others opened.
 
 # %%
-controls.show(panel, cjw.attribution_table, charts.attribution_chart, conversion=conversion,
+controls.show(panel, cjw.attribution_table, charts.attribution_chart, requires=("events", "touchpoints"),
+              conversion=conversion,
               model=controls.option("model", model, notebook="actions"),
               lookback_days=controls.option("lookback_days", lookback_days, notebook="actions"), n_resamples=100)
 
@@ -55,19 +56,20 @@ controls.show(panel, cjw.attribution_table, charts.attribution_chart, conversion
 # Each rule replayed over history: how often it would have fired, and the outcome of those moments against comparable ones; a difference whose interval excludes zero is worth a real test, since nothing here was randomised.
 
 # %%
-controls.show(panel, cjw.actions_table, charts.actions_chart, rules=controls.designed(rules) if rules else None,
-              n_resamples=100)
+controls.show(panel, cjw.actions_table, charts.actions_chart, requires=("events",),
+              rules=controls.designed("actions", rules, required=False), n_resamples=100)
 
 # %% [markdown]
 # ## How long until customers convert
 # The share of customers still without the conversion as days pass, per group; customers who have not converted yet by the end of the data count until then (censored), so recent customers do not look like losses.
 
 # %%
-controls.show(panel, cjw.survival_table, charts.survival_chart, event=conversion, start=start, by=by)
+controls.show(panel, cjw.survival_table, charts.survival_chart, requires=("events",), event=conversion, start=start,
+              by=by)
 
 # %% [markdown]
 # ## Which groups convert sooner
 # The hazard ratio of each group against the largest one: above 1 converts sooner; a hollow point failed the proportional-hazards check, so read its curve above instead of the single ratio.
 
 # %%
-controls.show(panel, cjw.hazard_table, charts.hazard_chart, event=conversion, start=start, by=by)
+controls.show(panel, cjw.hazard_table, charts.hazard_chart, requires=("events",), event=conversion, start=start, by=by)

@@ -19,6 +19,7 @@ end_date = ""  # last journey start date to include (inclusive); empty: up to th
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
+journey = ""  # the designed journey compared with what customers did; empty: the database's first
 outcome = "completion"  # what a deviation is judged by: completion, time, nps, csat or ces
 by = ""  # compare groups in the deviation chart: persona or segment; empty: no groups
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
@@ -39,15 +40,15 @@ panel
 # Journeys by fitness (the share of the required steps done in the designed order); green bars reached the goal. Mass on the right with little green means the design itself does not lead to the goal.
 
 # %%
-controls.show(panel, cjw.conformance_table, charts.conformance_chart, count=None,
-              design=controls.designed("onboarding.yml"), personas=controls.designed("personas.yml"))
+controls.show(panel, cjw.conformance_table, charts.conformance_chart, count=None, requires=("events", "journey"),
+              design=controls.designed("journeys", journey), personas=controls.designed("personas", required=False))
 
 # %% [markdown]
 # ## Deviations: which happen, and what they cost
 # Left: how often journeys deviate at each step; right: the outcome of those journeys against conforming ones. An interval that stays away from the dashed zero line is a deviation worth designing for.
 
 # %%
-controls.show(panel, cjw.deviations_table, charts.deviations_chart, count="n_deviating",
-              design=controls.designed("onboarding.yml"), personas=controls.designed("personas.yml"),
+controls.show(panel, cjw.deviations_table, charts.deviations_chart, count="n_deviating", requires=("events", "journey"),
+              design=controls.designed("journeys", journey), personas=controls.designed("personas", required=False),
               outcome=controls.option("outcome", outcome),
               by=controls.option("by", by, notebook="designed_vs_actual"))

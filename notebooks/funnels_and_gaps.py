@@ -19,12 +19,12 @@ end_date = ""  # last journey start date to include (inclusive); empty: up to th
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
-unit = "session"  # what one journey is: session (a visit across channels), journey (one source's id) or customer
-steps = ["checkout_start", "checkout_payment", "checkout_confirmed"]  # the funnel's activities, in order
-window = "2h"  # time from entering the funnel to reach the last step, like "7d" or "2h"; empty: no limit
+unit = ""  # what one journey is: session (a visit across channels), journey (one source's id) or customer; empty: session when the funnel's window is a day or less, else journey
+steps = ""  # the funnel's activities, in order; empty: the database's first named funnel, else its most common path
+window = ""  # time from entering the funnel to reach the last step, like "7d" or "2h"; empty: the named funnel's window, else no limit
 at_step = 3  # the funnel step whose drop-outs are followed (2 or later)
 dimension = "channel"  # what a hand-off switches: channel, device or department
-outcome_activity = "checkout_confirmed"  # the goal a switch may help or hurt
+outcome_activity = ""  # the goal a switch may help or hurt; empty: the database's goal, else the most common last activity of journeys
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
 renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
 k_min = 10  # groups with fewer customers than this are not shown
@@ -36,7 +36,9 @@ from cjworkbench import charts, controls
 # %%
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
-steps = controls.option("steps", steps)
+steps = controls.data_option(panel, "steps", steps)
+window = controls.data_option(panel, "window", window)
+unit = controls.data_option(panel, "unit", unit, window=window)
 switch_of = controls.option("dimension", dimension)
 panel
 
@@ -45,8 +47,8 @@ panel
 # The share reaching each step after the first, with the drop-off between steps; the widest drop is the first place to look.
 
 # %%
-controls.show(panel, cjw.funnel_table, charts.funnel_chart, count="n_entered", steps=steps, window=window or None,
-              unit=unit)
+controls.show(panel, cjw.funnel_table, charts.funnel_chart, count="n_entered", requires=("events", "funnel"),
+              steps=steps, window=window, unit=unit)
 
 # %% [markdown]
 # ## Funnel drop-off next: where the drop-outs went instead
@@ -54,22 +56,22 @@ controls.show(panel, cjw.funnel_table, charts.funnel_chart, count="n_entered", s
 
 # %%
 controls.show(panel, cjw.funnel_dropoff_next_table, charts.funnel_dropoff_next_chart, count="n_dropped",
-              steps=steps, window=window or None, unit=unit,
-              at_step=controls.option("at_step", at_step))
+              requires=("events", "funnel"), steps=steps, window=window, unit=unit,
+              at_step=controls.data_option(panel, "at_step", at_step, steps=steps))
 
 # %% [markdown]
 # ## Switch matrix: channel switches inside journeys
 # How often journeys move from one channel (or device, department) to another; the big cells are the hand-offs.
 
 # %%
-controls.show(panel, cjw.switch_matrix_table, charts.switch_matrix_chart, by=switch_of, unit=unit)
+controls.show(panel, cjw.switch_matrix_table, charts.switch_matrix_chart, requires=("events", "channels"),
+              by=switch_of, unit=unit)
 
 # %% [markdown]
 # ## Switch gaps: what a switch does to reaching the goal
 # Journeys with each switch against journeys that stayed where they started; a difference whose interval excludes zero is a hand-off gap worth a closer look.
 
 # %%
-controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_with", by=switch_of,
-              unit=unit, n_resamples=500,
-              outcome_activity=controls.option("outcome_activity", outcome_activity,
-                                               options=panel.values("events", "activity")))
+controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_with", requires=("events", "channels"),
+              by=switch_of, unit=unit, n_resamples=500,
+              outcome_activity=controls.data_option(panel, "outcome_activity", outcome_activity))

@@ -22,7 +22,7 @@ persona = ""  # customers of one designed persona, e.g. "traditional"; empty: al
 top_transitions = 25  # transitions drawn on the process map (the busiest)
 top_variants = 12  # most common journeys listed
 max_steps = 8  # steps shown in the step matrix
-anchor = "checkout_start"  # activity whose following paths are shown
+anchor = ""  # activity whose following paths are shown; empty: the first step of the database's funnel
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
 renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
 k_min = 10  # groups with fewer customers than this are not shown
@@ -41,7 +41,7 @@ panel
 # Read it left to right: thicker arrows carry more journeys, their colour says how long customers wait between the two steps.
 
 # %%
-controls.show(panel, cjw.transitions_table, charts.transitions_chart,
+controls.show(panel, cjw.transitions_table, charts.transitions_chart, requires=("events",),
               chart_options=dict(top=controls.option("top_transitions", top_transitions)))
 
 # %% [markdown]
@@ -49,7 +49,7 @@ controls.show(panel, cjw.transitions_table, charts.transitions_chart,
 # Each bar is one exact sequence of steps; a long tail of rare variants means journeys are hard to standardise.
 
 # %%
-controls.show(panel, cjw.variants_table, charts.variants_chart,
+controls.show(panel, cjw.variants_table, charts.variants_chart, requires=("events",),
               top=controls.option("top_variants", top_variants))
 
 # %% [markdown]
@@ -57,7 +57,7 @@ controls.show(panel, cjw.variants_table, charts.variants_chart,
 # Each column is a step in the journey; dark cells are the activities most journeys do at that step.
 
 # %%
-controls.show(panel, cjw.step_matrix_table, charts.step_matrix_chart, count="n_journeys",
+controls.show(panel, cjw.step_matrix_table, charts.step_matrix_chart, count="n_journeys", requires=("events",),
               max_steps=controls.option("max_steps", max_steps))
 
 # %% [markdown]
@@ -65,5 +65,5 @@ controls.show(panel, cjw.step_matrix_table, charts.step_matrix_chart, count="n_j
 # The paths that follow the anchor activity: where they continue, and how many stop there.
 
 # %%
-controls.show(panel, cjw.paths_around_table, charts.paths_around_chart, count="n_journeys",
-              anchor=controls.option("anchor", anchor, options=panel.values("events", "activity")))
+controls.show(panel, cjw.paths_around_table, charts.paths_around_chart, count="n_journeys", requires=("events",),
+              anchor=controls.data_option(panel, "anchor", anchor))

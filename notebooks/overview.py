@@ -39,14 +39,14 @@ panel
 # red is worse) and the trend; a KPI the data cannot give says which mapping it needs.
 
 # %%
-controls.show(panel, cjw.scorecard_table, charts.scorecard_chart)
+controls.show(panel, cjw.scorecard_table, charts.scorecard_chart, requires=("events", "roles"))
 
 # %% [markdown]
 # ## KPI map: customer KPIs per touchpoint
 # Each touchpoint's customer and operational KPIs as the KPI map defines them.
 
 # %%
-controls.show_table(panel, cjw.kpi_map_table, kpi_map=controls.designed("kpi_map.yml"), rows=None,
+controls.show_table(panel, cjw.kpi_map_table, kpi_map=controls.designed("kpi_map"), rows=None, requires=("kpi_map",),
                     columns=["touchpoint", "n_customers", "conversion_rate", "nps", "csat_mean", "ces_mean",
                              "fcr_rate", "throughput_seconds"])
 
@@ -55,5 +55,5 @@ controls.show_table(panel, cjw.kpi_map_table, kpi_map=controls.designed("kpi_map
 # The activities and hand-overs where customers wait longest in total, ranked; start improving at the top.
 
 # %%
-controls.show(panel, cjw.hotspots_table, charts.hotspots_chart, count="n_journeys",
+controls.show(panel, cjw.hotspots_table, charts.hotspots_chart, count="n_journeys", requires=("events",),
               top=controls.option("top_hotspots", top_hotspots))

@@ -19,7 +19,8 @@ end_date = ""  # last journey start date to include (inclusive); empty: up to th
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
-instrument = "nps"  # the survey score shown: nps, csat or ces
+instrument = ""  # the feedback shown: nps, csat, ces, review, complaint or social; empty: the first the database has
+themes = ""  # theme taxonomy for theme impact on NPS: the name of a `themes` design the database carries; empty: the first it carries
 period = "month"  # the period of cohorts, trends and reports: day, week, month, quarter or year
 interactive = True  # widgets and live charts (Voilà, JupyterLab); False for papermill reports
 renderer = "jupyter"  # "jupyter" (interactive charts) or "svg" (static pictures, for reports)
@@ -32,7 +33,7 @@ from cjworkbench import charts, controls
 # %%
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
-score = controls.option("instrument", instrument)
+score = controls.data_option(panel, "instrument", instrument)
 panel
 
 # %% [markdown]
@@ -40,15 +41,16 @@ panel
 # The line is the score per period and the band its 95 % interval; a move that leaves the band of earlier periods is more than noise.
 
 # %%
-controls.show(panel, cjw.scores_table, charts.scores_chart, count="n_answers", instrument=score, by="period",
-              period=controls.option("period", period))
+controls.show(panel, cjw.scores_table, charts.scores_chart, count="n_answers", requires=("feedback", "score"),
+              instrument=score, by="period", period=controls.option("period", period))
 
 # %% [markdown]
 # ## Feedback on the journey: where the answers come from
 # Answers grouped by the touchpoint customers used just before answering, with the score and the tone of their comments.
 
 # %%
-controls.show_table(panel, cjw.feedback_on_journey_table, instrument=score, by="touchpoint", rows=None,
+controls.show_table(panel, cjw.feedback_on_journey_table, requires=("feedback", "events"), instrument=score,
+                    by="touchpoint", rows=None,
                     columns=["touchpoint", "n_answers", "n_customers", "score_mean", "nps", "sentiment_mean",
                              "small_sample"])
 
@@ -57,7 +59,8 @@ controls.show_table(panel, cjw.feedback_on_journey_table, instrument=score, by="
 # Share of negative, neutral and positive comments per touchpoint; a large red part shows where customers are unhappy in their own words.
 
 # %%
-controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n_answers", by="touchpoint")
+controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n_answers", requires=("feedback", "texts"),
+              by="touchpoint")
 
 # %% [markdown]
 # ## Theme impact: themes that move the score
@@ -65,11 +68,12 @@ controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n_answe
 
 # %%
 controls.show(panel, cjw.theme_impact_table, charts.theme_impact_chart, count="n_theme",
-              taxonomy=controls.designed("themes.yml"), instrument=score)
+              requires=("feedback", "themes", "score"), taxonomy=controls.designed("themes", themes), instrument=score)
 
 # %% [markdown]
 # ## Drivers: the moments of truth that move the score
 # Journey facts (a late delivery, a repeat contact, a channel switch, ...) in one model: the bars show how much of the explained score each one carries, red points are the moments of truth.
 
 # %%
-controls.show(panel, cjw.drivers_table, charts.drivers_chart, count="n_answers", outcome=score)
+controls.show(panel, cjw.drivers_table, charts.drivers_chart, count="n_answers", requires=("feedback", "events", "score"),
+              outcome=score)

@@ -19,9 +19,9 @@ period = "month"  # the period of cohorts, trends and reports: day, week, month,
 start_date = ""  # not used here: the period and end_date set the dates (`cjw report` passes it to every notebook)
 end_date = ""  # last day of the period, like "2026-06-30"; empty: the last day with events (`cjw report` sets it)
 baseline = "previous, six_months"  # compare with: previous, six_months and/or year, comma-separated
-steps = ["checkout_start", "checkout_payment", "checkout_confirmed"]  # the funnel's activities, in order
+steps = ""  # the funnel's activities, in order; empty: the database's first named funnel, else its most common path
 drivers = ["csat", "ces"]  # survey outcomes whose driver effects are compared; [] to skip (the slowest part)
-themes = "themes.yml"  # theme taxonomy in the designed/ folder beside the database, for theme impact on NPS
+themes = ""  # theme taxonomy for theme impact on NPS: the name of a `themes` design the database carries; empty: the first it carries
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 top = 15  # figures in the chart and the table
@@ -38,6 +38,9 @@ from cjworkbench.charts import changes_chart
 # %%
 panel = controls.panel(db, end_date=end_date, segment=segment, channel=channel, interactive=interactive,
                        renderer=renderer, k_min=k_min)
+funnels = controls.data_option(panel, "funnels", steps)
+baseline = controls.data_option(panel, "baseline", baseline, period=period)
+drivers = controls.data_option(panel, "drivers", drivers)
 panel
 
 # %% [markdown]
@@ -47,9 +50,9 @@ panel
 # up after the Benjamini-Hochberg correction. In the dashboard, the "To" date picks the period's last day.
 
 # %%
-controls.show(panel, changes_table, changes_chart, count=None, chart_options=dict(top=top),
-              period=period, baseline=baseline, funnels={"checkout": steps}, drivers=drivers,
-              taxonomy=controls.designed(themes), min_n=max(min_n, k_min))
+controls.show(panel, changes_table, changes_chart, count=None, chart_options=dict(top=top), requires=("events",),
+              period=period, baseline=baseline, funnels=funnels, drivers=drivers,
+              taxonomy=controls.designed("themes", themes, required=False), min_n=max(min_n, k_min))
 
 # %% [markdown]
 # ## Changes: every compared figure, most certain first
@@ -60,5 +63,5 @@ controls.show(panel, changes_table, changes_chart, count=None, chart_options=dic
 controls.show_table(panel, changes_table, rows=top, count=None,
                     columns=["rank", "area", "item", "metric", "baseline", "previous", "current", "change", "low",
                              "high", "q_value", "significant", "n_previous", "n_current"],
-                    period=period, baseline=baseline, funnels={"checkout": steps}, drivers=drivers,
-                    taxonomy=controls.designed(themes), min_n=max(min_n, k_min))
+                    requires=("events",), period=period, baseline=baseline, funnels=funnels, drivers=drivers,
+                    taxonomy=controls.designed("themes", themes, required=False), min_n=max(min_n, k_min))

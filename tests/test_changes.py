@@ -20,6 +20,7 @@ from cjworkbench.analysis.changes.changes import COLUMNS, changes_table, mann_wh
 from cjworkbench.narrative import changes_summary
 from cjworkbench.scope import FilterError
 from cjworkbench.contract import DDL
+from cjworkbench.ingest.local_time import fill_business_dates
 from cjworkbench.model import build_derived
 
 CHECKOUT = ("checkout_start", "checkout_payment", "checkout_confirmed")
@@ -67,6 +68,7 @@ def _write_db(path, *, derived: bool = False):
     con.executemany("INSERT INTO feedback (customer_id, feedback_ts, instrument, score, scale_min, scale_max, "
                     "touchpoint, direction, source, seq) VALUES (?, ?, ?, ?, ?, ?, ?, 'higher_is_better', 'survey', ?)",
                     [(*f, i) for i, f in enumerate(feedback)])
+    fill_business_dates(con, "UTC")   # what the ingest does: business dates in UTC
     if derived:
         build_derived(ibis.duckdb.from_connection(con))
     con.close()
@@ -235,11 +237,13 @@ def test_errors_and_hostile_values(two_months):
     with pytest.raises(FilterError, match="Did you mean 'funnel'"):
         _june(two_months, areas=("funel",))
     hostile = ["'; DROP TABLE events; --", "O'Brien", "ünïcödé"]
-    df = _june(two_months, areas=("funnel",), funnels={"x'y": hostile}, min_n=0)
-    assert set(df["n_current"]) == {0} and df["p_value"].isna().all()
-    df = _june(two_months, areas=("funnel", "score"), funnels={"checkout": CHECKOUT},
-               filters={"segment": "'; DROP TABLE customers; --"}, min_n=0)
-    assert df.empty or (df["n_current"] == 0).all()
+    # an unknown step is an error naming the real ones (issue #14's honesty rule), the value a literal
+    with pytest.raises(FilterError, match="Unknown activity ''; DROP TABLE events; --'"):
+        _june(two_months, areas=("funnel",), funnels={"x'y": hostile}, min_n=0)
+    # filters that leave nothing: one sentence naming the filter and the real values
+    with pytest.raises(FilterError, match="Unknown segment ''; DROP TABLE customers; --'. The data has 1: Value"):
+        _june(two_months, areas=("funnel", "score"), funnels={"checkout": CHECKOUT},
+              filters={"segment": "'; DROP TABLE customers; --"}, min_n=0)
     assert two_months.table("events").count().execute() == 2 * 20 + 16 + 15 + 14 + 6   # untouched
 
 

@@ -274,7 +274,8 @@ def test_deviation_and_conformance_charts(tables):
     data = chart_data(spec, "effect")
     assert len(data) == int((d["n_deviating"] > 0).sum())
     shown = d[d["n_deviating"] > 0].reset_index(drop=True)
-    assert data["effect"].tolist() == pytest.approx((shown["impact"] * 100).tolist())   # percentage points
+    # percentage points; an impact the analysis cannot estimate (NaN) stays empty, the rate is still drawn
+    assert data["effect"].tolist() == pytest.approx((shown["impact"] * 100).tolist(), nan_ok=True)
     spec = check(charts.deviations_chart(tables["deviations_by"], include_any=False), expect_marks={"point"},
                  expect_enc={("color", "segment", "nominal"), ("yOffset", "segment", "nominal")},
                  expect_caption=("By: segment.",))
@@ -294,7 +295,7 @@ def test_retention_and_lifecycle_charts(tables):
     spec = check(charts.retention_chart(r), expect_marks={"rect"},
                  expect_enc={("x", "period_offset", "ordinal"), ("y", "cohort", "ordinal"),
                              ("color", "retention_rate", "quantitative")},
-                 expect_caption=("Period: month.", "Counted: on.", "Dates in UTC."))
+                 expect_caption=("Period: month.", "Counted: on.", "Dates in Europe/Amsterdam."))   # the demo's business zone
     data = chart_data(spec, "retention_rate")
     assert len(data) == len(r) and set(data["cohort"]) == {d.strftime("%Y-%m") for d in r["cohort_date"]}
     assert "Showing the latest" not in caption(spec)                        # 24 months: nothing cut
@@ -456,3 +457,73 @@ def test_theme_is_enabled_on_first_use_but_never_overrides_a_choice(tables):
         assert alt.theme.active == "dark"
     finally:
         alt.theme.enable(before)
+
+
+# -- numbers for people (cjworkbench.formats) in axes and tooltips -----------------------------------
+
+def tooltips(spec) -> dict[str, dict]:
+    """Every tooltip field of the spec by its title (or field)."""
+    out = {}
+    for d in _walk(spec):
+        tips = (d.get("encoding") or {}).get("tooltip")
+        for t in (tips if isinstance(tips, list) else [tips] if isinstance(tips, dict) else []):
+            out[t.get("title", t.get("field"))] = t
+    return out
+
+
+def _gaps(days_with: float, days_without: float, p: float) -> pd.DataFrame:
+    df = pd.DataFrame({"from_value": ["app"], "to_value": ["phone"], "n_with": [400], "n_reached_with": [100],
+                       "rate_with": [0.25], "rate_with_low": [0.21], "rate_with_high": [0.29], "n_without": [900],
+                       "n_reached_without": [315], "rate_without": [0.35], "rate_without_low": [0.32],
+                       "rate_without_high": [0.38], "rate_diff": [-0.1], "rate_diff_low": [-0.15],
+                       "rate_diff_high": [-0.05], "p_value": [p],
+                       "median_seconds_to_outcome_with": [days_with * 86_400],
+                       "median_seconds_to_outcome_without": [days_without * 86_400]})
+    df.attrs["definition"] = {"analysis": "switch gaps", "by": "channel", "filters": {}}
+    return df
+
+
+def test_switch_gaps_time_axis_reads_in_days_and_rates_in_percent():
+    spec = check(charts.switch_gaps_chart(_gaps(2.5, 1.25, 6.4e-20)), expect_marks={"rule", "point", "bar"},
+                 expect_enc={("x", "seconds", "quantitative")})
+    x = next(d["encoding"]["x"] for d in _walk(spec) if "encoding" in d and d["encoding"].get("x", {}).get("field")
+             == "seconds")
+    assert x["axis"]["labelExpr"] == "format(datum.value / 86400, ',.1~f') + ' days'"
+    times = chart_data(spec, "seconds").set_index("which")["time"].to_dict()
+    assert times == {"with": "2.5 days", "without": "1.3 days"}          # 1.25 days rounds half up
+    tips = tooltips(spec)
+    assert tips["outcome rate"]["format"] == ".1%" and tips["interval low"]["format"] == ".1%"
+    label = chart_data(spec, "diff_label")["diff_label"][0]
+    assert label == "-10.0 pts (-15.0 to -5.0), p < 0.001"               # never 6.4e-20
+    svg = vlc.vegalite_to_svg(charts.switch_gaps_chart(_gaps(2.5, 1.25, 0.0312)).to_json())
+    assert "2 days" in svg and "p = 0.03" in svg                          # the axis is drawn in days
+
+
+def test_switch_gaps_time_axis_reads_in_hours_for_short_waits():
+    spec = charts.switch_gaps_chart(_gaps(0.25, 0.5, 0.2)).to_dict()
+    x = next(d["encoding"]["x"] for d in _walk(spec) if "encoding" in d and d["encoding"].get("x", {}).get("field")
+             == "seconds")
+    assert x["axis"]["labelExpr"].endswith("' hours'") and "/ 3600" in x["axis"]["labelExpr"]
+    assert chart_data(spec, "seconds").set_index("which")["time"].to_dict() == {"with": "6 hours",
+                                                                                 "without": "12 hours"}
+
+
+def test_p_values_read_as_words_in_tooltips():
+    drivers = pd.DataFrame({"driver": ["transfer", "repeat_contact"], "relative_weight": [0.4, 0.6],
+                            "rw_low": [0.3, 0.5], "rw_high": [0.5, 0.7], "effect": [0.03, -1.0], "low": [-0.1, -1.2],
+                            "high": [0.16, -0.8], "p_value": [0.6, 6.4e-20], "n_answers": [900, 900]})
+    drivers.attrs["definition"] = {"analysis": "drivers", "outcome": "csat", "filters": {}}
+    spec = charts.drivers_chart(drivers).to_dict()
+    assert tooltips(spec)["p-value"]["field"] == "p_text"
+    assert chart_data(spec, "p_text").set_index("driver")["p_text"].to_dict() == {"transfer": "0.60",
+                                                                                   "repeat_contact": "< 0.001"}
+    assert tooltips(spec)["relative weight"]["format"] == ".1%"
+
+
+def test_hotspot_and_process_map_times_read_in_words(tables):
+    spec = charts.hotspots_chart(tables["hotspots"]).to_dict()
+    data = chart_data(spec, "median_time")
+    assert all(t == "–" or t.endswith((" s", " min", " hour", " hours", " day", " days")) for t in data["median_time"])
+    edges = chart_data(charts.transitions_chart(tables["transitions"]).to_dict(), "median_time")
+    from cjworkbench import formats
+    assert edges["median_time"].tolist() == [formats.duration(s) for s in edges["median_seconds"]]

@@ -81,16 +81,19 @@ def test_fitness_completion_and_every_category(con):
     assert df.completed[df.completed].index.tolist() == ["K1", "K2", "K4", "K9"]
     assert df.completion_seconds[["K1", "K2", "K4", "K9"]].tolist() == [5 * 3600, 3 * 3600, 33 * 3600, 3 * 3600]
     assert df.open_window[df.open_window].index.tolist() == ["K6"]
+    # missing = skipped (a later required step or the goal done without it): K6 has done A and B and
+    # nothing since (window still open): Profile is not reached yet, not missing (issue #14: counting
+    # steps after a drop-out as deviations made their impact on completion true by construction)
     assert df.missing_steps.to_dict() == {"K1": [], "K2": ["Verify"], "K3": [], "K4": [], "K5": [],
-                                          "K6": ["Profile"], "K8": [], "K9": []}
+                                          "K6": [], "K8": [], "K9": []}
     assert df.out_of_order_steps[["K3", "K8"]].tolist() == [["Profile"], ["Profile"]]  # K8: tie in file order
     assert df.too_slow_steps.to_dict() == {"K1": [], "K2": [], "K3": [], "K4": ["Verify"], "K5": ["Prefs"],
                                            "K6": [], "K8": [], "K9": []}
     assert df.repeated_steps[df.repeated].to_dict() == {"K4": ["Verify"]}
     assert df.n_unexpected.to_dict() == {"K1": 0, "K2": 0, "K3": 0, "K4": 0, "K5": 1, "K6": 0, "K8": 0, "K9": 0}
-    assert df.deviating[~df.deviating].index.tolist() == ["K1", "K9"]
+    assert sorted(df.deviating[~df.deviating].index) == ["K1", "K6", "K9"]
     assert df.first_deviation_step.dropna().to_dict() == {"K2": "Verify", "K3": "Profile", "K4": "Verify",
-                                                          "K5": "Prefs", "K6": "Profile", "K8": "Profile"}
+                                                          "K5": "Prefs", "K8": "Profile"}
     assert df.first_deviation["K4"] == "too_slow"                       # before `repeated` at the same step
     assert df.n_events.to_dict() == {"K1": 5, "K2": 3, "K3": 3, "K4": 5, "K5": 5, "K6": 2, "K8": 3, "K9": 4}
     assert "first event" in df.attrs["definition"]["fitness"]
@@ -122,9 +125,19 @@ def test_deviation_rates_and_completion_impact(con):
     row = df.loc[("out_of_order", "Profile")]
     assert tuple(row[["deviation_rate", "deviation_rate_low", "deviation_rate_high"]]) == pytest.approx(
         wilson_interval(2, 7))
+    # From the same moment (issue #14): K3 and K8 reached Verify, then did Profile out of order; against
+    # the journeys that reached Verify and did not deviate at Profile, whatever they did elsewhere:
+    # K1, K4 (too slow and repeated at Verify), K5 (goal after `within`), K9 -> 3 of 4 completed
+    # (before: only the fully conforming K1 and K9, 2 of 2). K2 skipped Verify: not at that moment.
     assert (row.n_outcome_deviating, row.outcome_deviating, row.n_outcome_conforming, row.outcome_conforming) == (
-        2, 0.0, 2, 1.0)
-    assert tuple(row[["impact", "impact_low", "impact_high"]]) == pytest.approx(newcombe_interval(0, 2, 2, 2))
+        2, 0.0, 4, 0.75)
+    assert tuple(row[["impact", "impact_low", "impact_high"]]) == pytest.approx(newcombe_interval(0, 2, 3, 4))
+    # '(any step)' and 'any' rows compare from the start with the fully conforming journeys (K1, K9)
+    assert df.loc[("any", "(any step)"), ["n_outcome_conforming", "outcome_conforming"]].tolist() == [2, 1.0]
+    # Verify's rows: everyone reached the start; K2's skip against K1, K3, K5, K8, K9 (no deviation at Verify)
+    miss = df.loc[("missing", "Verify")]
+    assert (miss.n_outcome_deviating, miss.outcome_deviating, miss.n_outcome_conforming) == (1, 1.0, 5)
+    assert miss.outcome_conforming == pytest.approx(2 / 5)
     assert "per journey" in df.attrs["definition"]["rate"]
 
 
@@ -226,10 +239,17 @@ def test_onboarding_deviations_recovered_on_demo(demo_db, tmp_path):
         _, lo, hi = wilson_interval(round(share * n_group), n_group)
         assert lo <= rate[group.replace("deviat", "deviate")] <= hi
     assert anyrow.impact_low <= rate["deviate"] - rate["conform"] <= anyrow.impact_high < 0
-    for key in (("missing", "Verify e-mail address"), ("out_of_order", "Complete profile")):
-        row = comp.loc[key]
-        assert row.impact_low <= rate["deviate"] - rate["conform"] <= row.impact_high < 0
+    # A step's row compares from the step before it (issue #14): profile-first journeys reached
+    # verification and deviated at the profile, against those that reached it and did not (the
+    # conforming ones); skipping verification is compared with everyone who went on to verify,
+    # the profile-first deviators included (paths planted 70 % conform / 12 % profile first).
     paths = e7["planted"]["paths"]
+    verified = (paths["conform"] * rate["conform"] + paths["out_of_order"] * rate["deviate"]) / (
+        paths["conform"] + paths["out_of_order"])
+    for key, reference in ((("missing", "Verify e-mail address"), verified),
+                           (("out_of_order", "Complete profile"), rate["conform"])):
+        row = comp.loc[key]
+        assert row.impact_low <= rate["deviate"] - reference <= row.impact_high < 0, key
     assert comp.loc[("missing", "Verify e-mail address")].deviation_rate_low <= paths["skip_verify"] + 0.01
     nps = deviations_table(con, design=design, outcome="nps", feedback_touchpoint="onboarding")
     anyrow = nps.set_index(["category", "step"]).loc[("any", "(any step)")]

@@ -14,6 +14,7 @@ import cjworkbench
 from cjworkbench.cli import main
 from cjworkbench.db import describe
 from cjworkbench.errors import DatabaseError
+from cjworkbench.designs import store
 from cjworkbench.export import export_parquet
 from cjworkbench.ingest import run_ingest
 
@@ -101,5 +102,9 @@ def test_parquet_export_feeds_any_ibis_backend(db, tmp_path):
     con = cjworkbench.connect(backend)
     theirs = con.table("events").order_by("seq").execute()
     ours = cjworkbench.connect(db).table("events").order_by("seq").execute()
+    backend.read_parquet(str(out / "designs" / "*.parquet"), table_name="designs")   # designs travel with the data
+    assert counts["designs"] >= 1
+    here = cjworkbench.connect(db)
+    assert (store.business_timezone(con), store.languages(con)) == (store.business_timezone(here), store.languages(here))
     assert theirs["activity"].tolist() == ours["activity"].tolist()
     assert theirs["event_ts"].tolist() == ours["event_ts"].tolist()

@@ -119,7 +119,10 @@ def test_window_facts_deliveries_and_items(built):
     df = journey_facts(con, instrument="nps", items=("ease", "value")).set_index("feedback_id")
     assert df.loc["N1", ["has_delivery", "late_delivery", "days_late"]].tolist() == [1, 1, 5]
     assert df.loc["N2", ["has_delivery", "late_delivery", "days_late"]].tolist() == [1, 0, 3]
-    assert df.loc["N3", ["has_delivery", "late_delivery"]].tolist() == [0, 0] and math.isnan(df.loc["N3", "days_late"])
+    # no delivery: late_delivery and days_late do not apply, so they are missing, never 0 (issue #14)
+    assert df.loc["N3", "has_delivery"] == 0 and df.loc[["N3"], ["late_delivery", "days_late"]].isna().all(axis=None)
+    # D1 and D3 have no contact case: the case facts are missing, not "no repeat / no wait"
+    assert df.loc[["N1", "N3"], CASE_FACTS].isna().all(axis=None)
     assert df.loc["N1", ["n_steps", "n_touchpoints", "used_delivery", "used_website", "used_contact_centre"]
                   ].tolist() == [2, 2, 1, 1, 0]
     # D2's cases in the window: X2 opened 3 days after X1 ended (a repeat) and used chat and phone
@@ -232,12 +235,16 @@ def test_errors_name_the_fix(built):
         drivers_table(con, outcome="csat", facts=["repeat"])
     with pytest.raises(DriverError, match="Too few answers"):
         drivers_table(con, outcome="nps")
+    # an item no answer carries is an error naming the items there are (issue #14), not a dropped driver
+    with pytest.raises(FilterError, match=r"Unknown item 'eas'\. Did you mean 'ease'\?"):
+        drivers_table(con, outcome="nps", items=("eas",))
 
 
 @pytest.mark.parametrize("hostile", ["O'Brien", "'; DROP TABLE feedback; --", "Zoë ☃"])
 def test_hostile_values_are_literals(built, hostile):
     con, _ = built
-    with pytest.raises(DriverError, match="Too few answers"):
+    # an unknown touchpoint is an error naming the real ones (issue #14), no longer "too few answers"
+    with pytest.raises(FilterError, match="Unknown feedback_touchpoint"):
         drivers_table(con, outcome="csat", feedback_touchpoint=hostile)
     assert journey_facts(con, instrument="csat", filters={"segment": hostile}).empty
     assert con.table("feedback").count().execute() == N_CASE + len(NPS_ANSWERS)
@@ -289,7 +296,10 @@ def test_demo_nps_late_delivery(demo):
     assert df.driver[0] == "late_delivery" and df.attrs["moments_of_truth"][0]["driver"] == "late_delivery"
     r = df.set_index("driver").loc["late_delivery"]
     assert r.low <= fx["E2"]["planted"]["ltr_gap"] <= r.high and r.high < 0
-    assert r.prevalence == pytest.approx(0.08 * 0.77, abs=0.02)  # 8 % late, of the 77 % with a delivery
+    # late_delivery applies only to answers with a delivery (missing, not 0, without one: issue #14), so its
+    # prevalence is the 8 % late among them, no longer 8 % of the 77 % of all answers that had a delivery
+    assert r.applies_to == "answers with late_delivery" and r.prevalence == pytest.approx(0.08, abs=0.02)
+    assert r.n_answers == df.set_index("driver").loc["has_delivery", "n_with"]
     det = drivers_table(con, outcome="detractor", feedback_touchpoint=("delivery", "brand"), n_resamples=50)
     r = det.set_index("driver").loc["late_delivery"]
     assert det.driver[0] == "late_delivery" and r.low > 1.5  # odds ratio

@@ -325,7 +325,11 @@ def test_hostile_values(tmp_path):
                          ("c2", "j2", "2024-01-01 10:00", HOSTILE[0], "web"),
                          ("c2", "j2", "2024-01-01 10:01", HOSTILE[2], "web")])
     steps = [{"activity": HOSTILE[0], "label": HOSTILE[3]}, HOSTILE[1], HOSTILE[2]]
-    df = funnel_table(con, steps=steps, by="channel", exclude=[HOSTILE[3]], optional=[HOSTILE[1]],
+    # an excluded activity no event has is an error naming the real ones (issue #14); it used to exclude
+    # nothing silently, so the counts below are those of the funnel without it
+    with pytest.raises(FilterError, match="Unknown activity"):
+        funnel_table(con, steps=steps, exclude=[HOSTILE[3]])
+    df = funnel_table(con, steps=steps, by="channel", optional=[HOSTILE[1]],
                       filters={"channel": [HOSTILE[3], "web"]})
     assert {(r.channel, r.label): r.n_entered for r in df.itertuples()} == {
         (HOSTILE[3], HOSTILE[3]): 1, (HOSTILE[3], HOSTILE[1]): 1, (HOSTILE[3], HOSTILE[2]): 1,

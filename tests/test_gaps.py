@@ -78,70 +78,102 @@ def test_switch_matrix_rejects_unknown_by(tmp_path):
 
 
 def _gap_rows():
+    """Journeys anchored at 'start' (the first step of the way to 'purchase'); times in seconds from it."""
     rows = []
-    # 10 journeys with app→phone as first switch; the switch (call) is the point of comparison.
+    # 10 journeys that call (app -> phone) after the anchor; W6 buys BEFORE calling: not exposed then.
     for i in range(10):
         j = f"W{i}"
-        rows += [(j, j, _m(0), "browse", "app", ""),
-                 (j, j, _m(1), "purchase" if i == 6 else "browse", "app", "")]   # W6 buys BEFORE the switch
+        rows += [(j, j, _m(0), "browse", "app", ""), (j, j, _m(1), "start", "app", "")]
+        if i == 6:
+            rows.append((j, j, _m(1.5), "purchase", "app", ""))                  # 30 s after the anchor
         if i == 9:
             rows.append((j, j, _m(1.5), "note", "", ""))                         # NULL channel, skipped
         rows.append((j, j, _m(2), "call", "phone", ""))
         if i < 3:
-            rows.append((j, j, _m(2 + 5 * (i + 1)), "purchase", "phone", ""))   # next: 300, 600, 900 s
+            rows.append((j, j, _m(2) + dt.timedelta(seconds=300 * (i + 1)), "purchase", "phone", ""))  # 360, 660, 960
         elif i < 6:
-            rows.append((j, j, _m(2) + dt.timedelta(seconds=1000), "browse", "app", ""))  # next: 1000 s
-    # 20 journeys that start in app and never switch; point = second touch.
+            rows.append((j, j, _m(2) + dt.timedelta(seconds=1000), "browse", "app", ""))
+    # 20 journeys that reach the anchor in app and never switch; N0 buys at the anchor's timestamp.
     for i in range(20):
         j = f"N{i}"
-        rows += [(j, j, _m(0), "browse", "app", ""),
-                 (j, j, _m(1), "purchase" if i == 0 else "browse", "app", "")]  # N0 buys AT the point
-        if 1 <= i < 14:
-            rows.append((j, j, _m(1) + dt.timedelta(seconds=100 * i), "purchase", "app", ""))  # 100..1300 s
-    rows += [("S1", "S1", _m(0), "browse", "app", "")]                            # one touch: no point
-    rows += [("X1", "X1", _m(0), "browse", "app", ""), ("X1", "X1", _m(1), "visit", "web", ""),
+        rows += [(j, j, _m(0), "browse", "app", ""), (j, j, _m(1), "start", "app", "")]
+        if i < 14:
+            rows.append((j, j, _m(1) + dt.timedelta(seconds=100 * i), "purchase", "app", ""))  # 0, 100..1300
+    rows += [(f"B{i}", f"B{i}", _m(0), "browse", "app", "") for i in range(5)]   # never reach the anchor
+    rows += [("S1", "S1", _m(0), "start", "", ""), ("S1", "S1", _m(1), "call", "phone", "")]  # no value at it
+    rows += [("S2", "S2", _m(0), "browse", "app", ""), ("S2", "S2", _m(1), "start", "", "")]   # app: touch before
+    # P1 switched web -> app AT the anchor (not after it): from app, no exposure; buys 60 s later
+    rows += [("P1", "P1", _m(0), "browse", "web", ""), ("P1", "P1", _m(1), "start", "app", ""),
+             ("P1", "P1", _m(2), "purchase", "app", "")]
+    # X1's first switch after the anchor is app -> web (then phone): with, for app -> web only
+    rows += [("X1", "X1", _m(0), "start", "app", ""), ("X1", "X1", _m(1), "visit", "web", ""),
              ("X1", "X1", _m(2), "call", "phone", ""), ("X1", "X1", _m(3), "purchase", "phone", "")]
-    rows += [(f"V{i}", f"V{i}", _m(0), "visit", "web", "") for i in range(3)]
+    rows += [(f"V{i}", f"V{i}", _m(0), "start", "web", "") for i in range(3)]
     rows += [(f"V{i}", f"V{i}", _m(1), "purchase" if i == 0 else "visit", "web", "") for i in range(3)]
     return rows
 
 
-def test_switch_gaps_rates_intervals_and_time_to_next(tmp_path):
+def test_switch_gaps_rates_intervals_and_time_to_outcome(tmp_path):
+    """Both groups are measured from the same moment, the anchor (issue #14: comparing units that
+    switched mid-checkout with every unit that stayed, from its second touch, reversed the E1 sign)."""
+    con = _db(tmp_path, _gap_rows())
+    df = switch_gaps_table(con, outcome_activity="purchase", anchor="start")
+    row = df.set_index(["from_value", "to_value"]).loc[("app", "phone")]
+    # with: W0-W9 but W6 (bought before calling) -> 9, of which W0-W2 buy -> 3
+    # without (from app): N0-N19, W6, S2, P1 -> 23, of which N0-N13, W6, P1 buy -> 16
+    assert (row.n_with, row.n_reached_with, row.n_without, row.n_reached_without) == (9, 3, 23, 16)
+    assert (row.rate_with, row.rate_without) == pytest.approx((3 / 9, 16 / 23))
+    assert row.rate_diff == pytest.approx(3 / 9 - 16 / 23)
+    assert (row.rate_with_low, row.rate_with_high) == pytest.approx(
+        proportion_confint(3, 9, method="wilson"), abs=1e-12)
+    assert (row.rate_diff_low, row.rate_diff_high) == pytest.approx(
+        confint_proportions_2indep(3, 9, 16, 23, method="newcomb", compare="diff"), abs=1e-12)
+    assert row.p_value == pytest.approx(proportions_ztest([3, 16], [9, 23])[1], rel=1e-12)
+    assert row.small_sample     # pooled 19/32: 9 × 13/32 = 3.7 < 5
+    # seconds from the anchor to the purchase: with 360, 660, 960 (median 660);
+    # without 0, 30 (W6), 60 (P1), 100..1300 (N1-N13): median of 16 values = (500 + 600) / 2
+    assert row.median_seconds_to_outcome_with == 660.0
+    assert row.median_seconds_to_outcome_without == 550.0
+    assert row.median_diff_seconds == 110.0
+    assert row.median_diff_low_seconds <= 110.0 <= row.median_diff_high_seconds
+    web = df.set_index(["from_value", "to_value"]).loc[("app", "web")]
+    assert (web.n_with, web.n_reached_with, web.n_without) == (1, 1, 23)
+    assert set(zip(df.from_value, df.to_value)) == {("app", "phone"), ("app", "web")}
+    # left out and counted: B0-B4 never reach 'start'; S1 has no channel at or before it
+    assert df.attrs["excluded"] == {"n_units": 42, "n_no_anchor": 5, "n_no_value_at_anchor": 1}
+    d = df.attrs["definition"]
+    assert d["anchor"] == "start" and "5 of 42 journeys never reach start" in d["excluded"]
+    assert "same moment" in d["comparison_rule"] and d["comparison"].startswith("journeys that reached start, from")
+
+
+def test_switch_gaps_default_anchor_is_the_funnel_to_the_goal(tmp_path):
+    """Without a designed funnel, the default anchor is the first step of the most common path when
+    the goal is a later step of it (here browse -> start -> purchase, 14 journeys N0-N13)."""
     con = _db(tmp_path, _gap_rows())
     df = switch_gaps_table(con, outcome_activity="purchase")
+    d = df.attrs["definition"]
+    assert d["anchor"] == "browse" and "most common path" in d["anchor_source"]
+    # S1, X1 and V0-V2 never browse (left out); P1 browses in web and switches to app after it
+    assert df.attrs["excluded"]["n_no_anchor"] == 5
     row = df.set_index(["from_value", "to_value"]).loc[("app", "phone")]
-    # with: W0-W2 buy after the call (W6 bought before it: not counted) -> 3 of 10
-    # without: N0 (at the point) and N1-N13 -> 14 of 20; S1 (one touch) and X1 (app→web first) left out
-    assert (row.n_with, row.n_reached_with, row.n_without, row.n_reached_without) == (10, 3, 20, 14)
-    assert (row.rate_with, row.rate_without, row.rate_diff) == pytest.approx((0.3, 0.7, -0.4))
-    assert (row.rate_with_low, row.rate_with_high) == pytest.approx(
-        proportion_confint(3, 10, method="wilson"), abs=1e-12)
-    assert (row.rate_diff_low, row.rate_diff_high) == pytest.approx(
-        confint_proportions_2indep(3, 10, 14, 20, method="newcomb", compare="diff"), abs=1e-12)
-    assert row.p_value == pytest.approx(proportions_ztest([3, 14], [10, 20])[1], rel=1e-12)
-    # pooled rate 17/30: expected counts 10 × 17/30 = 5.67 and 10 × 13/30 = 4.33 < 5 -> small sample
-    assert row.small_sample
-    # next event: with 300, 600, 900, 1000, 1000, 1000 (median 950); without 100..1300 (median 700)
-    assert (row.n_next_with, row.median_seconds_to_next_with) == (6, 950.0)
-    assert (row.n_next_without, row.median_seconds_to_next_without) == (13, 700.0)
-    assert row.median_diff_seconds == 250.0
-    assert row.median_diff_low_seconds <= 250.0 <= row.median_diff_high_seconds
-    # X1's first switch is app→web, compared with the same 20 app journeys
-    web = df.set_index(["from_value", "to_value"]).loc[("app", "web")]
-    assert (web.n_with, web.n_reached_with, web.n_without, web.small_sample) == (1, 1, 20, True)
-    # journeys started in web and never switched exist, but no switch starts from web
-    assert set(zip(df.from_value, df.to_value)) == {("app", "phone"), ("app", "web")}
-    assert "second touch" in df.attrs["definition"]["comparison"]
+    assert (row.n_with, row.n_without) == (9, 27)   # without: N0-N19, B0-B4, S2, W6
+    assert df.set_index(["from_value", "to_value"]).loc[("web", "app"), "n_with"] == 1
+    # a goal no funnel leads to: compared from the first touch, and the definition says so
+    visit = switch_gaps_table(con, outcome_activity="visit")
+    assert visit.attrs["definition"]["anchor"] == "the unit's first touch"
+    assert "no funnel leads to visit" in visit.attrs["definition"]["anchor_source"]
 
 
 def test_switch_gaps_one_switch_and_absent_switch(tmp_path):
     con = _db(tmp_path, _gap_rows())
-    one = switch_gaps_table(con, outcome_activity="purchase", switch=("app", "phone"))
-    assert len(one) == 1 and one.n_with[0] == 10
-    none = switch_gaps_table(con, outcome_activity="purchase", switch=("phone", "web"))
+    one = switch_gaps_table(con, outcome_activity="purchase", switch=("app", "phone"), anchor="start")
+    assert len(one) == 1 and one.n_with[0] == 9
+    none = switch_gaps_table(con, outcome_activity="purchase", switch=("phone", "web"), anchor="start")
     assert (none.n_with[0], none.n_without[0]) == (0, 0) and math.isnan(none.rate_with[0])
     with pytest.raises(FilterError, match="Unknown outcome_activity 'purchse'.*Did you mean 'purchase'"):
         switch_gaps_table(con, outcome_activity="purchse")
+    with pytest.raises(FilterError, match="Unknown anchor 'strat'.*Did you mean 'start'"):
+        switch_gaps_table(con, outcome_activity="purchase", anchor="strat")
     with pytest.raises(FilterError, match="switch must be a \\(from, to\\) pair"):
         switch_gaps_table(con, outcome_activity="purchase", switch="app")
 
@@ -195,9 +227,13 @@ HOSTILE = "x'; DROP TABLE events; -- ö"
 
 def test_hostile_values_are_literals(tmp_path):
     con = _db(tmp_path, RECONTACT_ROWS)
-    assert recontact_table(con, touchpoint=HOSTILE, activity=[HOSTILE, "ticket"]).n_contacts.tolist() == [0]
+    # an unknown value is an error naming the real ones (never SQL text, never a table of zeros)
+    with pytest.raises(FilterError, match="Unknown touchpoint 'x'; DROP TABLE"):
+        recontact_table(con, touchpoint=HOSTILE, activity=[HOSTILE, "ticket"])
     with pytest.raises(FilterError, match="Unknown outcome_activity"):
         switch_gaps_table(con, outcome_activity=HOSTILE)
+    with pytest.raises(FilterError, match="Unknown anchor"):
+        switch_gaps_table(con, outcome_activity="ticket", anchor=HOSTILE)
     gaps = switch_gaps_table(con, outcome_activity="ticket", by="touchpoint", switch=(HOSTILE, "call"))
     assert gaps.n_with.tolist() == [0]
     assert len(switch_matrix_table(con, by="touchpoint", filters={"channel": HOSTILE})) == 0

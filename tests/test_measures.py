@@ -20,6 +20,7 @@ from cjworkbench.analysis.measures.estimates import poisson_interval
 from cjworkbench.analysis.measures.tree import correlation
 from cjworkbench.analysis.stats import wilson_interval
 from cjworkbench.contract import DDL
+from cjworkbench.ingest.local_time import fill_business_dates
 
 D1 = dt.datetime(2026, 3, 2)   # a Monday
 
@@ -114,6 +115,7 @@ def write_db(path, events=EVENTS, feedback=FEEDBACK):
     con.executemany("INSERT INTO feedback (customer_id, feedback_ts, instrument, score, scale_min, scale_max, "
                     "direction, source, seq) VALUES (?, ?, ?, ?, ?, ?, ?, 'survey', ?)",
                     [(*f, i) for i, f in enumerate(feedback)])
+    fill_business_dates(con, "UTC")   # what the ingest does: business dates in UTC
     con.close()
     return cjworkbench.connect(path)
 
@@ -276,7 +278,7 @@ def test_scorecard_chart_spec(tiny):
     texts = [pd.DataFrame(spec["datasets"][p["data"]["name"]]) for p in panels if p["mark"]["type"] == "text"]
     # bounce rate has no session this week: suppressed (no customers); exit rate is not available: shown
     assert texts[1]["value_text"].tolist() == ["0.0 %", "not available: needs roles['exit_page']"]
-    assert texts[4]["change_text"].tolist()[0].startswith("-50.0 points") and texts[4]["direction_text"][0] == "worse"
+    assert texts[4]["change_text"].tolist()[0].startswith("-50.0 pts") and texts[4]["direction_text"][0] == "worse"
     assert panels[-1]["mark"]["type"] == "line" and panels[-1]["encoding"]["y"]["type"] == "quantitative"
     assert "Privacy: 1 group with fewer than 1 customers" in str(spec["title"])   # not 2: exit rate is listed
     with pytest.raises(charts.ChartError, match="scorecard_table"):

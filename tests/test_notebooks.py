@@ -177,9 +177,9 @@ def test_panel_filters_from_parameters_and_the_url(demo_db, monkeypatch):
     assert (str(f.start_date), str(f.end_date), f.segment, f.channel) == ("2026-01-01", "2026-03-31", "Premium", None)
     with pytest.raises(controls.ControlError, match="start date 2026-04-01 is after the end date 2026-03-31"):
         controls.panel(str(db), start_date="2026-04-01", end_date="2026-03-31", interactive=False, renderer="svg")
-    # the persona filter is judged by the designed personas beside the database
+    # the persona filter is judged by the personas the database carries (the scope reads them: personas None)
     f = controls.panel(str(db), persona="traditional", interactive=False, renderer="svg").filters
-    assert f.persona == "traditional" and f.personas == str(db.parent / "designed" / "personas.yml")
+    assert f.persona == "traditional" and f.personas is None
     with pytest.raises(controls.ControlError, match="Unknown persona 'budget'.*Did you mean 'budget shopper'"):
         controls.panel(str(db), persona="budget", interactive=False, renderer="svg")
     # a Voilà URL sets the filters (never the database); unknown values fall back to all, with a message

@@ -157,7 +157,9 @@ def test_every_config_key_is_declared():
     top = set(re.findall(r"\bdoc(?:\.get\(|\[)\"(\w+)\"", source))
     assert top == {p.name for p in CONFIG_KEYS[""]}, "top-level config keys"
     assert set(config._SOURCE_KEYS) == {p.name for p in CONFIG_KEYS["sources[]"]}, "per-source config keys"
-    assert set(CONFIG_KEYS) == {"", "sources[]", "limits"}
+    assert set(CONFIG_KEYS) == {"", "sources[]", "limits", "designs"}
+    from cjworkbench.designs.config import DESIGN_KINDS
+    assert tuple(p.name for p in CONFIG_KEYS["designs"]) == DESIGN_KINDS, "designs: kinds"
     assert {p.name: p.default for p in CONFIG_KEYS["limits"]} == config.LIMITS, "limits: keys and defaults"
     keys = {p.name: p for p in CONFIG_KEYS["sources[]"]}
     assert keys["format"].choices == config.FORMATS and keys["encoding"].choices == config.ENCODINGS
@@ -173,7 +175,7 @@ def test_allowed_values_equal_the_codes_own():
 
     assert notebook_parameter("renderer").choices == display.RENDERERS
     assert notebook_parameter("period").choices == periods.PERIODS == retention.PERIODS
-    assert set(notebook_parameter("unit", "funnels_and_gaps").choices) == set(UNITS)
+    assert set(notebook_parameter("unit", "funnels_and_gaps").choices) == {"", *UNITS}   # '': from the funnel's window
 
 
 # -- the README ------------------------------------------------------------------------------------

@@ -91,12 +91,25 @@ def test_transitions_counts_and_times(con):
         ("D", "A"), "n_transitions"] == 1
 
 
-def test_hotspots_rank_time_lost(con):
+def test_hotspots_rank_each_kind_on_its_own(con):
+    # issue #14: one measure (hours summed) per kind, each kind ranked on its own, n_journeys distinct
+    # journeys. The old table ranked transitions by count x median beside activity totals (C -> D was
+    # 3 x 20 min = 1 h while its events took 20 + 1 + 60 min) and summed per-edge journey counts.
     h = hotspots_table(con, top=3)
-    # waiting after C: 20 + 1 + 60 min = 1.35 h; the edge C -> D: 3 transitions × 20 min median = 1 h
-    assert (h.kind.iloc[0], h.name.iloc[0], h.hours_lost.iloc[0]) == ("activity", "C", pytest.approx(1.35))
-    assert h.set_index("name").hours_lost["C → D"] == pytest.approx(1.0)
-    assert "B (repeated)" in set(hotspots_table(con, top=50).name)
+    assert h.kind.tolist() == ["activity"] * 3 + ["transition"] * 3 + ["rework"]
+    assert h.groupby("kind", sort=False)["rank"].apply(list).tolist() == [[1, 2, 3], [1, 2, 3], [1]]
+    act = h[h.kind == "activity"].set_index("name")
+    # after C: 20 + 1 + 60 min = 1.35 h; after A: 10 + 5 + 20 + 7 = 42 min; after B: 0 + 1 + 20 + 10 = 31 min
+    assert act.hours_lost.to_dict() == pytest.approx({"C": 1.35, "A": 0.7, "B": 31 / 60})
+    # B happens 4 times in 3 journeys (twice in J2): 3 journeys, not the 4 the per-edge sum gave
+    assert act.loc["B", ["volume", "n_journeys"]].tolist() == [4, 3] and act.loc["A", "n_journeys"] == 4
+    assert act.journey_share["A"] == 1.0 and h.attrs["definition"]["n_in_scope"] == 4
+    edge = h[h.kind == "transition"].set_index("name")
+    assert edge.loc["C → D", ["volume", "n_journeys", "hours_lost"]].tolist() == [3, 3, pytest.approx(1.35)]
+    assert edge.index[0] == "C → D"
+    # the rework span of B in J2 counts once: 5 min -> 6 min, one repeat
+    assert h[h.kind == "rework"].iloc[0][["name", "volume", "n_journeys", "hours_lost"]].tolist() == [
+        "B (repeated)", 1, 1, pytest.approx(1 / 60)]
 
 
 @pytest.mark.parametrize("filters", [None, {"segment": "Value"}, {"start_date": "2024-01-01", "end_date": "2024-01-31"}])

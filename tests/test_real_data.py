@@ -19,6 +19,8 @@ EXAMPLES = ROOT / "examples" / "real"
 def _ingest(tmp_path: Path, name: str, **override):
     """Ingest examples/real/<name>.yml (paths made absolute so overrides can live in tmp)."""
     doc = yaml.safe_load((EXAMPLES / f"{name}.yml").read_text())
+    if doc.get("designs"):
+        doc["designs"] = _absolute(doc["designs"])
     for src in doc["sources"]:
         src["path"] = str((EXAMPLES / src["path"]).resolve())
         src.update(override)
@@ -26,6 +28,15 @@ def _ingest(tmp_path: Path, name: str, **override):
     cfg.write_text(yaml.safe_dump(doc))
     summary = run_ingest(cfg, tmp_path / f"{name}.duckdb")
     return summary, duckdb.connect(str(tmp_path / f"{name}.duckdb"), read_only=True)
+
+
+def _absolute(value):
+    """A designs block with its YAML file paths made absolute (the config is written elsewhere)."""
+    if isinstance(value, str) and value.endswith((".yml", ".yaml")):
+        return str((EXAMPLES / value).resolve())
+    if isinstance(value, dict):
+        return {k: _absolute(v) for k, v in value.items()}
+    return value
 
 
 def _one(con, sql):

@@ -202,14 +202,16 @@ def test_config_option_is_validated(tmp_path):
 def test_demo_verbatims_lose_only_their_planted_personal_data(demo_db):
     """False-positive check: after ingest every demo comment is made of planted phrases only, the
     planted e-mail/phone sentences carry [email]/[phone], and their counts equal truth.json."""
-    from cjworkbench.demo.comments import GENERIC, PHRASES
+    from cjworkbench.demo.comments import GENERIC, GENERIC_NL, PHRASES, PHRASES_NL
 
     db, truth = demo_db
     con = duckdb.connect(str(db), read_only=True)
     texts = [r[0] for r in con.execute("SELECT text FROM feedback WHERE text IS NOT NULL").fetchall()]
     con.close()
-    phrases = sorted({p for ps in PHRASES.values() for p in ps} | set(GENERIC), key=len, reverse=True)
-    pii = {"You can reach me at [email].": 0, "Call me on [phone].": 0}
+    phrases = sorted({p for ps in (*PHRASES.values(), *PHRASES_NL.values()) for p in ps} | set(GENERIC)
+                     | set(GENERIC_NL), key=len, reverse=True)  # English and Dutch comments (issue #14)
+    pii = {"You can reach me at [email].": 0, "Call me on [phone].": 0,
+           "Je kunt me bereiken op [email].": 0, "Bel me op [phone].": 0}
     for text in texts:
         rest = text
         for sentence in pii:
@@ -222,5 +224,7 @@ def test_demo_verbatims_lose_only_their_planted_personal_data(demo_db):
         assert not re.search(r"@|06-\d", text), text
     mess = truth["mess"]
     files = ("exports/nps_survey.xlsx", "exports/csat_survey.csv", "exports/ces_survey.csv")
-    assert pii["You can reach me at [email]."] == sum(mess[f]["with_email"] for f in files) > 0
-    assert pii["Call me on [phone]."] == sum(mess[f]["with_phone"] for f in files) > 0
+    assert pii["You can reach me at [email]."] + pii["Je kunt me bereiken op [email]."] == \
+        sum(mess[f]["with_email"] for f in files) > 0
+    assert pii["Call me on [phone]."] + pii["Bel me op [phone]."] == sum(mess[f]["with_phone"] for f in files) > 0
+    assert min(pii.values()) > 0

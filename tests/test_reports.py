@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import shutil
 from pathlib import Path
@@ -17,6 +18,7 @@ from cjworkbench.analysis.changes.changes import changes_table
 from cjworkbench.charts.theme import ChartError
 from cjworkbench.charts import changes_chart
 from cjworkbench.reports import LOCK, REMOTE, report_notebooks
+from cjworkbench.reports import parameters as report_parameters
 
 from .conftest import ROOT
 from .test_changes import CHECKOUT, _write_db
@@ -107,30 +109,79 @@ def test_report_renders_in_chromium_with_the_network_off(demo_report):
     assert images and all(done and width > 100 for done, width in images)
 
 
-def test_failure_keeps_the_notebook_and_earlier_reports(demo_db, tmp_path, capsys):
+def test_one_failing_notebook_is_marked_and_the_others_published(demo_db, tmp_path, capsys):
     db, _ = demo_db
     good = _notebooks(tmp_path / "good", tiny=TINY, notes=NO_PARAMETERS)
     out = tmp_path / "out"
     assert _report(db, out, good) == 0
     assert sorted(p.name for p in (out / "2026-06").iterdir()) == ["report.json", "tiny.html"]   # notes: no parameters
-    before, index = _snapshot(out / "2026-06"), (out / "index.html").read_bytes()
 
     bad = _notebooks(tmp_path / "bad", tiny=TINY, broken=BROKEN)
     capsys.readouterr()
-    assert _report(db, out, bad) == 2
+    assert _report(db, out, bad, as_of="2026-06-20") == 1          # some pages failed: not 0, not "nothing made"
     err = capsys.readouterr().err
     assert "Notebook 'broken.py' failed in cell" in err and "ValueError: planted failure for the test" in err
+    assert "1 of 2 page(s) failed" in err
     kept = out / "_failed" / "2026-06" / "broken.ipynb"
     assert kept.is_file() and str(kept) in err and "planted failure" in kept.read_text()
-    assert _snapshot(out / "2026-06") == before and (out / "index.html").read_bytes() == index
+    assert "window 2026-06-01 .. 2026-06-20" in (out / "2026-06" / "tiny.html").read_text()   # the good page is published
+    broken = (out / "2026-06" / "broken.html").read_text()
+    assert "This page could not be made" in broken and "planted failure" in broken and "Traceback" not in broken
+    made = json.loads((out / "2026-06" / "report.json").read_text())
+    assert made["failed"] == ["broken"]
+    index = (out / "index.html").read_text()
+    assert 'class="cjw-failed"' in index and "planted failure for the test" in index
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [LOCK]
 
-    assert _report(db, out, good, as_of="2026-06-15") == 0   # a new run of the period replaces it whole
-    assert "window 2026-06-01 .. 2026-06-15" in (out / "2026-06" / "tiny.html").read_text()
+    fixed = _notebooks(tmp_path / "fixed", tiny=TINY, broken=TINY.replace("did the parameters arrive", "fixed"))
+    assert _report(db, out, fixed, as_of="2026-06-15") == 0   # a new run of the period replaces it whole
+    assert "window 2026-06-01 .. 2026-06-15" in (out / "2026-06" / "broken.html").read_text()
     assert not (out / "_failed" / "2026-06").exists()          # the old failure is superseded
+    assert 'class="cjw-failed"' not in (out / "index.html").read_text()
+
+    assert _report(db, out, bad, as_of="2026-06-16") == 1      # it fails again: the last good page stays, said so
+    page = (out / "2026-06" / "broken.html").read_text()
+    assert "window 2026-06-01 .. 2026-06-15" in page
+    entry = json.loads((out / "2026-06" / "report.json").read_text())["notebooks"][0]
+    assert entry["name"] == "broken" and entry["status"] == "failed" and entry["stale_from"]
+    assert "showing the page made" in (out / "index.html").read_text()
     assert _report(db, out, good, as_of="2026-05-31") == 0
     index = (out / "index.html").read_text()
     assert index.index('href="2026-06/tiny.html"') < index.index('href="2026-05/tiny.html"')   # newest first
+
+
+def test_every_notebook_failing_changes_nothing(demo_db, tmp_path, capsys):
+    db, _ = demo_db
+    out = tmp_path / "out"
+    assert _report(db, out, _notebooks(tmp_path / "good", tiny=TINY)) == 0
+    before, index = _snapshot(out / "2026-06"), (out / "index.html").read_bytes()
+    assert _report(db, out, _notebooks(tmp_path / "bad", broken=BROKEN)) == 2
+    assert "Every notebook failed" in capsys.readouterr().err
+    assert _snapshot(out / "2026-06") == before and (out / "index.html").read_bytes() == index
+
+
+def test_report_parameters_from_the_config_and_the_command_line(demo_db, tmp_path, capsys):
+    """Each notebook gets only the parameters its cell declares (no papermill warning); the command
+    line wins over the config; an unknown or reserved name, or a bad value, stops before any run."""
+    db, _ = demo_db
+    own = HEADER.format(title="Own").replace('renderer = "jupyter"\n', 'renderer = "jupyter"\nk_min = 10\n') + (
+        "print(f'k_min={k_min!r}')\n")
+    folder = _notebooks(tmp_path / "nb", tiny=TINY, own=own)
+    config = tmp_path / "cjworkbench.yml"
+    config.write_text("sources: []\nreport:\n  parameters:\n    k_min: 25\n")
+    out = tmp_path / "out"
+    assert _report(db, out, folder, extra=["--config", str(config)]) == 0
+    assert "k_min=25" in (out / "2026-06" / "own.html").read_text()
+    assert "Passed unknown parameter" not in capsys.readouterr().err
+    assert _report(db, out, folder, extra=["--config", str(config), "-p", "k_min=40"]) == 0
+    assert "k_min=40" in (out / "2026-06" / "own.html").read_text()
+    for extra, said in ((["-p", "k_mn=5"], "Unknown report parameter 'k_mn'"), (["-p", "k_mn=5"], "Did you mean 'k_min'?"),
+                        (["-p", "db=x.duckdb"], "'db' is set by cjw report itself"),
+                        (["-p", "k_min=many"], "k_min must be"), (["-p", "nonsense"], "--param takes name=value")):
+        assert _report(db, out, folder, extra=extra) == 2
+        assert said in capsys.readouterr().err
+    assert report_parameters.per_notebook({"k_min": "30"}, [folder / "own.py", folder / "tiny.py"]) == \
+        {"own": {"k_min": 30}, "tiny": {}}
 
 
 def test_a_cell_that_hangs_times_out(demo_db, tmp_path, capsys):

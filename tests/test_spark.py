@@ -93,3 +93,14 @@ def test_funnel_times_and_dropoff_identical_on_spark(engines):
     _same(funnel_times_table(duck, **kw), funnel_times_table(spark, **kw), ["lower_seconds"])
     _same(funnel_dropoff_next_table(duck, at_step=4, top=None, **kw),
           funnel_dropoff_next_table(spark, at_step=4, top=None, **kw), ["next_activity"])
+
+
+@pytest.mark.parametrize("period", ["week", "month"])
+def test_retention_on_business_dates_identical_on_spark(engines, period):
+    """Periods cut on the stored business date (a plain DATE column) give the same cohorts on Spark."""
+    from cjworkbench.analysis.journeys.retention import retention_table
+
+    duck, spark = engines
+    d, s = retention_table(duck, period=period), retention_table(spark, period=period)
+    assert len(d) > 10 and d["n_customers"].sum() > 0
+    _same(d, s, ["cohort_date", "period_offset"])

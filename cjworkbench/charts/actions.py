@@ -5,6 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from .. import formats
 from .theme import CATEGORY, GREY, captioned, empty_chart, require, shown
 
 
@@ -21,7 +22,9 @@ def actions_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConc
     df = df[[c for c in (*need, "p_value") if c in df.columns]]     # dates stay out of the spec
     df = df.assign(row=df["rule"].astype(str) + ": " + df["comparison"].astype(str))
     df = df.assign(**{f"pts{s}": df[c] * 100 for s, c in (("", "estimate"), ("_low", "low"), ("_high", "high"))})
-    df["label"] = [f"{v:+.1f} pts" if pd.notna(v) else "" for v in df["pts"]]
+    df["label"] = [formats.points(v) if pd.notna(v) else "" for v in df["estimate"]]
+    if "p_value" in df.columns:
+        df["p_text"] = df["p_value"].map(formats.p_value)
     order = list(df["row"])
     long = pd.concat([df[["row", "n_exposed", "rate_exposed"]].set_axis(["row", "n", "rate"], axis=1).assign(group="exposed"),
                       df[["row", "n_control", "rate_control"]].set_axis(["row", "n", "rate"], axis=1).assign(group="comparable")],
@@ -39,7 +42,7 @@ def actions_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConc
            alt.Tooltip("pts_low:Q", title="low", format="+.1f"), alt.Tooltip("pts_high:Q", title="high", format="+.1f"),
            alt.Tooltip("n_triggers:Q", title="triggers", format=",")]
     if "p_value" in df.columns:
-        tip.append(alt.Tooltip("p_value:Q", title="p-value", format=".3g"))
+        tip.append(alt.Tooltip("p_text:N", title="p-value"))
     base = alt.Chart(df).encode(y=alt.Y("row:N", title=None, sort=order, axis=None), tooltip=tip)
     diffs = (alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
              + base.mark_rule(strokeWidth=2, color="#333333").encode(

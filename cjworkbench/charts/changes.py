@@ -6,6 +6,7 @@ import altair as alt
 import pandas as pd
 
 from ..narrative import changes_summary
+from .. import formats
 from .theme import captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("rank", "area", "item", "metric", "baseline", "change", "low", "high", "significant", "better")
@@ -30,6 +31,7 @@ def changes_chart(table, *, top: int = 15):
     worse = (df["better"] == "higher") == (df["change"] < 0)
     df["direction"] = worse.map({True: "worse", False: "better"}).where(df["better"].isin(["higher", "lower"]),
                                                                          "either way")
+    df["p_text"] = df["p_value"].map(formats.p_value)
     df["significance"] = df["significant"].map({True: "significant", False: "not significant"})
     panels = []
     for unit, part in df.groupby("unit", sort=False):
@@ -38,8 +40,8 @@ def changes_chart(table, *, top: int = 15):
         tips = [alt.Tooltip("item:N", title="Item"), alt.Tooltip("metric:N", title="Metric"),
                 alt.Tooltip("change:Q", title=f"Change ({unit})", format=",.2f"),
                 alt.Tooltip("low:Q", title="Low", format=",.2f"), alt.Tooltip("high:Q", title="High", format=",.2f"),
-                alt.Tooltip("p_value:Q", title="p-value", format=".2g"), alt.Tooltip("n_current:Q", title="n now"),
-                alt.Tooltip("n_previous:Q", title="n before")]
+                alt.Tooltip("p_text:N", title="p-value"), alt.Tooltip("n_current:Q", title="count now", format=","),
+                alt.Tooltip("n_previous:Q", title="count before", format=",")]
         colour = alt.Color("direction:N", title="Change is", scale=alt.Scale(
             domain=["worse", "better", "either way"], range=["#e45756", "#54a24b", "#9e9e9e"]))
         opacity = alt.Opacity("significance:N", title=None, scale=alt.Scale(

@@ -5,7 +5,10 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from .. import formats
 from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, shown
+
+TIMES = ("median_seconds_to_outcome_with", "median_seconds_to_outcome_without")
 
 
 def switch_matrix_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
@@ -67,9 +70,11 @@ def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.V
         rows.append(part.assign(group=group, which=which))
     long = pd.concat(rows, ignore_index=True)
     y = alt.Y("switch:N", title=None, sort=list(df["switch"]))
-    tip = [alt.Tooltip("switch:N"), alt.Tooltip("group:N", title="journeys"), alt.Tooltip("n:Q", title="n", format=","),
-           alt.Tooltip("rate:Q", title="rate", format=".1%"), alt.Tooltip("low:Q", title="low", format=".1%"),
-           alt.Tooltip("high:Q", title="high", format=".1%")]
+    tip = [alt.Tooltip("switch:N"), alt.Tooltip("group:N", title="journeys"),
+           alt.Tooltip("n:Q", title="journeys compared", format=formats.VEGA["count"]),
+           alt.Tooltip("rate:Q", title="outcome rate", format=formats.VEGA["share"]),
+           alt.Tooltip("low:Q", title="interval low", format=formats.VEGA["share"]),
+           alt.Tooltip("high:Q", title="interval high", format=formats.VEGA["share"])]
     color = alt.Color("which:N", title=None,
                       scale=alt.Scale(domain=["with", "without"], range=[CATEGORY[3], CATEGORY[0]]),
                       legend=alt.Legend(orient="bottom", labelLimit=320,
@@ -89,11 +94,29 @@ def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.V
              + dbase.mark_point(filled=True, size=70, color="#333333").encode(x="pts:Q")
              + dbase.mark_text(dy=-12, fontSize=10).encode(x="pts:Q", text="diff_label:N")).properties(
         width=260, height=max(80, 56 * len(df)), title="With minus without")
-    chart = alt.hconcat(rates, diffs).properties(title=title)
+    panels = [rates, diffs] + ([_times(df, y, color)] if all(c in df.columns for c in TIMES) else [])
+    chart = alt.hconcat(*panels).properties(title=title)
     return captioned(chart, table, keys=("comparison", "rate_diff"))
+
+
+def _times(df: pd.DataFrame, y: alt.Y, color: alt.Color) -> alt.LayerChart:
+    """Median time from the comparison point to the outcome, with vs without the switch, on an axis
+    that reads in days, hours or minutes (`formats.duration_label_expr`)."""
+    rows = [df[["switch", c]].set_axis(["switch", "seconds"], axis=1).assign(which=w)
+            for c, w in zip(TIMES, ("with", "without"))]
+    long = pd.concat(rows, ignore_index=True).dropna(subset=["seconds"])
+    long["time"] = long["seconds"].map(formats.duration)
+    axis = alt.Axis(labelExpr=formats.duration_label_expr(long["seconds"].max()), tickCount=4)
+    return alt.Chart(long).mark_bar().encode(
+        y=y, yOffset=alt.YOffset("which:N", sort=["with", "without"]), color=color,
+        x=alt.X("seconds:Q", title="median time to the outcome", axis=axis),
+        tooltip=[alt.Tooltip("switch:N"), alt.Tooltip("which:N", title="journeys"),
+                 alt.Tooltip("time:N", title="median time to the outcome")]).properties(
+        width=200, height=max(80, 56 * len(df)), title="Time to the outcome")
 
 
 def _p_text(p) -> str:
     if pd.isna(p):
         return ""
-    return ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"
+    text = formats.p_value(p)
+    return f", p {text}" if text.startswith("<") else f", p = {text}"

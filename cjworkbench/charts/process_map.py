@@ -31,8 +31,8 @@ COLUMNS = ("from_activity", "to_activity", "n_transitions", "median_seconds")
 WIDTH_PER_COLUMN, HEIGHT_PER_ROW = 130, 62
 BOUNDARY_SHARE = 0.02
 COLUMN_STEP = 0.5  # activities whose typical step index rounds to the same half step share a column
-TIME_BANDS = ((60, "under 1 min"), (600, "1-10 min"), (3_600, "10 min-1 h"), (86_400, "1 h-1 d"),
-              (float("inf"), "over 1 d"))
+TIME_BANDS = ((60, "under 1 min"), (600, "1–10 min"), (3_600, "10 min–1 hour"), (86_400, "1 hour–1 day"),
+              (float("inf"), "over 1 day"))   # the units of `cjworkbench.formats.duration`
 
 
 def _kept_edges(table: pd.DataFrame, top: int) -> pd.DataFrame:

@@ -1,5 +1,5 @@
 """Retention charts: the cohort heatmap and the lifecycle (new / returning / resurrecting /
-dormant customers per period). Dates are shown as period labels (UTC), never re-parsed by the
+dormant customers per period). Dates are shown as period labels (business dates), never re-parsed by the
 browser, so no time zone can shift a month."""
 
 from __future__ import annotations

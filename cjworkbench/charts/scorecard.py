@@ -3,12 +3,11 @@ the previous period coloured better / worse by the KPI's direction, and a trend 
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
 
-from .theme import GREY, MUTED, captioned, duration_text, empty_chart, ensure_theme, require
+from .. import formats
+from .theme import GREY, MUTED, captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("kpi", "label", "estimate", "target", "change", "p_value", "better", "unit", "trend", "available",
            "reason", "direction")
@@ -16,17 +15,24 @@ COLOURS = {"better": "#54a24b", "worse": "#e45756", "no change": GREY, "": GREY}
 
 
 def value_text(value, unit: str, *, signed: bool = False) -> str:
-    """A KPI value in its unit: '23.4 %' (shares are fractions), '5.4 min', '0.41', '+1.2 points'."""
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+    """A KPI value in its unit (`cjworkbench.formats`): '23.4 %' (shares are fractions), '5 min',
+    '0.41', a change in shares '+1.2 pts'; '' when unknown."""
+    if formats.is_missing(value):
         return ""
     sign = "+" if signed and value > 0 else ""
     if unit == "%":
-        return f"{sign}{value * 100:.1f} {'points' if signed else '%'}"
+        return formats.points(value) if signed else formats.share(value)
     if unit == "seconds":
-        return ("+" if signed and value > 0 else "") + duration_text(value)
+        return sign + formats.duration(value)
     if unit == "money":
         return f"{sign}{value:,.2f}"
     return f"{sign}{value:,.3g}" if abs(value) < 100 else f"{sign}{value:,.0f}"
+
+
+def _p(p) -> str:
+    """'= 0.03' or '< 0.001' (`formats.p_value`)."""
+    text = formats.p_value(p)
+    return text if text.startswith("<") else f"= {text}"
 
 
 def _lines(table: pd.DataFrame) -> pd.DataFrame:
@@ -37,7 +43,7 @@ def _lines(table: pd.DataFrame) -> pd.DataFrame:
     df["value_text"] = [value_text(r.estimate, r.unit) if r.available else "not available: " + r.reason.split(" (")[0]
                         for r in df.itertuples()]
     df["target_text"] = [value_text(r.target, r.unit) for r in df.itertuples()]
-    df["change_text"] = [value_text(r.change, r.unit, signed=True) + (f"  (p {r.p_value:.2g})" if r.p_value == r.p_value
+    df["change_text"] = [value_text(r.change, r.unit, signed=True) + (f"  (p {_p(r.p_value)})" if r.p_value == r.p_value
                                                                       and r.change == r.change else "")
                          for r in df.itertuples()]
     df["direction_text"] = [("better" if b else "worse") if b in (True, False) else

@@ -5,6 +5,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from .. import formats
 from .theme import GREY, captioned, empty_chart, require, shown
 
 
@@ -51,11 +52,12 @@ def hazard_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConca
     df = df[df["low"].notna()]
     if df.empty:
         return captioned(empty_chart(title, "One group only: nothing to compare."), table)
-    df = df.assign(ph_ok=df["ph_p_value"].isna() | (df["ph_p_value"] >= 0.05))
+    df = df.assign(ph_ok=df["ph_p_value"].isna() | (df["ph_p_value"] >= 0.05),
+                   p_text=df["p_value"].map(formats.p_value), ph_p_text=df["ph_p_value"].map(formats.p_value))
     tip = [alt.Tooltip("group:N"), alt.Tooltip("estimate:Q", title="hazard ratio", format=".2f"),
            alt.Tooltip("low:Q", title="low", format=".2f"), alt.Tooltip("high:Q", title="high", format=".2f"),
-           alt.Tooltip("p_value:Q", title="p-value", format=".3g"),
-           alt.Tooltip("ph_p_value:Q", title="proportional hazards check p", format=".3g"),
+           alt.Tooltip("p_text:N", title="p-value"),
+           alt.Tooltip("ph_p_text:N", title="proportional hazards check p"),
            alt.Tooltip("median_days:Q", title="median days", format=",.1f"),
            alt.Tooltip("n_customers:Q", title="customers", format=","),
            alt.Tooltip("n_events:Q", title="events", format=",")]

@@ -9,12 +9,12 @@ suppressed for privacy (see `cjworkbench.privacy`).
 
 from __future__ import annotations
 
-import math
 import textwrap
 
 import altair as alt
 import pandas as pd
 
+from .. import formats
 from ..errors import ChartError, WorkbenchError  # noqa: F401  (re-exported)
 from ..privacy import suppression_note
 
@@ -159,14 +159,8 @@ def shown(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def duration_text(seconds) -> str:
-    """'45 s', '5.4 min', '2.3 h', '1.4 d' ('' when unknown)."""
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)) or pd.isna(seconds):
-        return ""
-    s = float(seconds)
-    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "min")):
-        if abs(s) >= size:
-            return f"{s / size:.1f} {unit}"
-    return f"{s:.0f} s"
+    """'59 s', '12 min', '4.5 hours', '3.2 days' ('–' when unknown): `cjworkbench.formats.duration`."""
+    return formats.duration(seconds)
 
 
 def period_label(value, period: str | None = "month") -> str:

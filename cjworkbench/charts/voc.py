@@ -10,6 +10,7 @@ import altair as alt
 import pandas as pd
 
 from ..deprecation import deprecated_alias, renamed_kwargs
+from .. import formats
 from .theme import CATEGORY, GREY, ChartError, captioned, empty_chart, period_label, require, shown
 
 NOT_GROUPS = {"period", "instrument", "measure", "metric", "small", "suppressed", "label", "direction", "scale",
@@ -105,13 +106,17 @@ def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score") 
         flag, labels = (df["low"] > 0) | (df["high"] < 0), ["clear effect", "no clear effect"]
     df = df[["driver", "relative_weight", "rw_low", "rw_high", "effect", "low", "high"] + extra].assign(
         moment=flag.map({True: labels[0], False: labels[1]}))
+    if "p_value" in df.columns:
+        df = df.assign(p_text=df["p_value"].map(formats.p_value))
     tip = [alt.Tooltip("driver:N"), alt.Tooltip("relative_weight:Q", title="relative weight", format=".1%"),
            alt.Tooltip("rw_low:Q", title="weight low", format=".1%"),
            alt.Tooltip("rw_high:Q", title="weight high", format=".1%"),
            alt.Tooltip("effect:Q", title="effect", format="+.3~f"),
            alt.Tooltip("low:Q", title="effect low", format="+.3~f"),
            alt.Tooltip("high:Q", title="effect high", format="+.3~f")]
-    tip += [alt.Tooltip(f"{c}:Q", format={"p_value": ".2g", "prevalence": ".1%"}.get(c, ",")) for c in extra]
+    tip += [alt.Tooltip("p_text:N", title="p-value") if c == "p_value" else
+            alt.Tooltip(f"{c}:Q", title=formats.column_title(c),
+                        format={"prevalence": formats.VEGA["share"]}.get(c, ",")) for c in extra]
     height = max(100, 28 * len(df))
     left = alt.Chart(df).encode(y=alt.Y("driver:N", title=None, sort=order), tooltip=tip)
     weight = (left.mark_bar(color=CATEGORY[0], opacity=0.85).encode(
@@ -143,9 +148,11 @@ def theme_impact_chart(table: pd.DataFrame, *,
              and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
     df = df[["theme", "impact", "low", "high", "n_theme"] + extra].assign(
         direction=lambda x: x["impact"].map(lambda v: "lowers the score" if v < 0 else "raises the score"))
-    tip = [alt.Tooltip("theme:N"), alt.Tooltip("impact:Q", format="+.2f"), alt.Tooltip("low:Q", format="+.2f"),
-           alt.Tooltip("high:Q", format="+.2f"), alt.Tooltip("n_theme:Q", title="answers with the theme", format=",")]
-    tip += [alt.Tooltip(f"{c}:Q", format=",.4~g") for c in extra]
+    tip = [alt.Tooltip("theme:N", title="theme"), alt.Tooltip("impact:Q", title="impact", format="+.2f"),
+           alt.Tooltip("low:Q", title="interval low", format="+.2f"),
+           alt.Tooltip("high:Q", title="interval high", format="+.2f"),
+           alt.Tooltip("n_theme:Q", title="answers with the theme", format=",")]
+    tip += [alt.Tooltip(f"{c}:Q", title=formats.column_title(c), format=",.4~g") for c in extra]
     base = alt.Chart(df).encode(y=alt.Y("theme:N", title=None, sort=list(df["theme"].astype(str))), tooltip=tip)
     colour = alt.Color("direction:N", title=None, scale=alt.Scale(domain=["lowers the score", "raises the score"],
                                                                   range=[CATEGORY[3], CATEGORY[2]]))

@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 import ipywidgets as w
-from IPython.display import Markdown, display
+from IPython.display import HTML, Markdown, display
 
 from ..display import message_html, use_renderer
 from ..errors import WorkbenchError, one_of
@@ -45,7 +45,7 @@ class Panel:
         from ..db import DEFAULT_DB
 
         given = dict(start_date=start_date, end_date=end_date, segment=segment, channel=channel)
-        if persona is not None:  # a persona filter (judged by designed/personas.yml beside the database)
+        if persona is not None:  # a persona filter (judged by the personas the database carries)
             given["persona"] = persona
         self.interactive = bool(interactive)
         self.db = Path(db or os.environ.get("CJW_DB", DEFAULT_DB))
@@ -76,6 +76,7 @@ class Panel:
             self._make_widgets()
         self.filters  # noqa: B018  checks the parameters now
         self.show_message(" ".join(self.problems))
+        self.show_unmatched()
 
     def _read_url(self, given: dict, renderer):
         """Take the URL's valid values over the notebook's; each bad one is one message."""
@@ -149,24 +150,28 @@ class Panel:
                                f"after the start date.")
         persona = v.get("persona")
         if persona and persona not in self.persona_names():
-            raise ControlError(one_of("persona", clip(persona), self.persona_names() or ["(no designed/personas.yml)"]))
+            self.design("personas")  # none at all: DesignMissingError names the config key that adds them
+            raise ControlError(one_of("persona", clip(persona), self.persona_names()))
+        # personas=None: the scope judges the persona by the personas the database carries
         return Filters(start_date=start, end_date=end, segment=v.get("segment"), channel=v.get("channel"),
-                       persona=persona, personas=str(self.design("personas.yml")) if persona else None)
+                       persona=persona)
 
-    def design(self, name: str) -> Path:
-        """A designed file (`onboarding.yml`, `personas.yml`, `kpi_map.yml`) in `designed/` beside the database."""
-        path = self.db.parent / "designed" / name
-        if not path.is_file():
-            raise ControlError(f"No designed file '{name}' beside the database: expected {path}. Put the "
-                               f"designed journey, personas and KPI map in a 'designed' folder next to it.")
-        return path
+    def design(self, kind: str, name: str | None = None):
+        """The body of the design `kind` / `name` (None: the first) the database carries
+        (`designs.store.design`); a missing one raises DesignMissingError, whose message names the
+        config key that adds it (a dashboard shows it in place of the view)."""
+        from ..designs.store import design
+
+        return design(self.con, kind, name)
 
     def persona_names(self) -> list[str]:
-        """The personas of `designed/personas.yml` beside the database, in rule order ([] without one)."""
+        """The personas the database carries, in rule order ([] without any, or without a database)."""
         from ..designs.personas import load_personas
+        from ..designs.store import has_design
 
-        path = self.db.parent / "designed" / "personas.yml"
-        return list(load_personas(path).names) if path.is_file() else []
+        if self.con is None or not has_design(self.con, "personas"):
+            return []
+        return list(load_personas(self.design("personas")).names)
 
     def observe(self, callback) -> None:
         self._listeners.append(callback)
@@ -174,6 +179,7 @@ class Panel:
     def _changed(self, _change=None):
         self.filters  # noqa: B018  a bad range is reported once, here, instead of by every view
         self.show_message("")
+        self.show_unmatched()
         for callback in self._listeners:
             callback()
 
@@ -181,11 +187,23 @@ class Panel:
         if self.message is not None:
             self.message.value = message_html(text)
 
+    def show_unmatched(self) -> None:
+        """Say once, for every view, when the filters leave no events and no answers (`needs.unmatched`)."""
+        from .needs import note_html, unmatched
+
+        text = unmatched(self)
+        if text and self.message is not None and not self.message.value:
+            self.message.value = note_html(text)
+
     def _ipython_display_(self):
         if not self.interactive:
-            shown = {k: v for k, v in self.filters.describe().items() if k != "personas"}  # a path, not a filter
+            shown = {k: v for k, v in self.filters.describe().items() if k != "personas"}  # rules, not a filter
             display(Markdown("**Filters:** " + (", ".join(f"{k} = {v}" for k, v in shown.items()) or "none (all "
                                                 "journeys)") + f"; groups under {self.k_min} customers are hidden."))
+            from .needs import note_html, unmatched
+
+            if unmatched(self):
+                display(HTML(note_html(unmatched(self))))
             return
         display(w.VBox([w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")), self.message],
                        _dom_classes=["cjw-panel"]))

@@ -15,6 +15,7 @@ import ipywidgets as w
 from IPython.display import HTML, display
 
 from ..display import chart_svg, message_html, static, table_html
+from .needs import missing, note_html, unmatched
 from .panel import Panel
 from .widgets import Control, make_widget, problem, safe, value_of
 from ..cache import remember
@@ -24,22 +25,41 @@ CACHE_SIZE = 8  # tables kept per view (small aggregates)
 
 @dataclass(frozen=True)
 class Designed:
-    """A designed file beside the database, found when the view runs (so a missing file is a message)."""
+    """A design the database carries, read when the view runs (so a missing one is a message)."""
 
-    name: str
+    kind: str
+    name: str | None = None
+    required: bool = True
 
 
-def designed(name: str) -> Designed:
-    """`designed/<name>` beside the dashboard's database (onboarding.yml, personas.yml, kpi_map.yml)."""
-    return Designed(name)
+def designed(kind: str, name: str | None = None, *, required: bool = True) -> Designed:
+    """The design `kind` / `name` (None or "": the first) the dashboard's database carries: journeys,
+    personas, kpi_map, themes, actions, ... (`cjworkbench.designs.store`). A missing one is the
+    view's message naming the config key that adds it; with `required=False` the view gets None
+    instead (the analysis then uses its own default). A file name of the old `designed/` folder
+    (`designed("kpi_map.yml")`) is read as its kind, an `onboarding.yml` as the journey of that name."""
+    if kind.endswith((".yml", ".yaml")):
+        stem = kind.rsplit(".", 1)[0]
+        kind, name = (stem, name) if stem in LEGACY_KINDS else ("journeys", name or stem)
+    return Designed(kind, name or None, required)
+
+
+LEGACY_KINDS = ("personas", "kpi_map", "themes", "actions")
+
+
+def _design(panel: Panel, d: Designed):
+    from ..designs.store import has_design
+
+    return panel.design(d.kind, d.name) if d.required or d.name or has_design(panel.con, d.kind) else None
 
 
 class View:
     """One output: `table(con, filters=..., **options)` -> rows -> privacy -> `chart(df)`, redrawn on changes."""
 
     def __init__(self, panel: Panel, table, chart, *, options: dict, chart_options: dict | None = None,
-                 where: dict | None = None, count: str | None = "n_customers", columns=None, rows=None):
-        self.panel, self.table, self.chart = panel, table, chart
+                 where: dict | None = None, count: str | None = "n_customers", columns=None, rows=None,
+                 requires=()):
+        self.panel, self.table, self.chart, self.requires = panel, table, chart, tuple(requires)
         self.parts = {"options": options, "chart": chart_options or {}, "where": where or {}}
         self.count, self.columns, self.rows = count, columns, rows
         self.widgets, self.own = {}, []  # (part, name) -> widget; the widgets shown with this view
@@ -57,7 +77,7 @@ class View:
         out = {}
         for k, c in self.parts[part].items():
             out[k] = (value_of(c, self.widgets.get((part, k))) if isinstance(c, Control)
-                      else self.panel.design(c.name) if isinstance(c, Designed) else c)
+                      else _design(self.panel, c) if isinstance(c, Designed) else c)
         return out
 
     def result(self):
@@ -79,7 +99,23 @@ class View:
         df = df if self.columns is None else df[[c for c in self.columns if c in df.columns]]
         return df if self.rows is None else df.head(self.rows)
 
+    def absent(self) -> tuple[str, str]:
+        """('filters', '') when the panel's filters leave nothing (the panel says so, once), ('input', sentence)
+        when the database lacks an input this view requires (`needs`), else ('', '')."""
+        if unmatched(self.panel):
+            return "filters", ""
+        chosen = {k: c for k, c in self.parts["options"].items() if k in ("instrument", "outcome", "steps")}
+        chosen = {k: c.value if k == "steps" else value_of(c, self.widgets.get(("options", k)))  # steps: as given
+                  if isinstance(c, Control) else c for k, c in chosen.items()}
+        text = missing(self.panel, self.requires, chosen)
+        return ("input", text) if text else ("", "")
+
     def draw(self):
+        why, text = self.absent()
+        if why:  # one sentence instead of the chart (or nothing, when the filters leave nothing)
+            self.message.value = note_html(text)
+            self.body.layout.display = "none"
+            return
         out = self.result()
         old = self.body.children[0] if self.body.children else None
         if self.chart is None or self.panel.renderer == "svg":  # markup in an HTML widget, updated in place
@@ -107,6 +143,11 @@ class View:
 
     def _ipython_display_(self):
         if not self.panel.interactive:
+            why, text = self.absent()
+            if why:
+                if text:
+                    display(HTML(note_html(text)))
+                return
             out = self.result()
             if self.chart is None:
                 display(HTML(table_html(out)))
@@ -128,19 +169,24 @@ class View:
 
 
 def show(panel: Panel, table, chart, *, chart_options: dict | None = None, where: dict | None = None,
-         count: str | None = "n_customers", **options) -> None:
+         count: str | None = "n_customers", requires=(), **options) -> None:
     """Display `chart(table(con, filters=panel.filters, **options), **chart_options)`, redrawn on changes.
 
     Values made with `choice()`, `number()` or `steps()` (in `options`, `chart_options` or `where`)
-    become this view's widgets; `designed(name)` is a designed file beside the database; `where`
+    become this view's widgets; `designed(kind)` is a design the database carries; `where`
     keeps the rows whose column equals a value (e.g. one persona). Rows counting fewer than
     `panel.k_min` customers (`count` column; None only for tables without per-group customers)
-    are suppressed before the chart sees them.
+    are suppressed before the chart sees them. `requires` names the inputs the view needs (`needs.NEEDS`:
+    "feedback", "scores", "channels", "personas", ...): when the database lacks one, one sentence saying
+    which config key adds it takes the chart's place.
     """
-    display(View(panel, table, chart, options=options, chart_options=chart_options, where=where, count=count))
+    display(View(panel, table, chart, options=options, chart_options=chart_options, where=where, count=count,
+                 requires=requires))
 
 
 def show_table(panel: Panel, table, *, rows: int | None = 10, columns=None, where: dict | None = None,
-               count: str | None = "n_customers", **options) -> None:
-    """Display `table(con, filters=panel.filters, **options)` (first `rows` rows, `columns`), kept up to date."""
-    display(View(panel, table, None, options=options, where=where, count=count, columns=columns, rows=rows))
+               count: str | None = "n_customers", requires=(), **options) -> None:
+    """Display `table(con, filters=panel.filters, **options)` (first `rows` rows, `columns`), kept up to date;
+    `requires` as for `show`."""
+    display(View(panel, table, None, options=options, where=where, count=count, columns=columns, rows=rows,
+                 requires=requires))

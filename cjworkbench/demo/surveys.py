@@ -60,7 +60,7 @@ def nps_answers(rng, customers: dict, onboarding: dict, parcels: dict, win: Wind
         base + rng.normal(0, .7, ltr.size) - 1.5 * a["late"]), 1, 5), np.nan)
     causes = {"late_delivery": a["late"] & ~onb, "price_value": a["value"] <= 2,
               "verification": onb & (a["path"] == 1)}
-    a["comment"] = compose(rng, causes, fx.COMMENT_RATE["nps"])
+    a["comment"], a["comment_language"] = compose(rng, causes, fx.COMMENT_RATE["nps"])
     return a
 
 
@@ -114,5 +114,6 @@ def case_answers(rng, cases: dict, win: Window) -> dict:
     causes = {"repeat_contact": rep, "app_payment": cases["origin"][idx] == 2,
               "friendly_staff": np.where(csat, score >= 4, score <= 2)}
     rate = np.where(csat, fx.COMMENT_RATE["csat"], fx.COMMENT_RATE["ces"])
+    comment, language = compose(rng, causes, rate, multiline=True)
     return {"case": idx, "csat": csat, "sent": sent, "answered": answered, "score": score,
-            "comment": compose(rng, causes, rate, multiline=True)}
+            "comment": comment, "comment_language": language}

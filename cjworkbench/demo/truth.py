@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import effects as fx
-from .comments import PATTERNS
+from .comments import NL_SHARE, PATTERNS
 from .surveys import scale_pmf
 from .timeline import DAY, ZONE, Window, to_local
 
@@ -37,7 +37,7 @@ def build_truth(world: dict, files: dict, mess: dict, win: Window, *, seed: int,
                       "feedback": files["nps_survey.xlsx"] + files["csat_survey.csv"] + files["ces_survey.csv"],
                       "events_nonexistent_local_times": mess["web_clickstream.csv.gz"]["nonexistent_local_times"]},
         "effects": {"E1": _e1(world, win), "E2": _e2(world), "E3": _e3(world), "E4": _e4(world),
-                    "E5": _e5(world), "E6": _e6(world, win), "E7": _e7(world, win), "E8": _e8(), "E9": _e9(world)},
+                    "E5": _e5(world), "E6": _e6(world, win), "E7": _e7(world, win), "E8": _e8(world), "E9": _e9(world)},
     }
 
 
@@ -191,12 +191,19 @@ def _e7(world: dict, win: Window) -> dict:
     }
 
 
-def _e8() -> dict:
+def _e8(world: dict) -> dict:
+    a = world["case_answers"]
+    lang = {"nps": world["nps"]["comment_language"], "csat": a["comment_language"][a["csat"]],
+            "ces": a["comment_language"][~a["csat"]]}
     return {
         "unit": "non-empty comment (nps comment, csat/ces verbatim)",
         "measure": "a theme is present when its case-insensitive regular expression matches",
         "planted": {k: {**v, "pattern": PATTERNS[k]} for k, v in fx.THEMES.items()},
         "comment_rate": fx.COMMENT_RATE, "pii_rate": fx.PII_RATE,
+        "languages": {"share": {"en": round(1 - NL_SHARE, 4), "nl": NL_SHARE},
+                      "rule": "each comment is Dutch with probability nl, at random and independent of every cause; "
+                              "Dutch phrases carry the same themes (the same patterns match) and sentiment",
+                      "n_comments": {k: {c: int((v == c).sum()) for c in ("en", "nl")} for k, v in lang.items()}},
     }
 
 

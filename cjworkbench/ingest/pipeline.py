@@ -26,9 +26,12 @@ from ..config import IngestConfig, Limits, Source, load_config
 from ..contract import BOOKKEEPING_TABLES, CANONICAL_TABLES, DDL
 from ..errors import DatabaseError, RejectedRowsError, WorkbenchError
 from ..model import DERIVED, build_derived
+from ..designs.store import store_designs
+from .local_time import fill_business_dates
 from .pseudonym import key_fingerprint, load_key, pseudonymiser
 from .readers import ReadOptions, read_file
-from .summary import IngestSummary, SourceResult
+from .expressions import apply_rules
+from .summary import IngestSummary, SourceResult, check_reject_share, source_result
 from .target import build_path, disk_full, hold_target, ingest_lock, remove_debris, spill_dir
 from .transform import Params, check_columns, export_column_of, export_columns, pseudonymise, \
     required_checks, typed_select
@@ -70,11 +73,13 @@ def _build_and_swap(cfg: IngestConfig, db_path: Path, key: bytes, *, strict: boo
         run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:6]
         opts = ReadOptions(cfg.limits, scratch)
         results = [_ingest_source(con, cfg, src, i, say, opts) for i, src in enumerate(cfg.sources)]
+        fill_business_dates(con, cfg.timezone, "out")   # business dates: the config's zone
         t0 = time.perf_counter()
         con.execute("USE out")
         build_derived(ibis.duckdb.from_connection(con))
         con.execute("USE memory")
         say(f"derived tables {', '.join(DERIVED)} built in {time.perf_counter() - t0:.1f} s")
+        store_designs(con, cfg.designs, schema="out")   # checked against the loaded events: a DesignError swaps nothing
         _bookkeeping(con, cfg, results, run_id, fingerprint)
         summary = IngestSummary(str(db_path), run_id, results, time.perf_counter() - started)
         if strict and summary.rows_rejected:
@@ -219,14 +224,16 @@ def _ingest_source(con, cfg: IngestConfig, src: Source, index: int, say, opts: R
             con.execute("CREATE OR REPLACE TEMP TABLE __src AS SELECT * FROM __src UNION ALL BY NAME "
                         "SELECT * FROM __file_rows")
         con.execute("DROP TABLE __file_rows")
+    pseudonymise(con, src, "__src")
+    filtered = apply_rules(con, src, "__src", export_columns(con, "__src"))   # where / derive / id: generated
     available = export_columns(con, "__src")
     check_columns(src, available)
-    pseudonymise(con, src, "__src")
     _type_and_validate(con, src, available)
     loaded = _load(con, src)
-    result = _result(con, src, loaded, time.perf_counter() - t0)
+    result = source_result(con, src, loaded, filtered, time.perf_counter() - t0)
+    check_reject_share(result, src, cfg.limits.max_reject_share)   # too many rejects: fail, keep the old file
     say(f"[{index + 1}/{len(cfg.sources)}] {src.name}: {result.rows_read:,} read, {result.rows_loaded:,} loaded, "
-        f"{result.rows_rejected:,} rejected ({result.seconds:.1f} s)")
+        f"{result.rows_rejected:,} rejected, {result.rows_filtered:,} filtered ({result.seconds:.1f} s)")
     con.execute("DROP TABLE __src; DROP TABLE __typed")
     return result
 
@@ -289,28 +296,15 @@ def _table_columns(con, table: str) -> list[str]:
     return [r[0] for r in con.execute(f"SELECT column_name FROM (DESCRIBE out.{table})").fetchall()]
 
 
-def _result(con, src: Source, loaded: int, seconds: float) -> SourceResult:
-    reasons = dict(con.execute("SELECT reason, count(*) FROM __rejects WHERE source = ? GROUP BY reason "
-                               "ORDER BY count(*) DESC, reason", [src.name]).fetchall())
-    examples = {}
-    for reason in reasons:
-        rows = con.execute("SELECT file, line, \"column\", value FROM __rejects WHERE source = ? AND reason = ? "
-                           "ORDER BY file, line LIMIT 3", [src.name, reason]).fetchall()
-        examples[reason] = [{"file": Path(f).name, "line": ln, "column": c, "value": v} for f, ln, c, v in rows]
-    rejected = sum(reasons.values())
-    return SourceResult(src.name, src.kind, [str(f) for f in src.files], loaded + rejected, loaded, rejected,
-                        reasons.get("duplicate", 0), reasons, examples, seconds)
-
-
 def _bookkeeping(con, cfg: IngestConfig, results: list[SourceResult], run_id: str, fingerprint: str) -> None:
     con.execute("INSERT INTO out.rejects SELECT * FROM __rejects ORDER BY source, file, line")
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     for r in results:
-        con.execute("INSERT INTO out.ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("INSERT INTO out.ingest_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, r.name, r.kind, r.files, cfg.sha256, now, now, r.rows_read, r.rows_loaded,
-                     r.rows_rejected, r.rows_duplicate, "ok", __version__, fingerprint])
-        if r.rows_loaded + r.rows_rejected != r.rows_read:
-            raise WorkbenchError(f"Internal error: counts of source '{r.name}' do not reconcile "
-                                 f"({r.rows_loaded} + {r.rows_rejected} != {r.rows_read}).")
+                     r.rows_rejected, r.rows_duplicate, "ok", __version__, fingerprint, r.rows_filtered])
+        if r.rows_loaded + r.rows_rejected + r.rows_filtered != r.rows_read:
+            raise WorkbenchError(f"Internal error: counts of source '{r.name}' do not reconcile ({r.rows_loaded} + "
+                                 f"{r.rows_rejected} + {r.rows_filtered} != {r.rows_read}).")
     con.execute("INSERT INTO out.ingest_runs SELECT * FROM __history WHERE run_id <> ? ORDER BY finished_ts, run_id",
                 [run_id])

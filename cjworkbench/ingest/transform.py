@@ -8,12 +8,14 @@ table and quoted as identifiers.
 from __future__ import annotations
 
 from ..config import Source
-from ..contract import FIELDS, NUMERIC_FIELDS, TIMESTAMP_FIELDS
+from ..contract import BUSINESS_DATES, FIELDS, NUMERIC_FIELDS, TIMESTAMP_FIELDS
 from ..errors import MissingColumnsError, did_you_mean
 from ..redact import redact_sql
+from .local_time import date_only_sql
+from .expressions import ROW_ID
 from .readers import quote_ident as q
 
-BOOKKEEPING = ("__line", "__file", "__fidx")
+BOOKKEEPING = ("__line", "__file", "__fidx", ROW_ID)
 _OFFSET = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"
 
 
@@ -33,7 +35,7 @@ def export_columns(con, table: str) -> list[str]:
 
 def check_columns(src: Source, available: list[str]) -> None:
     """Every column the config names must exist; say which are there and the nearest match."""
-    needed = src.used_columns() - set(src.drop)
+    needed = used_columns(src) - set(src.drop)
     missing = sorted(needed - set(available))
     if missing:
         first = missing[0]
@@ -44,6 +46,12 @@ def check_columns(src: Source, available: list[str]) -> None:
             + did_you_mean(first, available)
             + f" Available columns: {', '.join(available)}."
             + (f" Also missing: {', '.join(missing[1:])}." if len(missing) > 1 else ""))
+
+
+def used_columns(src: Source) -> set[str]:
+    """Export (or derived) columns the config refers to by name."""
+    used = {c for cols in src.columns.values() for c in cols} | {m.column for m in src.maps.values()}
+    return used | set(src.personal) | set(src.drop)
 
 
 def pseudonymise(con, src: Source, table: str) -> None:
@@ -57,6 +65,8 @@ def pseudonymise(con, src: Source, table: str) -> None:
 def _text(src: Source, field: str) -> str | None:
     """SQL for a field's raw text from the mapped export column(s), or None if unmapped."""
     cols = src.columns.get(field)
+    if field == "customer_id" and src.rules and src.rules.generated_id:
+        return ROW_ID
     if not cols:
         return None
     if len(cols) == 1:
@@ -112,10 +122,14 @@ def typed_select(src: Source, available: list[str], p: Params) -> tuple[list[str
             items.append(f"{p(src.direction)} AS direction")
         elif raw is None:
             items.append(f"NULL::{dtype} AS {field}")
+            if field in BUSINESS_DATES:
+                items.append(f"NULL::DATE AS {BUSINESS_DATES[field]}")
         elif field == "text" and src.redact_text:
             items.append(f"{redact_sql(raw, p)} AS text")
         elif field in TIMESTAMP_FIELDS:
             items.append(f"{_timestamp(src, raw, p)} AS {field}")
+            # a date-only value keeps its own date; every other business date is filled after loading
+            items.append(f"{date_only_sql(raw, src.timestamp_formats, p)} AS {BUSINESS_DATES[field]}")
             items.append(f"{raw} AS __raw_{field}")
             checks.append(("unparseable timestamp", field, f"__raw_{field} IS NOT NULL AND {field} IS NULL", f"__raw_{field}"))
         elif field in NUMERIC_FIELDS:

@@ -27,6 +27,12 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
         _f("--new-key", bool, False, "accept a pseudonymisation key other than the one the existing database was "
            "built with (every pseudonymised id changes)"),
     ),
+    "designs": (
+        _f("--config", str, None, "ingest config (YAML): only designs:, timezone: and languages: are read",
+           required=True),
+        _f("--db", str, None, "DuckDB file built by `cjw ingest` (swapped in on success)", required=True),
+        _f("--json", bool, False, "print what changed as JSON"),
+    ),
     "info": (
         _f("--db", str, None, _DB, required=True),
         _f("--json", bool, False, "print the description as JSON"),
@@ -58,15 +64,28 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
         _f("--out", str, None, "reports folder: DIR/<period>/*.html, DIR/index.html", required=True),
         _f("--notebooks", list, None, "notebooks or folders (default: notebooks/)"),
         _f("--timeout", float, 600, "seconds a notebook cell may run", low=0),
+        _f("--param", list, None, "NAME=VALUE: a notebook parameter for every notebook that declares it "
+           "(repeatable; wins over the config's report: parameters)"),
+        _f("--config", str, None, "ingest config whose `report: parameters:` block sets notebook parameters"),
+    ),
+    "lab": (
+        _f("--db", str, None, _DB, required=True),
+        _f("--notebooks", str, None, "notebook folder (default: notebooks/)"),
+        _f("--port", int, 8888, "port to listen on", low=1, high=65535),
+        _f("--no-browser", bool, False, "only print the URL"),
     ),
 }
 
 # block -> its keys: "" the config's top level, "sources[]" each source, "limits" the limits: block
 CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
     "": (
-        _f("timezone", str, "UTC", "default IANA zone for naive timestamps"),
+        _f("timezone", str, "UTC", "the business time zone: periods and dates are cut in it, and naive "
+           "timestamps are read in it unless a source sets its own"),
+        _f("languages", list, ["en"], "ISO 639-1 codes of the languages of the texts (comments, reviews)"),
+        _f("designs", dict, None, "what the business intends, stored in the database (keys below)"),
         _f("sources", list, None, "the exports, one mapping each (keys below)", required=True),
         _f("limits", dict, None, "ceilings one ingest stays under (keys below)"),
+        _f("report", dict, None, "`parameters:` notebook parameter -> value for `cjw report --config`"),
     ),
     "sources[]": (
         _f("name", str, None, "unique, lowercase letters, digits and _", required=True,
@@ -97,6 +116,26 @@ CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
         _f("direction", str, "higher_is_better", "feedback only: which end of the scale is good",
            choices=("higher_is_better", "lower_is_better")),
         _f("redact_text", bool, True, "feedback only: personal data in `text` replaced before loading"),
+        _f("where", str, None, "SQL condition over the export's columns (text): only rows where it is true load; "
+           "the others count as filtered, not rejected"),
+        _f("derive", dict, None, "new column: SQL expression over the export's columns; mapped like an export "
+           "column, else kept in `attributes`"),
+        _f("id", str, None, "customers only: `generated` gives every row a stable pseudonymised customer_id "
+           "(source:file:line) for a table without an id column", choices=("generated",)),
+        _f("max_reject_share", float, None, "this source's reject ceiling (default: the `limits:` one)", low=0,
+           high=1),
+    ),
+    "designs": (
+        _f("journeys", dict, None, "designed journeys: name -> path or inline design (cjworkbench/demo/onboarding.yml)"),
+        _f("personas", dict, None, "persona rules: a path, an inline design, or name -> either"),
+        _f("kpi_map", dict, None, "touchpoints with their customer and operational KPIs: a path or inline"),
+        _f("themes", dict, None, "theme taxonomy of the comments: a path, an inline design, or name -> either"),
+        _f("actions", dict, None, "next-best-action rules to back-test: a path, inline, or name -> either"),
+        _f("roles", dict, None, "the KPI library's roles: role -> activity, list or {column: values}"),
+        _f("targets", dict, None, "KPI targets: KPI -> number (shares as fractions)"),
+        _f("funnels", dict, None, "named funnels: name -> {steps: [...], window: 2h}; the first is the default"),
+        _f("goal", str, None, "the goal activity (default: the most common last activity of journeys)"),
+        _f("instruments", dict, None, "feedback instrument -> {meaning, question}"),
     ),
     "limits": (
         _f("max_decompressed_bytes", "size", 4 * 10**9, "a file's content after gunzip (plain files: their "
@@ -109,5 +148,8 @@ CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
         _f("temp_limit", "size", 20 * 10**9, "DuckDB spill files beside the database", low=1),
         _f("lock_wait_seconds", float, 600.0, "how long an ingest waits for another on the same database",
            low=0),
+        _f("max_reject_share", float, 0.2, "share of a source's rows (exact repeats and rows left out by `where:` "
+           "aside) that may be rejected; more, or every row, fails the ingest and keeps the previous database",
+           low=0, high=1),
     ),
 }

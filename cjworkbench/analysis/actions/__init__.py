@@ -102,7 +102,7 @@ def actions_table(con, *, rules=None, method: str = "match", match=("segment", "
                       outcome_rule="reached: the outcome activity in (moment, moment + within_days]; moments whose "
                                    "window passes the data's end or that reached the outcome between the anchor "
                                    "and the moment are left out",
-                      comparison=("match: exact strata on " + ", ".join(match) + " (week: of the moment), the "
+                      comparison=("match: exact strata on " + ", ".join(match) + " (week: of the anchor's business date), the "
                                   "difference averaged over the exposed moments' strata" if method == "match" else
                                   "ipw: logistic model of exposure on segment, channel, log(1 + prior events) "
                                   "and months since the first moment; odds weights p/(1-p) for the comparable "

@@ -6,14 +6,15 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
+from ...periods import period_start
 from ...scope import epoch, scope
 
 HOUR, DAY = 3600.0, 86_400.0
 
 
 def anchors(con, rule: dict, filters=None) -> ir.Table:
-    """customer_id, journey_key, channel, n_prior, anchor_no (the row's seq), anchor_ts, moment_ts,
-    triggered (bool) per anchor."""
+    """customer_id, journey_key, channel, n_prior, anchor_no (the row's seq), anchor_ts, anchor_date
+    (its business date), moment_ts, triggered (bool) per anchor."""
     sc = scope(con, filters, unit="journey")
     ev = sc.events()
     trig, kind = rule["trigger"], rule["kind"]
@@ -29,31 +30,32 @@ def anchors(con, rule: dict, filters=None) -> ir.Table:
         a = base.filter(base.activity == trig["after"])
         idle = trig["idle_hours"] * HOUR
         gap = epoch(a.next_ts) - epoch(a.event_ts)
-        return a.select("customer_id", "journey_key", "channel", "n_prior", anchor_no=a.seq, anchor_ts=a.event_ts,
+        return a.select("customer_id", "journey_key", "channel", "n_prior", anchor_no=a.seq, anchor_ts=a.event_ts, anchor_date=a.event_date,
                         moment_ts=a.event_ts + ibis.interval(seconds=int(idle)),
                         triggered=a.next_ts.isnull() | (gap >= idle))
     if kind != "score_at_most":
         ev = ev.mutate(n_prior=n_prior)
     if kind == "activity":
         a = ev.filter(ev.activity == trig["activity"])
-        return a.select("customer_id", "journey_key", "channel", "n_prior", anchor_no=a.seq, anchor_ts=a.event_ts,
+        return a.select("customer_id", "journey_key", "channel", "n_prior", anchor_no=a.seq, anchor_ts=a.event_ts, anchor_date=a.event_date,
                         moment_ts=a.event_ts, triggered=ibis.literal(True))
     if kind == "switch":
         by = trig["switch"]
         t = ev.filter(ev[by].notnull())
         t = t.mutate(prev=t[by].lag().over(w))
         t = t.filter(t.prev.notnull())
-        return t.select("customer_id", "journey_key", "channel", "n_prior", anchor_no=t.seq, anchor_ts=t.event_ts,
+        return t.select("customer_id", "journey_key", "channel", "n_prior", anchor_no=t.seq, anchor_ts=t.event_ts, anchor_date=t.event_date,
                         moment_ts=t.event_ts, triggered=t.prev != t[by])
     fb = sc.feedback(trig["instrument"], scored=True)
     return fb.select("customer_id", journey_key=fb.journey_id.fill_null(fb.customer_id), channel=fb.channel,
-                     n_prior=ibis.literal(0, "int64"), anchor_no=fb.seq, anchor_ts=fb.feedback_ts,
+                     n_prior=ibis.literal(0, "int64"), anchor_no=fb.seq, anchor_ts=fb.feedback_ts, anchor_date=fb.feedback_date,
                      moment_ts=fb.feedback_ts,
                      triggered=fb.score <= trig["score_at_most"])
 
 
 def replay(con, rule: dict, filters=None) -> pd.DataFrame:
-    """One row per anchor: customer_id, journey_key, segment, week, channel, moment_ts, triggered,
+    """One row per anchor: customer_id, journey_key, segment, week (of the anchor's business date: a
+    computed moment has no stored date), channel, moment_ts, triggered,
     eligible (outcome window complete, outcome not reached before the moment), acted, reached,
     n_prior (the customer's scoped events before the anchor)."""
     a = anchors(con, rule, filters)          # anchor_no: the anchor row's ingest seq, unique and stable
@@ -82,7 +84,7 @@ def replay(con, rule: dict, filters=None) -> pd.DataFrame:
     eligible = (a.n_before.fill_null(0) == 0) & (epoch(a.moment_ts) + days <= epoch(a.data_end))
     df = a.select("customer_id", "journey_key", "moment_ts", "triggered", eligible=eligible,
                   segment=a.segment.fill_null("(none)"),
-                  channel=a.channel.fill_null("(none)"), week=a.moment_ts.truncate("W").date(),
+                  channel=a.channel.fill_null("(none)"), week=period_start(a.anchor_date, "week"),
                   acted=a.n_acted.fill_null(0) > 0, reached=a.n_reached.fill_null(0) > 0,
                   n_prior=a.n_prior.fill_null(0)).execute()
     return df

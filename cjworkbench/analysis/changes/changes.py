@@ -57,7 +57,7 @@ DRIVER_OUTCOMES = ("nps", "csat", "ces")
 
 def _data_end(con) -> dt.date:
     ev = con.table("events")
-    last = ev.event_ts.max().execute()
+    last = ev.event_date.max().execute()   # the last business date
     if last is None or pd.isna(last):
         raise FilterError("The events table is empty: nothing can have changed.")
     return pd.Timestamp(last).date()
@@ -65,9 +65,9 @@ def _data_end(con) -> dt.date:
 
 def _check_window(con, cur: Window) -> None:
     ev = con.table("events")
-    inside = ev.filter(in_date_range(ev.event_ts, cur.start, cur.end)).count().execute()
+    inside = ev.filter(in_date_range(ev.event_date, cur.start, cur.end)).count().execute()
     if not inside:
-        lo, hi = ev.aggregate(lo=ev.event_ts.min(), hi=ev.event_ts.max()).execute().iloc[0]
+        lo, hi = ev.aggregate(lo=ev.event_date.min(), hi=ev.event_date.max()).execute().iloc[0]
         raise FilterError(f"No events between {cur.start} and {cur.end} (period {cur.label}); the data covers "
                           f"{pd.Timestamp(lo).date()} .. {pd.Timestamp(hi).date()}. Choose an as_of in that range.")
 
@@ -171,7 +171,7 @@ def _changes(con, *, period, as_of, baseline, funnels, variants_top, transitions
         df, analysis="what changed", period=period, as_of=str(as_of),
         current={"label": cur.label, "start_date": str(cur.start), "end_date": str(cur.end)},
         baselines={w.name: {"label": w.label, "start_date": str(w.start), "end_date": str(w.end)} for w in windows},
-        window_rule="the period containing as_of, from its first day up to as_of (inclusive, UTC dates); a "
+        window_rule="the period containing as_of, from its first day up to as_of (inclusive, business dates); a "
                     "baseline is its whole period when as_of ends the current one, else the same number of "
                     "days from its period's start, cut at that period's end",
         rules={a: RULES[a] for a in (*areas, "significance", "rank")}, level=level, min_n=min_n,

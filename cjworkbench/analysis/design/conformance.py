@@ -35,7 +35,8 @@ def conformance_table(con, *, design, filters=None, personas=None) -> pd.DataFra
             cols = [f"{c}__{j}" for j in applies[c]]
             names = [d.steps[j].name for j in applies[c]]
             df[f"{c}_steps"] = [[n for n, x in zip(names, row) if x] for row in df[cols].to_numpy(bool)]
-        df = df.drop(columns=[f"{c}__{j}" for c in STEP_CATEGORIES for j in applies[c]])
+        df = df.drop(columns=[f"{c}__{j}" for c in STEP_CATEGORIES for j in applies[c]]
+                     + [f"done__{j}" for j in d.required])
         if len(designs) > 1:
             df.insert(1, "design_variant", variant or "(base)")
         parts.append(df)
@@ -60,8 +61,12 @@ OUTCOME_RULES = {
 }
 RATE_RULE = ("deviation_rate is per journey: deviating journeys / journeys (closed instances only); "
              "per-event counts are never mixed in")
-IMPACT_RULE = ("impact = outcome of the journeys with the deviation - outcome of conforming journeys "
-               "(no deviation of any category), within the same group")
+IMPACT_RULE = ("impact = outcome with the deviation - outcome without it, from the same moment, within the same "
+               "group. A step's row: journeys that reached the required step before it (the start for the "
+               "first) and then deviated at this step, against journeys that reached it and did not deviate at "
+               "this step (whatever they did elsewhere; journeys that stopped there count as not deviating). "
+               "'(any step)', 'unexpected' and 'any' rows: from the start, journeys with the deviation against "
+               "conforming journeys (no deviation of any category)")
 
 
 def _feedback_outcome(con, t: ir.Table, instrument: str, touchpoint, days: float) -> ir.Table:
@@ -123,9 +128,9 @@ def deviations_table(con, *, design, outcome: str = "completion", filters=None, 
         df = df.assign(_y=df[_OUTCOME_COLUMN.get(outcome, "outcome")].astype(float))
         groups = [("(all)", df)] + ([(k, g) for k, g in df.groupby("group", sort=True)] if by is not None else [])
         for name, g in groups:
-            for category, step, mask in _exposures(g, d, applies):
+            for category, step, flagged, exposed, reference in _exposures(g, d, applies):
                 rows.append([variant or "(base)", name, category, step,
-                             *_impact(g, mask, outcome, level, n_resamples, seed)])
+                             *_impact(g, flagged, exposed, reference, outcome, level, n_resamples, seed)])
     out = pd.DataFrame(rows, columns=["design_variant", "group", "category", "step", *_IMPACT_COLUMNS])
     if len(designs) == 1:
         out = out.drop(columns="design_variant")
@@ -146,20 +151,40 @@ _IMPACT_COLUMNS = ["n_journeys", "n_deviating", "deviation_rate", "deviation_rat
 
 
 def _exposures(g: pd.DataFrame, d: Design, applies: dict):
-    """(category, step, mask) in table order: each step of a category, then '(any step)'; 'any' last."""
+    """(category, step, flagged, exposed, reference) in table order: each step of a category, then
+    '(any step)'; 'any' last. `flagged` counts the rate; `exposed` vs `reference` is the impact
+    comparison, both from the same moment (IMPACT_RULE)."""
+    conforming = ~g["deviating"].to_numpy(bool)
     for c in STEP_CATEGORIES:
         for j in applies[c]:
-            yield c, d.steps[j].name, g[f"{c}__{j}"].to_numpy(bool)
-        yield c, "(any step)", g[c].to_numpy(bool)
-    yield "unexpected", "(any step)", g["unexpected"].to_numpy(bool)
-    yield "any", "(any step)", g["deviating"].to_numpy(bool)
+            reached, clean = _reached_before(g, d, j), ~_deviates_at(g, applies, j)
+            flagged = g[f"{c}__{j}"].to_numpy(bool)
+            yield c, d.steps[j].name, flagged, flagged & reached, reached & clean
+        yield c, "(any step)", g[c].to_numpy(bool), g[c].to_numpy(bool), conforming
+    for c, column in (("unexpected", "unexpected"), ("any", "deviating")):
+        yield c, "(any step)", g[column].to_numpy(bool), g[column].to_numpy(bool), conforming
 
 
-def _impact(g: pd.DataFrame, mask, outcome: str, level: float, n_resamples: int, seed: int) -> list:
-    n, x = len(g), int(mask.sum())
+def _reached_before(g: pd.DataFrame, d: Design, j: int) -> np.ndarray:
+    """Journeys that did the nearest required step before step j in design order (all, for none)."""
+    earlier = [i for i in d.required if i < j]
+    return g[f"done__{earlier[-1]}"].to_numpy(bool) if earlier else np.ones(len(g), bool)
+
+
+def _deviates_at(g: pd.DataFrame, applies: dict, j: int) -> np.ndarray:
+    """Journeys with a step-level deviation (any category) at step j."""
+    out = np.zeros(len(g), bool)
+    for c in STEP_CATEGORIES:
+        if j in applies[c]:
+            out |= g[f"{c}__{j}"].to_numpy(bool)
+    return out
+
+
+def _impact(g: pd.DataFrame, flagged, exposed, reference, outcome: str, level: float, n_resamples: int,
+            seed: int) -> list:
+    n, x = len(g), int(flagged.sum())
     y = g["_y"].to_numpy(float)
-    ref = ~g["deviating"].to_numpy(bool)
-    a, b = y[mask & ~np.isnan(y)], y[ref & ~np.isnan(y)]
+    a, b = y[exposed & ~np.isnan(y)], y[reference & ~np.isnan(y)]
     if outcome == "completion":
         xa, xb = int(a.sum()), int(b.sum())
         diff, p = newcombe_interval(xa, len(a), xb, len(b), level=level), two_proportion_p_value(xa, len(a), xb, len(b))

@@ -24,8 +24,9 @@ DEFINITIONS = {
                 "step), or to `within` after the start when the goal is not reached; all the customer's events",
     "fitness": "share of the required (non-optional) steps done in order; a required step is in order when "
                "its first event comes after the first event of every earlier required step that was done",
-    "missing": "a required step before the goal with no event in the instance (the step that holds "
-               "starts_with is always done)",
+    "missing": "a required step before the goal skipped: no event of it in the instance while a later required "
+               "step or the goal was done (a step after the last one done is not reached yet, not missing; the "
+               "step that holds starts_with is always done)",
     "out_of_order": "a required step done, but not in order (see fitness)",
     "too_slow": "a step with max_gap whose first event comes more than max_gap after the first event of the "
                 "nearest earlier step that was done (design order), or after the start if none was",
@@ -47,9 +48,10 @@ def _instance_events(con, d: Design, filters) -> ir.Table:
     ev = sc.with_dates(None, None).events()   # the dates select instances by their start, below
     s = ev.filter(ev.activity == d.starts_with)
     s = s.mutate(k=ibis.row_number().over(ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])))
-    s = s.filter(s.k == 0).select("customer_id", start_ts=s.event_ts, start_seq=s.seq)
-    if any(sc.dates):
-        s = s.filter(sc.in_dates(s.start_ts))
+    s = s.filter(s.k == 0)
+    if any(sc.dates):   # an instance's date: its start event's business date
+        s = s.filter(sc.in_dates(s.event_date))
+    s = s.select("customer_id", start_ts=s.event_ts, start_seq=s.seq)
     e = ev.select("customer_id", "event_ts", "seq", "activity").join(s, "customer_id")
     keep = (e.event_ts > e.start_ts) | ((e.event_ts == e.start_ts) & (e.seq >= e.start_seq))
     if d.within_seconds is not None:
@@ -102,9 +104,10 @@ def step_flags(con, design, filters=None, *, costs: dict | None = None) -> tuple
     after_start = [j for j in before_goal if d.starts_with not in d.steps[j].activities]  # the start is always done
     gapped = [j for j, s in enumerate(d.steps) if s.max_gap_seconds is not None]
     applies = {"missing": after_start, "out_of_order": after_start, "too_slow": gapped, "repeated": before_goal}
-    flags = {}
+    flags = {f"done__{j}": done[j] for j in req}
     for j in after_start:
-        flags[f"missing__{j}"] = ~done[j]
+        later = [done[k] for k in req if k > j]
+        flags[f"missing__{j}"] = ~done[j] & (ibis.or_(*later) if later else ibis.literal(False))
         flags[f"out_of_order__{j}"] = done[j] & ~in_order[j]
     for j in before_goal:
         flags[f"repeated__{j}"] = g[f"n{j}"] > 1
@@ -175,7 +178,7 @@ def journey_table(con, d: Design, filters, applies_to: ir.Table | None, *, costs
     t, applies = step_flags(con, d, filters, costs=costs)
     if applies_to is not None:
         t = t.semi_join(applies_to, "customer_id")
-    flag_cols = [f"{c}__{j}" for c in STEP_CATEGORIES for j in applies[c]]
+    flag_cols = [f"{c}__{j}" for c in STEP_CATEGORIES for j in applies[c]] + [f"done__{j}" for j in d.required]
     t = t.select(*JOURNEY_COLUMNS, *flag_cols, *(["cost"] if costs else []))
     if extra is not None:
         t = extra(t)

@@ -23,7 +23,7 @@ NO_END = 2 ** 31 - 1   # end_pos of a unit that runs to the end of its events (f
 _PER = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"\s*(\d+(?:\.\d*)?)\s*(s|secs?|seconds?|m|mins?|minutes?|h|hours?|d|days?|w|weeks?)\s*")
 RULES = {
-    "entry": "a unit enters at its first step-1 event whose UTC date is in start_date..end_date "
+    "entry": "a unit enters at its first step-1 event whose business date is in start_date..end_date "
              "(inclusive); the date range applies to step 1 only",
     "ordered": "each step is the earliest matching event after the previous step's event; other events "
                "may come between",
@@ -126,8 +126,8 @@ def _funnel(*, steps, order="ordered", window=None, unit="journey", filters=None
     for name, value, allowed in (("order", order, ORDERS), ("unit", unit, UNITS)):
         if value not in allowed:
             raise FilterError(one_of(name, value, allowed))
-    if by is not None and by not in BY:
-        raise FilterError(one_of("by", by, BY))
+    if by is not None and (not isinstance(by, str) or not by):   # any other name: an attribute, checked with
+        raise FilterError(one_of("by", by, BY))                  # the data (analysis/segments/breakdowns.py)
     if isinstance(steps, (str, dict)) or not steps:
         raise FilterError("steps must be a non-empty list of activity names or predicate dicts.")
     parsed = tuple(_step(s) for s in steps)

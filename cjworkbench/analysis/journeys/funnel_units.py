@@ -3,7 +3,8 @@ and, per step, the position (`pos<k>`) and epoch seconds (`ts<k>`) of the event 
 Positions come from the stored `journey_steps` when the scope allows (`Scope.stored`), else from
 one window. `ordered` chains one join per step (the earliest match after the previous step),
 `strict` looks up the events 1..n-1 places after the entry (equality joins on position), `any`
-finds every step in one join. The entry dates follow the one date rule (`scope.in_date_range`).
+finds every step in one join. The entry dates follow the one date rule (`scope.in_date_range`) on
+the entry event's business date (`event_date`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import ibis
 import ibis.expr.types as ir
 
 from ...scope import epoch, in_date_range, scope
-from .funnel_spec import NO_END, NONE, Funnel, Step, _previous
+from ..segments.breakdowns import resolve_by, with_group
+from .funnel_spec import BY, NO_END, NONE, Funnel, Step, _previous
 from .paths import positioned
 
 
@@ -39,9 +41,10 @@ def _events(con, f: Funnel) -> ir.Table:
     if f.exclude:
         flags["mx"] = reduce(operator.or_, (_match(ev, x) for x in f.exclude))
     keep = [c for c in (f.by, "pos") if c in ev.columns]
-    ev = ev.select("journey_key", "customer_id", "event_ts", "seq", *keep, epoch=epoch(ev.event_ts), **flags)
+    ev = ev.select("journey_key", "customer_id", "event_ts", "event_date", "seq", *keep, epoch=epoch(ev.event_ts),
+                   **flags)
     if not stored or f.order == "strict":   # only events of units with an entry (numbered or looked up)
-        ev = ev.semi_join(ev.filter(ev.m1 & _in_range(ev.event_ts, f)).select("journey_key"), "journey_key")
+        ev = ev.semi_join(ev.filter(ev.m1 & _in_range(ev.event_date, f)).select("journey_key"), "journey_key")
     if f.order == "strict" and not stored:
         ev = positioned(ev)
     ev = ev.filter(reduce(operator.or_, [ev[m] for m in flags]))
@@ -58,9 +61,9 @@ def _units(con, f: Funnel) -> tuple[ir.Table, ir.Table]:
     return (_ordered if f.order == "ordered" else _any)(entries, ev, f), ev
 
 
-def _in_range(ts: ir.TimestampValue, f: Funnel) -> ir.BooleanValue:
-    """The entry date range, by the one date rule (`scope.in_date_range`)."""
-    return in_date_range(ts, *f.entry_dates)
+def _in_range(date: ir.DateValue, f: Funnel) -> ir.BooleanValue:
+    """The entry date range on a business date, by the one date rule (`scope.in_date_range`)."""
+    return in_date_range(date, *f.entry_dates)
 
 
 def _entries(con, ev: ir.Table, f: Funnel) -> ir.Table:
@@ -69,20 +72,22 @@ def _entries(con, ev: ir.Table, f: Funnel) -> ir.Table:
     s1 = ev.filter(ev.m1)
     if f.unit == "attempt":
         s1 = s1.mutate(end_pos=s1.pos.lead(default=NO_END).over(ibis.window(group_by="journey_key", order_by="pos")))
-        s1 = s1.filter(_in_range(s1.event_ts, f))
+        s1 = s1.filter(_in_range(s1.event_date, f))
     else:
-        s1 = s1.filter(_in_range(s1.event_ts, f))
+        s1 = s1.filter(_in_range(s1.event_date, f))
         first = s1.group_by("journey_key").aggregate(pos=s1.pos.min(), epoch=s1.epoch.min(),
                                                      end_pos=ibis.literal(NO_END, "int64"))
         if not f.by:
             return first.select("journey_key", "end_pos", group=ibis.literal(""), pos1=first.pos, ts1=first.epoch)
-        cols = [c for c in ("customer_id", f.by) if c in s1.columns]
+        cols = [c for c in ("customer_id", "seq", f.by) if c in s1.columns]
         at = s1.select(*cols, a_key=s1.journey_key, a_pos=s1.pos)
         s1 = first.join(at, [first.journey_key == at.a_key, first.pos == at.a_pos]).drop("a_key", "a_pos")
     if f.by == "segment":
         cust = con.table("customers")
         cust = cust.select(c_id=cust.customer_id, group=cust.segment)
         s1 = s1.left_join(cust, s1.customer_id == cust.c_id).drop("c_id")
+    elif f.by and f.by not in BY:   # a customer or event attribute, banded when numeric
+        s1 = with_group(con, s1, resolve_by(con, f.by))
     else:
         s1 = s1.mutate(group=s1[f.by] if f.by else ibis.literal(""))
     return s1.select("journey_key", "end_pos", group=s1["group"].cast("string").fill_null(NONE),

@@ -17,9 +17,22 @@ import pandas as pd
 from ...cache import execute, remember
 from ...deprecation import renamed_kwargs
 from ...scope import TIE_RULE, FilterError, definition, scope
-from .funnel_spec import NONE, RULES, TIME_BINS, Funnel, _funnel, _previous, _step_number, parse_window
+from .funnel_spec import BY, NONE, RULES, TIME_BINS, Funnel, _funnel, _previous, _step_number, parse_window
 from .funnel_units import _measures, _units
 from .paths import END
+from ..checks import check_known, empty_scope
+
+CHECKED = ("activity", "touchpoint", "channel", "department", "device", "stage", "source")
+
+
+def _checked(con, f: Funnel) -> Funnel:
+    """`f` after checking its step and exclude values against the events: a value no event has (a
+    misspelled activity) is an error naming the nearest real ones, not a funnel of zeros."""
+    for s in (*f.steps, *f.exclude):
+        for column, values in s.where:
+            if column in CHECKED:
+                check_known(con, column, values)
+    return f
 
 
 def _summary_expr(con, f: Funnel) -> ir.Table:
@@ -80,6 +93,8 @@ def _define(df: pd.DataFrame, f: Funnel, window, **extra) -> pd.DataFrame:
 
 
 def _column(by: str) -> str:
+    if by not in BY:   # an attribute: analysis/segments/breakdowns.py (the group labels carry band edges)
+        return f"attribute '{by}' of the customer, else of the entry event; a numeric one in quartile bands"
     return "customers.segment" if by == "segment" else f"events.{by}"
 
 
@@ -93,9 +108,11 @@ def funnel_table(con, *, steps, order="ordered", window=None, unit="journey", fi
     `order`: ordered | strict | any; `window`: '7d', '24h', '30min', seconds or None;
     `unit`: journey | customer | attempt; `optional` / `exclude`: step numbers or labels / steps.
     """
-    f = _funnel(steps=steps, order=order, window=window, unit=unit, filters=filters, optional=optional,
-                exclude=exclude, start_date=start_date, end_date=end_date, by=by)
+    f = _checked(con, _funnel(steps=steps, order=order, window=window, unit=unit, filters=filters,
+                              optional=optional, exclude=exclude, start_date=start_date, end_date=end_date, by=by))
     wide = _summary(con, f)
+    if not int(wide["n1"].sum()) and not int(scope(con, f.filters).events().count().execute()):
+        raise empty_scope(con, f.filters, "events")   # nothing to enter: one sentence, not zeros
     return _define(_long(wide, f), f, window, analysis="funnel", n_entered=int(wide["n1"].sum()))
 
 
@@ -103,7 +120,7 @@ def funnel_table(con, *, steps, order="ordered", window=None, unit="journey", fi
 def funnel_times_table(con, *, steps, bins=TIME_BINS, window=None, **options) -> pd.DataFrame:
     """How long converters took from entry to the last step: counts per time bin (`bins`: upper
     edges, durations or seconds), shares and cumulative shares; options as in `funnel_table`."""
-    f = _funnel(steps=steps, window=window, **options)
+    f = _checked(con, _funnel(steps=steps, window=window, **options))
     edges = sorted({parse_window(b) for b in bins} - {0.0})
     units, _ = _units(con, f)
     _, seconds = _measures(units, f)
@@ -140,7 +157,7 @@ def funnel_dropoff_next_table(con, *, steps, at_step, top: int | None = 10, wind
     """What units dropped at `at_step` (reached its previous required step, not it) did next: the
     activity right after their last reached step's event in their unit, `(end)` if none, with counts
     and shares of the droppers; beyond `top`, one `other` row. Options as in `funnel_table`."""
-    f = _funnel(steps=steps, window=window, **options)
+    f = _checked(con, _funnel(steps=steps, window=window, **options))
     k = _step_number(f.steps, at_step, "at_step")
     if k == 1:
         raise FilterError("at_step must be step 2 or later: nobody drops before entering the funnel.")

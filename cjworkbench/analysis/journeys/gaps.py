@@ -13,25 +13,29 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ...deprecation import renamed_kwargs
-from ...errors import did_you_mean, one_of
+from ...designs.defaults import default_funnel
+from ...designs.store import design, design_names
+from ...errors import one_of
 from ...scope import TIE_RULE, FilterError, definition, epoch, ordered_window, scope
+from ..checks import check_known, empty_scope
 from ..stats import bootstrap_median_diff, newcombe_interval, two_proportion_p_value, wilson_interval
 
 SWITCH_BY = ("channel", "device", "department", "touchpoint")
 RECONTACT_BY = ("touchpoint", "channel", "department", "activity")
 DAY_SECONDS = 86_400
-_TS = ibis.dtype("timestamp(6)")  # one nullable type for both sides of the union
 
 SWITCH_RULE = ("a switch is a touch (event with a non-NULL value) whose value differs from the previous "
                "touch of the same journey; events with a NULL value are skipped")
-GAP_RULE = ("with: journeys whose first switch is from_value -> to_value (so they started in from_value), "
-            "compared at the switch (the first touch in to_value); without: journeys whose touches all "
-            "have from_value, compared at their second touch (the first point where they could have "
-            "switched but stayed); journeys with one touch have no point of comparison")
-OUTCOME_RULE = ("reached: the journey has an event with outcome_activity at or after the point of "
-                "comparison (same event included), in (event_ts, seq) order")
-NEXT_RULE = ("seconds_to_next: from the point of comparison to the journey's next event (any activity, "
-             "any value); journeys with no later event are left out of the median")
+GAP_RULE = ("every unit is compared from the same moment, its anchor: the first anchor event (the first step of "
+            "the way to the goal); from_value is the unit's value at the anchor (its latest touch at or before "
+            "it). with: the unit's first switch after the anchor, before or at its first outcome event, is "
+            "from_value -> to_value; without: the unit did not switch between the anchor and its outcome (or its "
+            "end). Units that never reach the anchor, or have no value at it, are left out and counted "
+            "(attrs['excluded'])")
+OUTCOME_RULE = ("reached: the unit has an outcome_activity event at or after its anchor, in (event_ts, seq) "
+                "order")
+TIME_RULE = ("seconds_to_outcome: from the anchor event to the first outcome event at or after it, for units "
+             "that reached it")
 DIFF_RULE = "rate_with - rate_without, Newcombe hybrid score interval; p_value of the pooled two-proportion z test"
 SMALL_RULE = ("an expected count under equal rates (n × pooled rate or n × (1 - pooled rate)) is below 5: "
               "trust the interval, not the p-value")
@@ -82,80 +86,131 @@ def switch_matrix_table(con, *, by: str = "channel", filters=None, unit: str = "
                       tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
-def comparison_points(ev: ir.Table, by: str) -> ir.Table:
-    """One row per comparable journey: `group` ('with' / 'without'), `from_value`, `to_value`
-    (NULL for 'without'), and the point of comparison `point_pos`, `point_ts` (see GAP_RULE)."""
+def exposures(ev: ir.Table, by: str, outcome_activity: str, anchor: list[str] | None) -> ir.Table:
+    """One row per unit with a value at its anchor (GAP_RULE): `from_value`, `to_value` (NULL when it
+    did not switch before its outcome), `reached`, `seconds_to_outcome`. `anchor` None: the first touch."""
     t = touches(ev, by)
-    sw = t.filter(t.prev_value.notnull() & (t.prev_value != t.value))
-    sw = sw.mutate(k=ibis.row_number().over(ordered_window()))  # a column first: Spark cannot filter
-    sw = sw.filter(sw.k == 0)                                       # on a window expression
-    with_ = sw.select("journey_key", group=ibis.literal("with"), from_value=sw.prev_value,
-                      to_value=sw.value, point_pos=sw.pos, point_ts=sw.event_ts.cast(_TS))
-    kinds = t.group_by("journey_key").aggregate(n_values=t.value.nunique())
-    second = t.filter(t.touch_pos == 1).semi_join(kinds.filter(kinds.n_values == 1), "journey_key")
-    without = second.select("journey_key", group=ibis.literal("without"), from_value=second.value,
-                            to_value=ibis.null("string"), point_pos=second.pos,
-                            point_ts=second.event_ts.cast(_TS))
-    return with_.union(without)
+    first = ev.filter(ev.activity.isin(anchor)) if anchor else t
+    a = first.group_by("journey_key").aggregate(a_pos=first.pos.min(), a_ts=first.event_ts.min())
+    ta = t.join(a, "journey_key")
+    at = ta.group_by("journey_key").aggregate(v_pos=ta.pos.max(where=ta.pos <= ta.a_pos))
+    at = at.filter(at.v_pos.notnull())
+    at = at.join(t.select("journey_key", v_pos=t.pos, from_value=t.value), ["journey_key", "v_pos"])
+    at = at.join(a, "journey_key").select("journey_key", "from_value", "a_pos", "a_ts")
+    goal = ev.filter(ev.activity == outcome_activity).join(a, "journey_key")
+    goal = goal.group_by("journey_key").aggregate(
+        g_pos=goal.pos.min(where=goal.pos >= goal.a_pos), g_ts=goal.event_ts.min(where=goal.pos >= goal.a_pos))
+    u = at.left_join(goal, "journey_key").select("journey_key", "from_value", "a_pos", "a_ts", "g_pos", "g_ts")
+    sw = t.filter(t.prev_value.notnull() & (t.prev_value != t.value)).join(u, "journey_key")
+    sw = sw.filter((sw.pos > sw.a_pos) & (sw.g_pos.isnull() | (sw.pos <= sw.g_pos)))
+    first_sw = sw.group_by("journey_key").aggregate(s_pos=sw.pos.min())
+    first_sw = first_sw.join(t.select("journey_key", s_pos=t.pos, to_value=t.value), ["journey_key", "s_pos"])
+    out = u.left_join(first_sw, "journey_key")
+    return out.select("from_value", "to_value", reached=out.g_pos.notnull(),
+                      seconds_to_outcome=epoch(out.g_ts) - epoch(out.a_ts))
 
 
-def _outcomes(ev: ir.Table, by: str, outcome_activity: str) -> ir.Table:
-    """Per comparable journey: whether it reached the outcome after its point, and seconds to next."""
-    pts = comparison_points(ev, by)
-    e = ev.select("journey_key", "activity", e_pos=ev.pos, e_ts=ev.event_ts)
-    j = pts.join(e, "journey_key")
-    per = j.group_by(["journey_key", "group", "from_value", "to_value", "point_ts"]).aggregate(
-        n_reached=j.count(where=(j.activity == outcome_activity) & (j.e_pos >= j.point_pos)),
-        next_ts=j.e_ts.min(where=j.e_pos == j.point_pos + 1))
-    return per.select("group", "from_value", "to_value", reached=per.n_reached > 0,
-                      seconds_to_next=epoch(per.next_ts) - epoch(per.point_ts))
+def goal_anchor(con, outcome_activity: str) -> tuple[list[str] | None, str]:
+    """The default anchor: the first step of the database's first designed funnel that has the outcome
+    as a later step (else of `default_funnel`, the most common path, if it does); else None (the
+    unit's first touch). Returns (anchor, where it came from, in words)."""
+    funnels = [(n, design(con, "funnels", n).get("steps") or []) for n in design_names(con, "funnels")]
+    if not funnels:
+        try:
+            funnels = [default_funnel(con)[:2]]
+        except LookupError:   # DesignMissingError: no events
+            funnels = []
+    for name, steps in funnels:
+        acts = [s if isinstance(s, str) else (s or {}).get("activity") for s in steps]
+        if acts and isinstance(acts[0], str) and outcome_activity in acts[1:]:
+            return [acts[0]], f"the first step of the funnel '{name}' ({' -> '.join(map(str, acts))})"
+    return None, (f"no funnel leads to {outcome_activity}: compared from the unit's first touch; pass "
+                  "anchor= the step where the way to the goal starts (or add it as a funnel under "
+                  "`designs: funnels:`)")
+
+
+def _anchor(con, anchor, outcome_activity: str) -> tuple[list[str] | None, str]:
+    """`anchor` as a list of activities, checked against the data, with where it came from."""
+    if anchor is None:
+        return goal_anchor(con, outcome_activity)
+    names = [anchor] if isinstance(anchor, str) else list(anchor)
+    check_known(con, "anchor", names, column="activity")
+    return names, "given"
 
 
 @renamed_kwargs(dimension="by")
-def switch_gaps_table(con, *, by: str = "channel", outcome_activity: str, switch=None, filters=None,
+def switch_gaps_table(con, *, by: str = "channel", outcome_activity: str, switch=None, anchor=None, filters=None,
                       unit: str = "journey", level: float = 0.95, n_resamples: int = 2000,
                       seed: int = 0) -> pd.DataFrame:
-    """Per switch (or the one `switch=(from, to)`): outcome rate and time to the next event for
-    journeys with that switch vs journeys that started in the same value and never switched.
+    """Per switch (or the one `switch=(from, to)`): the outcome rate of units that made that switch
+    after their anchor vs units in the same value that did not switch, both from the anchor
+    (GAP_RULE). `anchor`: the activity (or activities) where the way to the goal starts, the moment
+    from which a switch can happen; default: the first step of the funnel to the goal (`goal_anchor`).
 
     Rates have Wilson intervals; their difference (with - without) a Newcombe interval and a
-    pooled z-test p-value; the difference of median seconds to next a seeded bootstrap interval.
+    pooled z-test p-value; the difference of median seconds to the outcome a seeded bootstrap interval.
     """
     _check(by, "by", SWITCH_BY)
-    _check_outcome(con, outcome_activity)
+    check_known(con, "outcome_activity", outcome_activity, column="activity")
     if switch is not None and (isinstance(switch, str) or len(switch) != 2):
         raise FilterError(f"switch must be a (from, to) pair such as ('app', 'phone'), got {switch!r}.")
+    anchors, source = _anchor(con, anchor, outcome_activity)
     ev = positioned_events(con, filters, unit=unit)
-    rows = _outcomes(ev, by, outcome_activity).execute()
-    without = rows[rows["group"] == "without"]
-    with_ = rows[rows["group"] == "with"]
+    rows = exposures(ev, by, outcome_activity, anchors).execute()
+    excluded = _excluded(ev, by, anchors, len(rows))
+    without = rows[rows["to_value"].isna()]
+    with_ = rows[rows["to_value"].notna()]
     pairs = sorted(with_.groupby(["from_value", "to_value"]).groups) if switch is None else [tuple(switch)]
     out = [_compare(with_[(with_["from_value"] == f) & (with_["to_value"] == t)],
                     without[without["from_value"] == f], f, t, level, n_resamples, seed) for f, t in pairs]
     df = pd.DataFrame(out, columns=_GAP_COLUMNS)
     df = df.sort_values(["n_with", "from_value", "to_value"], ascending=[False, True, True], ignore_index=True)
-    return definition(df, analysis="switch gaps", by=by, outcome_activity=outcome_activity,
-                      unit=unit, level=level, switch_rule=SWITCH_RULE, comparison=GAP_RULE, outcome=OUTCOME_RULE,
-                      seconds_to_next=NEXT_RULE, rate_diff=DIFF_RULE, small_sample=SMALL_RULE,
+    df.attrs["excluded"] = excluded
+    where = ", ".join(anchors) if anchors else "the unit's first touch"
+    plain = (f"{unit}s that reached {where}, from that moment: those that then switched {by} before reaching "
+             f"{outcome_activity} vs those that stayed in the {by} they had there")
+    return definition(df, analysis="switch gaps", by=by, outcome_activity=outcome_activity, anchor=where,
+                      anchor_source=source, unit=unit, level=level, switch_rule=SWITCH_RULE, comparison=plain,
+                      comparison_rule=GAP_RULE,
+                      excluded=_excluded_text(excluded, anchors, by, unit), outcome=OUTCOME_RULE,
+                      seconds_to_outcome=TIME_RULE, rate_diff=DIFF_RULE, small_sample=SMALL_RULE,
                       median_diff=f"median with - median without, percentile bootstrap ({n_resamples} "
                                   f"resamples, seed {seed})", tie_rule=TIE_RULE, filters=scope(con, filters).describe())
 
 
+def _excluded(ev: ir.Table, by: str, anchors, n_compared: int) -> dict:
+    """Units in scope left out of every comparison: never at the anchor, or no value at it."""
+    n_units = int(ev.journey_key.nunique().execute())
+    if anchors:
+        n_anchor = int(ev.filter(ev.activity.isin(anchors)).journey_key.nunique().execute())
+    else:
+        n_anchor = int(ev.filter(ev[by].notnull()).journey_key.nunique().execute())
+    return {"n_units": n_units, "n_no_anchor": n_units - n_anchor, "n_no_value_at_anchor": n_anchor - n_compared}
+
+
+def _excluded_text(ex: dict, anchors, by: str, unit: str) -> str:
+    if not anchors:
+        return f"{ex['n_no_anchor']:,} of {ex['n_units']:,} {unit}s have no {by} (no touch): left out"
+    return (f"{ex['n_no_anchor']:,} of {ex['n_units']:,} {unit}s never reach {', '.join(anchors)} and "
+            f"{ex['n_no_value_at_anchor']:,} have no {by} at or before it: left out")
+
+
 _GAP_COLUMNS = ["from_value", "to_value", "n_with", "n_reached_with", "rate_with", "rate_with_low",
                 "rate_with_high", "n_without", "n_reached_without", "rate_without", "rate_without_low",
-                "rate_without_high", "rate_diff", "rate_diff_low", "rate_diff_high", "p_value", "n_next_with",
-                "median_seconds_to_next_with", "n_next_without", "median_seconds_to_next_without",
+                "rate_without_high", "rate_diff", "rate_diff_low", "rate_diff_high", "p_value",
+                "median_seconds_to_outcome_with", "median_seconds_to_outcome_without",
                 "median_diff_seconds", "median_diff_low_seconds", "median_diff_high_seconds", "small_sample"]
 
 
 def _compare(w: pd.DataFrame, wo: pd.DataFrame, f, t, level, n_resamples, seed) -> list:
-    """One output row: rates, their difference and the time-to-next comparison."""
+    """One output row: rates, their difference and the time-to-outcome comparison."""
     xw, nw, xo, no = int(w["reached"].sum()), len(w), int(wo["reached"].sum()), len(wo)
-    sw, so = w["seconds_to_next"].dropna().to_numpy(float), wo["seconds_to_next"].dropna().to_numpy(float)
+    sw = w["seconds_to_outcome"].dropna().to_numpy(float)
+    so = wo["seconds_to_outcome"].dropna().to_numpy(float)
     med = bootstrap_median_diff(sw, so, level=level, n_resamples=n_resamples, seed=seed)
     return [f, t, nw, xw, *wilson_interval(xw, nw, level=level), no, xo, *wilson_interval(xo, no, level=level),
             *newcombe_interval(xw, nw, xo, no, level=level), two_proportion_p_value(xw, nw, xo, no),
-            len(sw), _median(sw), len(so), _median(so), *med, _small(xw, nw, xo, no)]
+            _median(sw), _median(so), *med, _small(xw, nw, xo, no)]
 
 
 def _small(x1: int, n1: int, x2: int, n2: int) -> bool:
@@ -170,29 +225,29 @@ def _median(x) -> float:
     return float(pd.Series(x, dtype=float).median()) if len(x) else float("nan")
 
 
-def _check_outcome(con, outcome_activity: str) -> None:
-    ev = con.table("events")
-    if ev.filter(ev.activity == outcome_activity).count().execute():
-        return
-    known = ev.select("activity").distinct().order_by("activity").limit(10_000).execute()["activity"].tolist()
-    shown = ", ".join(known[:20]) + (", …" if len(known) > 20 else "")
-    raise FilterError(f"Unknown outcome_activity '{outcome_activity}': no event has it. Expected an activity "
-                      f"such as: {shown}." + did_you_mean(str(outcome_activity), known))
-
-
 def recontact_table(con, *, touchpoint=None, activity=None, days: float = 7, filters=None,
                     by: str = "touchpoint", level: float = 0.95) -> pd.DataFrame:
     """Share of contacts followed by another contact of the same customer within `days`, per `by`
     value and overall (first row, `(all)`), with Wilson intervals.
 
-    Contacts are the filtered events, narrowed to `touchpoint` / `activity` when given. A contact
-    is recontacted when the customer's next contact, in (event_ts, seq) order, comes at most
-    `days` × 86,400 seconds later (exactly `days` counts; one second more does not).
+    Contacts (CONTACT_RULE): the filtered events with a touchpoint or channel, or those of
+    `touchpoint` / `activity` when given; a log without any (a process log) is refused, never
+    read as "every event is a contact". A contact is recontacted when the customer's next contact,
+    in (event_ts, seq) order, comes at most `days` × 86,400 seconds later (exactly `days` counts).
     """
     _check(by, "by", RECONTACT_BY)
     if not isinstance(days, (int, float)) or isinstance(days, bool) or days <= 0:
         raise FilterError(f"days must be a positive number of days, got {days!r}.")
+    check_known(con, "touchpoint", touchpoint)
+    check_known(con, "activity", activity)
     c = _contacts(con, filters, touchpoint, activity, days)
+    if not touchpoint and not activity and not int(c.count().execute()):
+        ev = scope(con, filters).events()
+        if not int(ev.count().execute()):
+            raise empty_scope(con, filters, "events")
+        raise FilterError("No contacts: none of these events has a touchpoint or channel (a process log?), so none "
+                          "is a customer contact and a recontact rate would mean nothing. Pass touchpoint= or "
+                          "activity= naming the events that are contacts.")
     key = c[by].fill_null("(none)").name("group_value")
     g = c.group_by(key).aggregate(n_contacts=c.count(), n_recontacts=c.count(where=c.recontacted),
                                   n_customers=c.customer_id.nunique(), n_open_window=c.count(where=c.open_window))
@@ -205,10 +260,14 @@ def recontact_table(con, *, touchpoint=None, activity=None, days: float = 7, fil
                          columns=["recontact_rate", "recontact_rate_low", "recontact_rate_high"])
     df = pd.concat([df, rates], axis=1)
     return definition(df, analysis="recontact", days=days, by=by, touchpoint=touchpoint, activity=activity,
-                      unit="customer", level=level, recontact=f"the customer's next contact comes within {days} "
+                      unit="customer", level=level, contact=CONTACT_RULE, recontact=f"the customer's next contact comes within {days} "
                       f"days (<= {days} x 86,400 s, same timestamp included)",
                       open_window="contacts not recontacted whose window runs past the latest analysed event: "
                       "their outcome is not known yet", tie_rule=TIE_RULE, filters=scope(con, filters).describe())
+
+
+CONTACT_RULE = ("a contact is a filtered event with a touchpoint or channel (where the customer reached us), or "
+                "one of `touchpoint` / `activity` when given; events with neither are not contacts")
 
 
 def _contacts(con, filters, touchpoint, activity, days: float) -> ir.Table:
@@ -219,6 +278,8 @@ def _contacts(con, filters, touchpoint, activity, days: float) -> ir.Table:
         ev = ev.filter(ev.touchpoint.isin(_as_list(touchpoint)))
     if activity:
         ev = ev.filter(ev.activity.isin(_as_list(activity)))
+    if not touchpoint and not activity:   # CONTACT_RULE: where the customer reached us
+        ev = ev.filter(ev.touchpoint.notnull() | ev.channel.notnull())
     w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
     c = ev.mutate(gap=epoch(ev.event_ts.lead().over(w)) - epoch(ev.event_ts))
     limit = days * DAY_SECONDS

@@ -9,6 +9,7 @@ from ...deprecation import renamed_kwargs
 from ...errors import one_of
 from ...scope import TIE_RULE, FilterError, definition, ordered_window, scope
 from ...model import collapse_loops
+from ..checks import check_known, empty_scope
 from ...scope import ARROW, traces
 
 LOOPS = ("keep", "collapse")
@@ -49,6 +50,8 @@ def variants_table(con, *, top: int | None = 20, filters=None, unit: str = "jour
                                         n_steps=j.n_steps.max())
     df = v.order_by([ibis.desc("n_journeys"), "variant"]).execute()
     total, n_variants = int(df["n_journeys"].sum()), len(df)
+    if not total:
+        raise empty_scope(con, filters, "journeys")
     df = _top(df, top, "variants")
     df.insert(0, "rank", range(1, len(df) + 1))
     df["share"] = df["n_journeys"] / total if total else 0.0
@@ -70,6 +73,8 @@ def step_matrix_table(con, *, max_steps: int = 10, filters=None, unit: str = "jo
     j = scope(con, filters, unit=unit).journeys(loops)
     done = j.group_by("n_steps").aggregate(k=j.count()).execute()
     n = int(done["k"].sum())
+    if not n:
+        raise empty_scope(con, filters, "journeys")
     ends = pd.DataFrame({"pos": range(1, max_steps + 1)})
     ends["n_journeys"] = [int(done.loc[done["n_steps"] < p, "k"].sum()) for p in ends["pos"]]
     ends["activity"] = END
@@ -88,6 +93,7 @@ def paths_around_table(con, *, anchor: str, direction: str = "after", max_steps:
     _check(loops)
     if direction not in ("after", "before"):
         raise FilterError(one_of("direction", direction, ("after", "before")))
+    check_known(con, "anchor", anchor, column="activity")
     st, _ = scope(con, filters, unit=unit).steps(loops)
     first = st.filter(st.activity == anchor).group_by("journey_key").aggregate(anchor_pos=st.pos.min())
     ev = st.join(first, "journey_key")
@@ -95,6 +101,8 @@ def paths_around_table(con, *, anchor: str, direction: str = "after", max_steps:
               else (ev.anchor_pos - max_steps, ev.anchor_pos - 1))
     t = traces(ev.filter((ev.pos >= lo) & (ev.pos <= hi)))
     n_anchor = int(first.count().execute())
+    if not n_anchor:
+        raise empty_scope(con, filters, f"journeys with the anchor '{anchor}'")
     v = t.group_by("variant").aggregate(n_journeys=t.count()).execute()
     none = n_anchor - int(v["n_journeys"].sum())
     if none:

@@ -1,8 +1,8 @@
 """Retention: cohort tables and lifecycle (new / returning / resurrecting / dormant) per period.
 
 The unit is the customer. Periods are the calendar days, ISO weeks (from Monday), months, quarters
-or years of `cjworkbench.periods` in UTC, from `truncate(TRUNCATE[period])`, numbered as whole
-periods since 1970 so that "the previous period" is plain integer arithmetic on every backend.
+or years of `cjworkbench.periods` of the events' business dates (`event_date`, in the business time
+zone), from `periods.period_start`, numbered as whole periods since 1970 so that "the previous period" is plain integer arithmetic on every backend.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ...errors import one_of
-from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
+from ...periods import PERIODS, check_period, period_start  # noqa: F401  (PERIODS re-exported)
+from ...designs.store import business_timezone
 from ...scope import FilterError, definition, scope
+from ..checks import check_known, empty_scope
 
 MODES = ("on", "on_or_after")
 _MONTHS = {"month": 1, "quarter": 3, "year": 12}  # months per period
@@ -29,15 +31,17 @@ def _check(period: str, mode: str = "on") -> None:
         raise FilterError(one_of("mode", mode, MODES))
 
 
-def period_index(ts: ir.TimestampValue, period: str) -> ir.IntegerValue:
-    """Whole UTC periods since 1970-01-01 (days, months, quarters, years) or Monday 1969-12-29 (weeks)."""
+def period_index(date: ir.DateValue, period: str) -> ir.IntegerValue:
+    """Whole periods of a business date since 1970-01-01 (days, months, quarters, years) or Monday
+    1969-12-29 (weeks)."""
     _check(period)
-    start = ts.truncate(TRUNCATE[period])
+    start = period_start(date, period)
     if period in _MONTHS:
         return ((start.year() - 1970) * 12 + start.month() - 1) // _MONTHS[period]
+    seconds = start.cast("timestamp").epoch_seconds()   # a date's midnight, read as UTC on every backend
     if period == "week":
-        return (start.epoch_seconds() + 3 * 86_400) // (7 * 86_400)
-    return start.epoch_seconds() // 86_400
+        return (seconds + 3 * 86_400) // (7 * 86_400)
+    return seconds // 86_400
 
 
 def period_date(index: int, period: str) -> dt.date:
@@ -53,7 +57,7 @@ def period_date(index: int, period: str) -> dt.date:
 def _customer_periods(con, filters, period: str) -> ir.Table:
     """Distinct (customer_id, p): the periods in which each customer has at least one event."""
     ev = scope(con, filters, unit="customer").events()
-    return ev.select("customer_id", p=period_index(ev.event_ts, period)).distinct()
+    return ev.select("customer_id", p=period_index(ev.event_date, period)).distinct()
 
 
 def retention_table(con, *, period: str = "month", mode: str = "on", activity: str | None = None,
@@ -66,8 +70,9 @@ def retention_table(con, *, period: str = "month", mode: str = "on", activity: s
     ignored. Offsets run to the last period with any analysed event.
     """
     _check(period, mode)
+    check_known(con, "activity", activity)
     ev = scope(con, filters, unit="customer").events()
-    ev = ev.mutate(p=period_index(ev.event_ts, period))
+    ev = ev.mutate(p=period_index(ev.event_date, period))
     firsts = ev.filter(ev.activity == activity) if activity is not None else ev
     starts = firsts.group_by("customer_id").aggregate(cohort=firsts.p.min())
     active = ev.select("customer_id", "p").distinct().join(starts, "customer_id")
@@ -80,11 +85,25 @@ def retention_table(con, *, period: str = "month", mode: str = "on", activity: s
     sizes = starts.group_by("cohort").aggregate(size=starts.count()).execute()
     end = int(ev.p.max().execute()) if len(sizes) else 0
     df = _grid(sizes, counts.execute(), end, period, cumulative=mode == "on_or_after")
-    return definition(df, analysis="retention", period=period, mode=mode, activity=activity, unit="customer",
+    if df.empty:
+        raise empty_scope(con, filters, "customers")
+    per = ev.group_by("customer_id").aggregate(n=ev.journey_id.nunique())   # journey ids absent: no verdict
+    multi = int(per.filter(per.n > 1).count().execute()) or not int(per.filter(per.n > 0).count().execute())
+    return definition(df, caveat=_one_off(df, multi), analysis="retention", period=period, mode=mode, activity=activity, unit="customer",
                       cohort=f"period of the customer's first {'event' if activity is None else repr(activity)}",
                       active="at least one analysed event in the period" + (
                           " or in any later period" if mode == "on_or_after" else ""),
-                      time_zone="UTC", filters=scope(con, filters).describe())
+                      time_zone=business_timezone(con), filters=scope(con, filters).describe())
+
+
+def _one_off(df: pd.DataFrame, multi: int) -> str | None:
+    """The caveat when retention cannot show a return: every customer has one journey (one-off
+    cases, as in a process log of one case per customer) or none is active after its first period."""
+    if not multi or not (df.loc[df["period_offset"] > 0, "n_customers"] > 0).any():
+        return ("one-off cases: " + ("every customer has a single journey" if not multi else
+                "no customer is active after its first period") + ", so retention after offset 0 shows how "
+                "long one case lasts, not whether customers come back")
+    return None
 
 
 def _grid(sizes: pd.DataFrame, counts: pd.DataFrame, end: int, period: str, cumulative: bool) -> pd.DataFrame:
@@ -123,7 +142,7 @@ def lifecycle_table(con, *, period: str = "month", filters=None) -> pd.DataFrame
                        **{f"n_{c}": wide[c].to_numpy() for c in wide.columns}})
     df["n_dormant"] = -df["n_dormant"]
     df["n_active"] = df["n_new"] + df["n_returning"] + df["n_resurrecting"]
-    return definition(df, analysis="lifecycle", period=period, unit="customer", time_zone="UTC",
+    return definition(df, analysis="lifecycle", period=period, unit="customer", time_zone=business_timezone(con),
                       statuses="new: first period with an event; returning: active in the previous period too; "
                       "resurrecting: active in an earlier period but not the previous one; dormant: active in "
                       "the previous period, not in this one (shown negative)",

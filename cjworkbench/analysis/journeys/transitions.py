@@ -12,6 +12,7 @@ import pandas as pd
 
 from ...scope import TIE_RULE, definition, epoch, scope
 from .paths import END, START
+from ..checks import empty_scope
 
 
 def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
@@ -32,6 +33,8 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
         n_start_customers=flag("first_start_for_customer") if customers_exact else ibis.literal(0),
         mean_seconds=st.seconds_to_next.mean(), median_seconds=st.seconds_to_next.median(),
         p90_seconds=st.seconds_to_next.quantile(0.9), total_seconds=st.seconds_to_next.sum()).execute()
+    if g.empty:
+        raise empty_scope(con, filters, "journeys")
     if not customers_exact:  # distinct customers per start activity cannot be summed over groups
         s1 = st.filter(st.is_start)
         per = s1.group_by("activity").aggregate(n_start_customers=s1.customer_id.nunique()).execute()
@@ -65,33 +68,58 @@ def _terminals(g: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([start, end], ignore_index=True)
 
 
-def hotspots_table(con, *, top: int = 20, filters=None, unit: str = "journey") -> pd.DataFrame:
-    """Where time and effort go: edges ranked by time lost (transitions × median wait), activities
-    by time spent before the next step, and rework loops (journeys repeating an activity)."""
-    t = transitions_table(con, filters=filters, unit=unit, include_start_end=False)
-    edges = t.assign(kind="transition", name=t["from_activity"] + " → " + t["to_activity"],
-                     volume=t["n_transitions"], hours_lost=t["n_transitions"] * t["median_seconds"] / 3600)
-    acts = (t.groupby("from_activity", as_index=False)
-            .agg(volume=("n_transitions", "sum"), total_seconds=("total_seconds", "sum"),
-                 n_journeys=("n_journeys", "sum")))
-    acts = acts.assign(kind="activity", name=acts["from_activity"], hours_lost=acts["total_seconds"] / 3600)
-    rework = _rework(con, filters, unit)
-    cols = ["kind", "name", "volume", "n_journeys", "hours_lost"]
-    out = pd.concat([edges[cols + ["median_seconds"]], acts[cols], rework], ignore_index=True)
-    out = out.sort_values(["hours_lost", "volume"], ascending=False, ignore_index=True).head(top)
-    out.insert(0, "rank", range(1, len(out) + 1))
-    return definition(out, analysis="hotspots", unit=unit, tie_rule=TIE_RULE,
-                      ranking="hours lost = volume × median wait (transitions), total wait (activities), "
-                              "time between the first and last occurrence (rework)",
-                      filters=scope(con, filters).describe())
+KINDS = ("activity", "transition", "rework")
+HOTSPOT_RULES = {
+    "activity": "hours from each event of the activity to the journey's next event, summed",
+    "transition": "hours from each event of from_activity to the next event (to_activity), summed",
+    "rework": "per journey repeating the activity, hours from its first to its last event (one span per "
+              "journey and activity), summed; volume: the repeats (events beyond the first)",
+}
 
 
-def _rework(con, filters, unit: str) -> pd.DataFrame:
-    """Activities done more than once in a journey, with the time between first and last time."""
-    ev = scope(con, filters, unit=unit).events()
+def hotspots_table(con, *, top: int | None = 20, filters=None, unit: str = "journey") -> pd.DataFrame:
+    """Where time goes, three kinds ranked separately (`kind`, `rank` within the kind, `top` rows
+    per kind): activities by the time after them, transitions by their time, rework by the time
+    between the first and last repeat. Each measure is hours summed over events (HOTSPOT_RULES),
+    never mixed across kinds: an activity's hours are the sum of its transitions' hours, and a
+    rework span overlaps both. `n_journeys` counts distinct journeys (never above `n_in_scope`)."""
+    sc = scope(con, filters, unit=unit)
+    st, _ = sc.steps()
+    moves = st.filter(st.next_activity.notnull())
+    secs = moves.seconds_to_next
+    stats = dict(volume=moves.count(), n_journeys=moves.journey_key.nunique(), total_seconds=secs.sum(),
+                 median_seconds=secs.median())
+    acts = moves.group_by(name=moves.activity).aggregate(**stats).execute().assign(kind="activity")
+    edges = moves.group_by(["activity", "next_activity"]).aggregate(**stats).execute()
+    edges = edges.assign(kind="transition", name=edges["activity"] + " → " + edges["next_activity"])
+    n_in_scope = int(st.journey_key.nunique().execute())
+    if not n_in_scope:
+        raise empty_scope(con, filters, "journeys")
+    parts = [acts, edges.drop(columns=["activity", "next_activity"]), _rework(sc)]
+    out = pd.concat(parts, ignore_index=True)
+    out["hours_lost"] = out["total_seconds"].astype(float) / 3600
+    out["journey_share"] = out["n_journeys"] / n_in_scope if n_in_scope else float("nan")
+    out["kind"] = pd.Categorical(out["kind"], KINDS, ordered=True)
+    out = out.sort_values(["kind", "hours_lost", "volume", "name"], ascending=[True, False, False, True],
+                          ignore_index=True)
+    out.insert(0, "rank", out.groupby("kind", observed=True).cumcount() + 1)
+    out = out[out["rank"] <= top] if top is not None else out
+    out["kind"] = out["kind"].astype(str)
+    for col in ("volume", "n_journeys"):
+        out[col] = out[col].astype("int64")
+    cols = ["kind", "rank", "name", "volume", "n_journeys", "journey_share", "hours_lost", "median_seconds"]
+    return definition(out[cols].reset_index(drop=True), analysis="hotspots", unit=unit, tie_rule=TIE_RULE,
+                      ranking="each kind ranked on its own by hours_lost; " + "; ".join(
+                          f"{k}: {v}" for k, v in HOTSPOT_RULES.items()), n_in_scope=n_in_scope, top_per_kind=top,
+                      n_journeys="distinct journeys with the activity / transition / repeat", filters=sc.describe())
+
+
+def _rework(sc) -> pd.DataFrame:
+    """Activities done more than once in a journey: one span (first to last event) per journey."""
+    ev = sc.events()
     per = ev.group_by(["journey_key", "activity"]).aggregate(
         n=ev.count(), span=epoch(ev.event_ts.max()) - epoch(ev.event_ts.min()))
     rep = per.filter(per.n > 1)
     g = rep.group_by("activity").aggregate(volume=(rep.n - 1).sum(), n_journeys=rep.count(),
-                                           hours_lost=rep.span.sum() / 3600).execute()
+                                           total_seconds=rep.span.sum(), median_seconds=rep.span.median()).execute()
     return g.assign(kind="rework", name=g["activity"] + " (repeated)").drop(columns="activity")

@@ -3,7 +3,7 @@
 An entry says what the KPI means (`definition`), whether higher or lower is better, its unit
 (`%` shares are fractions 0-1, `seconds`, `count`, `score`, `money`), the units it counts, which roles /
 attributes / data it needs, how its interval is made (`kind`), and builds one Ibis table over the
-scoped contract tables with a row per counted unit: `ts` (sets its period), `customer_id`, `y`
+scoped contract tables with a row per counted unit: `date` (its business date: sets its period), `customer_id`, `y`
 (the unit's value) and `w` (1 when the row is a unit of the denominator). The estimate, interval
 and change follow from `kind` alone (`estimates.py`):
 
@@ -48,10 +48,11 @@ class Measure:
     side: str = "customer"  # customer KPI or operational KPI
 
 
-def rows(t: ir.Table, ts, y, w=1) -> ir.Table:
-    """The unit rows every KPI returns, with one schema (so they stack)."""
+def rows(t: ir.Table, date, y, w=1) -> ir.Table:
+    """The unit rows every KPI returns, with one schema (so they stack); `date` is the business date
+    of the unit's start (its period and date-range test)."""
     y = ibis.literal(float(y), "float64") if isinstance(y, (int, float)) else y.cast("float64")
-    return t.select(ts=ts.cast("timestamp"), customer_id=t.customer_id.cast("string"), y=y,
+    return t.select(date=date.cast("date"), customer_id=t.customer_id.cast("string"), y=y,
                     w=ibis.literal(w, "int64"))
 
 
@@ -62,54 +63,54 @@ def _flag(t: ir.Table, col: str, ctx: Context, role: str):
 
 def bounce(ctx):
     s = u.sessions(ctx)
-    return rows(s, s.start_ts, s.single.cast("float64"))
+    return rows(s, s.start_date, s.single.cast("float64"))
 
 
 def exit_rate(ctx):
     h = u.web_hits(ctx)
     h = h.filter(ctx.flag(h, "exit_page"))
-    return rows(h, h.event_ts, h["last"].cast("float64"))
+    return rows(h, h.event_date, h["last"].cast("float64"))
 
 
 def scroll(ctx):
     h = u.web_hits(ctx)
     h = h.mutate(v=ctx.num(h, "scroll_depth")).filter(lambda t: t.v.notnull())
-    return rows(h, h.event_ts, ibis.cases((h.v > 1, h.v / 100), else_=h.v))
+    return rows(h, h.event_date, ibis.cases((h.v > 1, h.v / 100), else_=h.v))
 
 
 def conversion(ctx):
     s = u.sessions(ctx)
-    return rows(s, s.start_ts, _flag(s, "goal", ctx, "goal"))
+    return rows(s, s.start_date, _flag(s, "goal", ctx, "goal"))
 
 
 def _abandonment(ctx, role):
     s = u.sessions(ctx)
     ctx.role(role), ctx.role("checkout_done")
     s = s.filter(s[role])
-    return rows(s, s.start_ts, (~s.checkout_done).cast("float64"))
+    return rows(s, s.start_date, (~s.checkout_done).cast("float64"))
 
 
 def checkout_time(ctx):
     s = u.sessions(ctx)
     ctx.role("checkout_start"), ctx.role("checkout_done")
     s = s.mutate(sec=u.seconds(s.checkout_start_ts, s.checkout_done_ts)).filter(lambda t: t.sec >= 0)
-    return rows(s, s.start_ts, s.sec)
+    return rows(s, s.start_date, s.sec)
 
 
 def _email(ctx, col, role):
     e = u.emails(ctx)
-    return rows(e, e.sent_ts, _flag(e, col, ctx, role))
+    return rows(e, e.sent_date, _flag(e, col, ctx, role))
 
 
 def contacts_per_order(ctx):
     c, o = u.contacts(ctx), u.orders(ctx)
-    return rows(c, c.start_ts, 1.0, 0).union(rows(o, o.order_ts, 0.0, 1))
+    return rows(c, c.start_date, 1.0, 0).union(rows(o, o.order_date, 0.0, 1))
 
 
 def contacts_per_customer(ctx):
     c, ev = u.contacts(ctx), ctx.events()
-    days = ev.select("customer_id", ts=ev.event_ts.truncate("D")).distinct()   # customer-days: who was active
-    return rows(c, c.start_ts, 1.0, 0).union(rows(days, days.ts, 0.0, 1))
+    days = ev.select("customer_id", "event_date").distinct()   # customer-days: who was active
+    return rows(c, c.start_date, 1.0, 0).union(rows(days, days.event_date, 0.0, 1))
 
 
 def _followed(c, ctx):
@@ -123,7 +124,7 @@ def repeat_contact(ctx):
     c = u.contacts(ctx)
     repeat, known = _followed(c, ctx)
     c = c.mutate(repeat=repeat, known=known).filter(lambda t: t.known)
-    return rows(c, c.start_ts, c.repeat.cast("float64"))
+    return rows(c, c.start_date, c.repeat.cast("float64"))
 
 
 def fcr(ctx):
@@ -131,47 +132,47 @@ def fcr(ctx):
     ctx.role("resolved")
     repeat, known = _followed(c, ctx)
     c = c.mutate(repeat=repeat, known=known).filter(lambda t: t.known)
-    return rows(c, c.start_ts, (c.resolved_ts.notnull() & ~c.repeat).cast("float64"))
+    return rows(c, c.start_date, (c.resolved_ts.notnull() & ~c.repeat).cast("float64"))
 
 
 def _contact_sum(ctx, name):
     c = u.contacts(ctx)
     ctx.attribute(name)
     c = c.filter(c[name].notnull())
-    return rows(c, c.start_ts, c[name])
+    return rows(c, c.start_date, c[name])
 
 
 def cost_per_contact(ctx):
     c = u.contacts(ctx)
     if ctx.attributes.get("cost"):
         c = c.filter(c.cost.notnull())
-        return rows(c, c.start_ts, c.cost)
+        return rows(c, c.start_date, c.cost)
     if not ctx.costs:
         raise Unavailable("needs costs={'fixed': money per contact, 'per_hour': money per handling hour} "
                           "(or the cost_per_contact entry of a KPI map) or attributes['cost']")
     hours = c.handle_seconds.fill_null(0) / 3600 if ctx.attributes.get("handle_seconds") else ibis.literal(0.0)
-    return rows(c, c.start_ts, float(ctx.costs.get("fixed", 0)) + float(ctx.costs.get("per_hour", 0)) * hours)
+    return rows(c, c.start_date, float(ctx.costs.get("fixed", 0)) + float(ctx.costs.get("per_hour", 0)) * hours)
 
 
 def resolution_time(ctx):
     c = u.contacts(ctx)
     ctx.role("resolved")
     c = c.filter(c.resolved_ts.notnull())
-    return rows(c, c.start_ts, u.seconds(c.start_ts, c.resolved_ts))
+    return rows(c, c.start_date, u.seconds(c.start_ts, c.resolved_ts))
 
 
 def lead_time(ctx):
     o = u.orders(ctx)
     ctx.role("delivered")
     o = o.mutate(s=u.seconds(o.order_ts, o.delivered_ts)).filter(lambda t: t.s >= 0)
-    return rows(o, o.order_ts, o.s)
+    return rows(o, o.order_date, o.s)
 
 
 def on_time(ctx):
     d = u.deliveries(ctx)
     ctx.attribute("days_late")
     d = d.filter(d.days_late.notnull())
-    return rows(d, d.delivered_ts, (d.days_late <= 0).cast("float64"))
+    return rows(d, d.delivered_date, (d.days_late <= 0).cast("float64"))
 
 
 def onboarding_completion(ctx):
@@ -179,12 +180,12 @@ def onboarding_completion(ctx):
     limit = ctx.onboarding_days * 86_400
     done = o.done_ts.notnull() & (u.seconds(o.start_ts, o.done_ts) <= limit)
     o = o.mutate(done=done).filter(lambda t: t.done | (u.seconds(t.start_ts, t.data_end_ts) >= limit))
-    return rows(o, o.start_ts, o.done.cast("float64"))
+    return rows(o, o.start_date, o.done.cast("float64"))
 
 
 def onboarding_time(ctx):
     o = u.onboardings(ctx).filter(lambda t: t.done_ts.notnull())
-    return rows(o, o.start_ts, u.seconds(o.start_ts, o.done_ts))
+    return rows(o, o.start_date, u.seconds(o.start_ts, o.done_ts))
 
 
 def _answers(ctx, instrument):
@@ -212,29 +213,29 @@ def _box(fb, lowest_two: bool):
 
 def nps(ctx):
     fb = _answers(ctx, "nps")
-    return rows(fb, fb.feedback_ts, nps_points(fb.score))
+    return rows(fb, fb.feedback_date, nps_points(fb.score))
 
 
 def csat(ctx):
     fb = _answers(ctx, "csat")
-    return rows(fb, fb.feedback_ts, _box(fb, False).cast("float64"))
+    return rows(fb, fb.feedback_date, _box(fb, False).cast("float64"))
 
 
 def ces(ctx):
     fb = _answers(ctx, "ces")
-    return rows(fb, fb.feedback_ts, _box(fb, True).cast("float64"))
+    return rows(fb, fb.feedback_date, _box(fb, True).cast("float64"))
 
 
 def review(ctx):
     fb = _answers(ctx, "review")
-    return rows(fb, fb.feedback_ts, fb.score)
+    return rows(fb, fb.feedback_date, fb.score)
 
 
 def referral(ctx):
     ev = ctx.events()
     ref = ctx.flag(ev, "referral")
-    c = ev.group_by("customer_id").aggregate(first_ts=ev.event_ts.min(), referred=ev.count(where=ref) > 0)
-    return rows(c, c.first_ts, c.referred.cast("float64"))
+    c = ev.group_by("customer_id").aggregate(first_date=ev.event_date.min(), referred=ev.count(where=ref) > 0)
+    return rows(c, c.first_date, c.referred.cast("float64"))
 
 
 _S, _M, _MED, _PU, _PC = KINDS

@@ -1,7 +1,7 @@
 """From the KPIs' unit rows to estimates, intervals and changes.
 
-All KPIs' rows are stacked into one table (`kpi`, `ts`, `customer_id`, `y`, `w`); groups (a date
-window, or a calendar period) are cut in the engine and reduced to sufficient statistics in ONE
+All KPIs' rows are stacked into one table (`kpi`, `date`, `customer_id`, `y`, `w`; `date` is the
+unit's business date); groups (a date window, or a calendar period) are cut in the engine and reduced to sufficient statistics in ONE
 query: per (kpi, group) the units, customers, Σy, Σy² and, for median KPIs, the exact median and
 the order statistics that bound its interval. Intervals and tests are computed from those in
 Python (`catalogue` module docstring: one rule per kind).
@@ -17,7 +17,7 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ...cache import execute
-from ...periods import TRUNCATE, period_window
+from ...periods import period_start, period_window
 from ...scope import in_date_range
 from ..stats import NAN, _dist, _z, newcombe_interval, two_proportion_p_value, wilson_interval
 from ..voc.score_stats import mean_interval, moments, welch_summary
@@ -27,7 +27,7 @@ STATS = ["kpi", "group", "n_units", "n_customers", "sum_y", "sum_y2", "median", 
 
 def stacked(parts: dict[str, ir.Table]) -> ir.Table:
     """One table of every KPI's unit rows, tagged with the KPI name."""
-    tagged = [t.select(kpi=ibis.literal(name), ts=t.ts.cast("timestamp"), customer_id=t.customer_id.cast("string"),
+    tagged = [t.select(kpi=ibis.literal(name), date=t.date.cast("date"), customer_id=t.customer_id.cast("string"),
                        y=t.y.cast("float64"), w=t.w.cast("int64")) for name, t in parts.items()]
     return ibis.union(*tagged) if len(tagged) > 1 else tagged[0]
 
@@ -58,22 +58,22 @@ def _reduce(t: ir.Table, medians: list[str], level: float, customers=None) -> ir
 
 def window_stats(t: ir.Table, windows: dict[str, tuple], medians: list[str], level: float,
                  customers=None) -> ir.Table:
-    """Sufficient statistics per KPI and named date window {name: (start, end)} (inclusive UTC dates)."""
-    parts = [t.filter(in_date_range(t.ts, *se)).mutate(group=ibis.literal(name)) for name, se in windows.items()]
+    """Sufficient statistics per KPI and named date window {name: (start, end)} (inclusive business dates)."""
+    parts = [t.filter(in_date_range(t.date, *se)).mutate(group=ibis.literal(name)) for name, se in windows.items()]
     return _reduce(ibis.union(*parts) if len(parts) > 1 else parts[0], medians, level, customers)
 
 
 def period_stats(t: ir.Table, period: str, start, end, medians: list[str], level: float,
                  customers=None) -> ir.Table:
     """Sufficient statistics per KPI and calendar period (group = the period's first day, as text)."""
-    t = t.filter(in_date_range(t.ts, start, end))
-    t = t.mutate(group=t.ts.truncate(TRUNCATE[period]).date().cast("string"))
+    t = t.filter(in_date_range(t.date, start, end))
+    t = t.mutate(group=period_start(t.date, period).cast("string"))
     return _reduce(t, medians, level, customers)
 
 
 def by_stats(t: ir.Table, groups: ir.Table, start, end, medians: list[str], level: float) -> ir.Table:
     """Sufficient statistics per KPI and the customer's group (`groups`: customer_id, value)."""
-    t = t.filter(in_date_range(t.ts, start, end))
+    t = t.filter(in_date_range(t.date, start, end))
     j = t.left_join(groups, t.customer_id == groups.customer_id)
     return _reduce(j.select(t, group=j.value.cast("string").fill_null("(none)")), medians, level)
 

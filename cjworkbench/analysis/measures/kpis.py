@@ -149,7 +149,7 @@ def kpi_table(con, *, kpis=None, roles=None, attributes=None, filters=None, peri
                                                                onboarding_days=onboarding_days, costs=costs),
                       **how, filters=scope(con, filters).describe(), date_rule="a unit counts in the period "
                       "(or date range) of its own timestamp: a session's first hit, a contact's first event, an "
-                      "order, a sent e-mail, a signup, an answer (UTC dates, inclusive)",
+                      "order, a sent e-mail, a signup, an answer (business dates, inclusive)",
                       filter_rules={"events": EVENT_RULE, "feedback": FEEDBACK_RULE},
                       unavailable=missing or None)
 

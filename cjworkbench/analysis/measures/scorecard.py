@@ -45,7 +45,7 @@ def one_of_kpi(name) -> str:
 def _data_end(con) -> dt.date:
     def build():
         ev = con.table("events")
-        got = execute(con, ev.aggregate(last=ev.event_ts.max()))["last"].iloc[0]
+        got = execute(con, ev.aggregate(last=ev.event_date.max()))["last"].iloc[0]   # the last business date
         if got is None or pd.isna(got):
             raise MeasureError("The events table is empty: there is nothing to score.")
         return pd.Timestamp(got).date()
@@ -120,7 +120,7 @@ def scorecard_table(con, *, kpis=None, roles=None, attributes=None, filters=None
                       roles=how["roles"], roles_values=how["roles_values"], attributes=how["attributes"],
                       filters=scope(con, f).describe(), filter_rules={"events": EVENT_RULE, "feedback": FEEDBACK_RULE},
                       window_rule="the period containing as_of up to as_of; baselines: the same stretch of the "
-                                  "previous period and of the period six months earlier (UTC dates)",
+                                  "previous period and of the period six months earlier (business dates)",
                       unavailable=missing or None)
 
 

@@ -1,12 +1,13 @@
 """The units KPIs count, built once per call from the scoped events: sessions, contacts, orders
 with their delivery, campaign e-mails, onboarding starts. Each is an Ibis table with one row per
-unit (`customer_id`, a start timestamp and the flags / values the KPIs read), made from the roles
+unit (`customer_id`, a start timestamp, its business date and the flags / values the KPIs read), made from the roles
 (`roles.py`); a KPI whose role or attribute is unset raises `Unavailable` naming the key it needs.
 
 Every table is built from `Scope.events()` of a scope without dates: the period of a unit is set
-by its own timestamp (a session's first hit, a contact's first event, an order, a sent e-mail, a
-signup, an answer), so a unit belongs to exactly one period, and a date range keeps the units
-whose timestamp's UTC date lies in it (`scope.in_date_range`, the one date rule).
+by the business date (`*_date`, the date in the business time zone) of its own start (a session's
+first hit, a contact's first event, an order, a sent e-mail, a signup, an answer), so a unit
+belongs to exactly one period, and a date range keeps the units whose date lies in it
+(`scope.in_date_range`, the one date rule). Durations use the UTC timestamps.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ def sessions(ctx: Context) -> ir.Table:
     checkout_start / checkout_done hit's time (`checkout_start_ts`, `checkout_done_ts`)."""
     def build():
         h = web_hits(ctx)
-        s = h.filter(h.first).select("customer_id", start_ts=h.event_ts, single=h.last)
+        s = h.filter(h.first).select("customer_id", start_ts=h.event_ts, start_date=h.event_date, single=h.last)
         s = s.mutate(next_ts=s.start_ts.lead().over(ibis.window(group_by="customer_id", order_by="start_ts"))
                      .fill_null(ibis.timestamp("9999-12-31 00:00:00")))
         roles = [r for r in ("goal", "cart", "checkout_start", "checkout_done") if ctx.roles.get(r) is not None]
@@ -110,7 +111,7 @@ def sessions(ctx: Context) -> ir.Table:
         j = s.left_join(r, [s.customer_id == r.customer_id, r.ts >= s.start_ts, r.ts < s.next_ts])
         aggs = {x: j[x].fill_null(False).cast("int64").max() == 1 for x in roles}
         aggs |= {f"{x}_ts": j.ts.min(where=j[x]) for x in ("checkout_start", "checkout_done") if x in roles}
-        return j.group_by([s.customer_id, s.start_ts, s.single]).aggregate(**aggs)
+        return j.group_by([s.customer_id, s.start_ts, s.start_date, s.single]).aggregate(**aggs)
     ctx.role("web")
     return ctx.once("sessions", build)
 
@@ -123,7 +124,7 @@ def contacts(ctx: Context) -> ir.Table:
         ev = ctx.events()
         keys = ev.filter(ctx.flag(ev, "contact")).select("customer_id", "journey_key").distinct()
         jev = ev.join(keys, ["customer_id", "journey_key"])
-        aggs = {"start_ts": jev.event_ts.min(), "end_ts": jev.event_ts.max()}
+        aggs = {"start_ts": jev.event_ts.min(), "start_date": jev.event_date.min(), "end_ts": jev.event_ts.max()}
         if ctx.roles.get("resolved") is not None:
             aggs["resolved_ts"] = jev.event_ts.min(where=matches(jev, ctx.roles["resolved"]))
         for name in ("handle_seconds", "wait_seconds", "cost"):
@@ -142,7 +143,7 @@ def orders(ctx: Context) -> ir.Table:
     def build():
         ev = ctx.events()
         o = ev.filter(ctx.flag(ev, "order")).group_by(["customer_id", "journey_key"]).aggregate(
-            order_ts=ev.event_ts.min())
+            order_ts=ev.event_ts.min(), order_date=ev.event_date.min())
         if ctx.roles.get("delivered") is None:
             return o
         d = deliveries(ctx)
@@ -157,7 +158,7 @@ def deliveries(ctx: Context) -> ir.Table:
     def build():
         ev = ctx.events()
         d = ev.filter(ctx.flag(ev, "delivered"))
-        aggs = {"delivered_ts": d.event_ts.min()}
+        aggs = {"delivered_ts": d.event_ts.min(), "delivered_date": d.event_date.min()}
         if ctx.attributes.get("days_late"):
             aggs["days_late"] = ctx.num(d, "days_late").max()
         return d.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
@@ -173,7 +174,7 @@ def emails(ctx: Context) -> ir.Table:
         sent, opened, clicked = (ctx.roles.get(r) for r in ("email_sent", "email_opened", "email_clicked"))
         keys = ev.filter(matches(ev, sent)).select("customer_id", "journey_key").distinct()
         e = ev.join(keys, ["customer_id", "journey_key"])
-        aggs = {"sent_ts": e.event_ts.min(where=matches(e, sent))}
+        aggs = {"sent_ts": e.event_ts.min(where=matches(e, sent)), "sent_date": e.event_date.min(where=matches(e, sent))}
         for name, pred in (("opened", opened), ("clicked", clicked)):
             if pred is not None:
                 aggs[name] = _any(e, matches(e, pred))
@@ -187,10 +188,12 @@ def onboardings(ctx: Context) -> ir.Table:
     first `onboarding_done` event at or after it)."""
     def build():
         ev = ctx.events()
-        s = ev.filter(ctx.flag(ev, "onboarding_start")).group_by("customer_id").aggregate(start_ts=ev.event_ts.min())
+        s = ev.filter(ctx.flag(ev, "onboarding_start")).group_by("customer_id").aggregate(
+            start_ts=ev.event_ts.min(), start_date=ev.event_date.min())
         d = ev.filter(ctx.flag(ev, "onboarding_done")).select("customer_id", done=ev.event_ts)
         j = s.left_join(d, (s.customer_id == d.customer_id) & (d.done >= s.start_ts))
-        return j.group_by([s.customer_id, s.start_ts]).aggregate(done_ts=j.done.min(), data_end_ts=ctx.data_end())
+        return j.group_by([s.customer_id, s.start_ts, s.start_date]).aggregate(done_ts=j.done.min(),
+                                                                               data_end_ts=ctx.data_end())
     ctx.role("onboarding_start")
     ctx.role("onboarding_done")
     return ctx.once("onboardings", build)

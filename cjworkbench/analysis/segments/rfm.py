@@ -2,7 +2,7 @@
 
 The four numbers follow lifetimes' `summary_data_from_transaction_data` (daily periods, first
 purchase excluded) exactly, so its models can be fed from this table:
-- purchases are events with a non-NULL `amount` (or of `activity`), in UTC calendar days; the
+- purchases are events with a non-NULL `amount` (or of `activity`), in business calendar days; the
   purchases of one customer on one day form one period whose value is the sum of their amounts;
   purchases after `as_of` are ignored; `as_of` defaults to the day of the latest purchase;
 - frequency = number of purchase days - 1 (repeat periods); recency = days from the first to the
@@ -49,7 +49,7 @@ def rfm_table(con, *, as_of=None, activity=None, filters=None) -> pd.DataFrame:
         p = ev.filter(ev.amount.notnull())
     else:
         p = ev.filter(ev.activity.isin([str(a) for a in _values(activity)]))
-    p = p.mutate(day=p.event_ts.truncate("D"))
+    p = p.mutate(day=p.event_date.cast("timestamp"))   # the purchase's business day
     if as_of is not None:
         end = ibis.timestamp(_as_of(as_of))
         p = p.filter(p.day <= end)
@@ -76,7 +76,7 @@ def rfm_table(con, *, as_of=None, activity=None, filters=None) -> pd.DataFrame:
         df[col] = pd.to_datetime(df[col]).dt.date
     return definition(df, analysis="rfm", as_of=str(_as_of(as_of)) if as_of is not None else "latest purchase day",
                       purchases=f"events with activity in {list(_values(activity))}" if activity is not None
-                      else "events with a non-NULL amount", period="UTC calendar day",
+                      else "events with a non-NULL amount", period="business calendar day",
                       definitions=__doc__.split("\n", 2)[2].strip(), tiers=dict(TIERS),
                       filters=sc.describe())
 

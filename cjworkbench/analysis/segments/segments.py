@@ -15,9 +15,11 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from ...privacy import suppress_small
 from ...scope import definition, epoch, scope
 from ..design.kpis import nps_points
 from ...designs.personas import load_personas, persona_of
+from .attributes import ATTRIBUTE, attribute_features
 from ..stats import newcombe_interval, two_proportion_p_value, welch_interval, welch_p_value, wilson_interval
 
 COUNTS = ("n_journeys", "n_events", "n_purchases", "revenue")
@@ -75,7 +77,7 @@ def customer_features(con, *, filters=None, as_of=None, personas=None) -> pd.Dat
     base = cust.select("customer_id") if personas is None else \
         cust.select("customer_id").join(persona_of(con, personas), "customer_id")
     long = _long_features(con, filters, as_of).semi_join(cust.select("customer_id"), "customer_id")
-    base_df, long_df = base.execute(), long.execute()
+    base_df, long_df = base.execute().join(attribute_features(cust), on="customer_id"), long.execute()
     wide = long_df.pivot_table(index="customer_id", columns="feature", values="value", aggfunc="first")
     df = base_df.set_index("customer_id").join(wide, how="left").sort_index()
     # no event in scope (an empty period): no feature rows to pivot, yet every profile column exists
@@ -112,13 +114,18 @@ def personas_table(con, *, personas, filters=None, as_of=None, level: float = 0.
             for c in cols:
                 rows.append(_share_row(name, len(me), measure, c.split("=", 1)[1], unit, int(me[c].sum()),
                                        int(tot_me), int(rest[c].sum()), int(tot_rest), level))
-        for c in ("n_journeys", "n_purchases", "revenue", *[c for c in df.columns if c.startswith("score_")]):
+        journey = ("n_journeys", "n_purchases", "revenue") if df["n_events"].any() else ()
+        for c in (*journey, *[c for c in df.columns if c.startswith("score_")]):
             rows.append(_mean_row(name, len(me), c, me[c].dropna(), rest[c].dropna(), level))
-    out = pd.DataFrame(rows)
+        rows += _attribute_rows(name, me, rest, level)
+    out = suppress_small(pd.DataFrame(rows, columns=ROW), count="n_customers", blank=False)   # SMALL_GROUP_RULE
+    if not df["n_events"].any():
+        out.attrs["missing"] = "no events for these customers: journey, purchase and device measures are left out"
     return definition(out, analysis="personas", personas=p.describe(), comparison="each persona vs all other "
                       "customers (rest_*): shares with Wilson intervals, differences Newcombe with a two-proportion "
                       "z test; means per customer with Welch intervals and test", level=level,
-                      features=__doc__.split("\n\n")[1].replace("\n", " "), filters=scope(con, filters).describe())
+                      features=__doc__.split("\n\n")[1].replace("\n", " "), filters=scope(con, filters).describe(),
+                      missing=out.attrs.get("missing"))
 
 
 ROW = ["persona", "n_customers", "measure", "category", "unit", "n_units", "value", "low", "high", "rest_n_units",
@@ -146,7 +153,12 @@ def _mean_row(persona, n_customers, column, a, b, level) -> dict:
 
 
 def _matrix(df: pd.DataFrame) -> pd.DataFrame:
-    """The clustering inputs: customers with events; counts as log1p, shares and days as they are."""
+    """The clustering inputs: customers with events, counts as log1p, shares and days as they are; when
+    no customer in scope has an event, every customer on its attributes (numbers, missing ones at the
+    median; categories as 0/1)."""
+    if not (df["n_events"] > 0).any():
+        x = df[[c for c in df.columns if c.startswith(ATTRIBUTE)]]
+        return x.fillna(x.median()).astype(float)
     df = df[df["n_events"] > 0]
     cols = [c for c in df.columns if c in COUNTS or c.startswith("journeys_touchpoint=")]
     x = np.log1p(df[cols]).rename(columns=lambda c: "log1p_" + c)
@@ -166,9 +178,12 @@ def cluster_labels(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None, 
         raise FilterError(f"k must be a whole number of clusters of at least 2, got {k!r}.")
     df = customer_features(con, filters=filters, as_of=as_of, personas=personas)
     x = _matrix(df)
-    if len(x) < k:
+    if len(x) < k or x.shape[1] == 0:
         from ...scope import FilterError
 
+        if x.shape[1] == 0:
+            raise FilterError(f"The {len(df):,} customers in scope have no events and no attributes to cluster on: "
+                              f"load their events, or a customers export with attributes (numbers or categories).")
         raise FilterError(f"Clustering into {k} groups needs at least {k} customers with events in scope; the "
                           f"filters leave {len(x)}. Widen the period or the filters, or choose fewer clusters.")
     z = StandardScaler().fit_transform(x.to_numpy(float))
@@ -187,10 +202,10 @@ def clusters_table(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None) 
     out["share"] = out.n_customers / out.n_customers.sum()
     out["profile"] = [", ".join(f"{c} {v:+.1f} sd" for c, v in zm.loc[i].reindex(zm.loc[i].abs().sort_values(
         ascending=False).index)[:3].items()) for i in means.index]
-    out = pd.concat([out, means.reset_index(drop=True)], axis=1)
+    out = suppress_small(pd.concat([out, means.reset_index(drop=True)], axis=1), count="n_customers", blank=False)
     return definition(out, analysis="clusters", k=k, seed=seed, algorithm="scikit-learn KMeans, 10 starts, on "
                       "standardised features (StandardScaler); clusters numbered by size", features=list(x.columns),
-                      customers="customers with at least one (filtered) event", filters=scope(con, filters).describe())
+                      customers=_clustered(df), filters=scope(con, filters).describe())
 
 
 def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=None, as_of=None) -> pd.DataFrame:
@@ -214,6 +229,26 @@ def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=
                       fit="share of a persona's customers in its best cluster; misfit = 1 - fit",
                       adjusted_rand_index="agreement of the two partitions beyond chance (1 = identical, about 0 = "
                       "unrelated)", filters=scope(con, filters).describe())
+
+
+def _attribute_rows(persona, me: pd.DataFrame, rest: pd.DataFrame, level) -> list[dict]:
+    """A persona against the rest on each customer attribute: shares of a category's values, means of a number."""
+    rows = []
+    for c in [c for c in me.columns if c.startswith(ATTRIBUTE)]:
+        if "=" in c:
+            key, value = c[len(ATTRIBUTE):].split("=", 1)
+            rows.append(_share_row(persona, len(me), f"attribute {key}", value, "customer", int(me[c].sum()),
+                                   len(me), int(rest[c].sum()), len(rest), level))
+        else:
+            row = _mean_row(persona, len(me), c, me[c].dropna(), rest[c].dropna(), level)
+            rows.append(row | {"measure": f"attribute {c[len(ATTRIBUTE):]}"})
+    return rows
+
+
+def _clustered(df: pd.DataFrame) -> str:
+    if (df["n_events"] > 0).any():
+        return "customers with at least one (filtered) event"
+    return "every customer in scope, on its attributes: no customer in scope has an event"
 
 
 def _scipy_stats():

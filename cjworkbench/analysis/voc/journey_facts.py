@@ -66,7 +66,7 @@ def case_facts(ev: ir.Table, rules: FactRules) -> ir.Table:
     repeat = c.prev_last.notnull() & (epoch(c.opened_ts) - epoch(c.prev_last) <= rules.repeat_days * DAY_SECONDS)
     return c.select("customer_id", "opened_ts", case_key=c.journey_key, repeat=repeat.fill_null(False).cast("int64"),
                     switched=(c.n_channels > 1).cast("int64"), n_transfers=c.n_transfers,
-                    wait_seconds=c.wait_seconds.fill_null(0), handle_seconds=c.handle_seconds.fill_null(0))
+                    wait_seconds=c.wait_seconds, handle_seconds=c.handle_seconds)   # no attribute: NULL, not 0
 
 
 def _own_case(fb: ir.Table, cases: ir.Table) -> ir.Table:
@@ -129,9 +129,10 @@ def journey_facts(con, *, instrument: str, lookback_days: float = 60, filters=No
     """One row per answer with a score: feedback_id, customer_id, feedback_touchpoint,
     feedback_ts, score, the case facts (repeat_contact, channel_switch, transfer 0/1,
     wait_minutes, handle_minutes: of the answer's own case, else over the cases opened in the
-    window), has_delivery / late_delivery 0/1 and days_late of the latest delivery in the window
-    (NaN without one), n_steps, n_touchpoints and used_<touchpoint> 0/1 in the window, and
-    item_<name> for each survey item read from feedback.attributes."""
+    window; NA when the answer has no case: missing, never 0), has_delivery 0/1, late_delivery 0/1
+    and days_late of the latest delivery in the window (NA without one), n_steps, n_touchpoints
+    and used_<touchpoint> 0/1 in the window, and item_<name> for each survey item read from
+    feedback.attributes (NaN when blank)."""
     check_instrument(instrument)
     rules = rules or FactRules()
     lookback_s = float(lookback_days) * DAY_SECONDS
@@ -156,13 +157,15 @@ def journey_facts(con, *, instrument: str, lookback_days: float = 60, filters=No
 
 FACT_RULES = {
     "repeat_contact": "the case is a repeat: the customer's previous case ended at most repeat_days before it was "
-                      "opened, or had not ended (own case of the answer, else any case opened in the window)",
+                      "opened, or had not ended (own case of the answer, else any case opened in the window); "
+                      "the case facts are NULL for an answer with no case (missing, not 0)",
     "channel_switch": "the case's steps use more than one channel",
     "transfer": "the case has a transfer step (a department hand-off)",
-    "wait_minutes": "sum of the wait attribute over the case's steps, in minutes",
-    "handle_minutes": "sum of the handle attribute over the case's steps, in minutes",
+    "wait_minutes": "sum of the wait attribute over the case's steps, in minutes (NULL without one)",
+    "handle_minutes": "sum of the handle attribute over the case's steps, in minutes (NULL without one)",
     "has_delivery": "a delivered event in the window",
-    "late_delivery": "the latest delivered event in the window has days_late > late_days",
+    "late_delivery": "the latest delivered event in the window has days_late > late_days (NULL without a "
+                     "delivery or its days_late)",
     "days_late": "days_late of the latest delivered event in the window (NaN without one)",
     "n_steps": "events of the customer in the window",
     "n_touchpoints": "distinct touchpoints of those events",
@@ -176,12 +179,12 @@ def _assemble(df: pd.DataFrame, touchpoints: list[str], rules: FactRules) -> pd.
     out = out.rename(columns={"fts": "feedback_ts"})
     for name, o, w in (("repeat_contact", "o_repeat", "w_repeat"), ("channel_switch", "o_switch", "w_switch"),
                        ("transfer", "o_transfer", "w_transfer")):
-        out[name] = df[o].where(own, df[w]).fillna(0).astype("int64")
+        out[name] = df[o].where(own, df[w]).astype("Int64")   # no case (own or in the window): NA, not 0
     for name, o, w in (("wait_minutes", "o_wait", "w_wait"), ("handle_minutes", "o_handle", "w_handle")):
-        out[name] = df[o].where(own, df[w]).fillna(0).astype(float) / 60
+        out[name] = df[o].where(own, df[w]).astype(float) / 60   # no case, or no such attribute: NaN
     days_late = df["d_days_late"].astype(float)
     out["has_delivery"] = df["d_found"].notna().astype("int64")
-    out["late_delivery"] = (days_late > rules.late_days).astype("int64")
+    out["late_delivery"] = (days_late > rules.late_days).astype("Int64").where(days_late.notna())
     out["days_late"] = days_late
     out["n_steps"] = df["n_steps"].fillna(0).astype("int64")
     cols = [touchpoint_column(tp) for tp in touchpoints]

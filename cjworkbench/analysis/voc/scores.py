@@ -24,8 +24,10 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from ...errors import ScoresError, WorkbenchError, one_of  # noqa: F401  (re-exported)
-from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
+from ...periods import PERIODS, check_period, period_start  # noqa: F401  (PERIODS re-exported)
+from ...privacy import K_DEFAULT, SMALL_GROUP_RULE, suppress_small
 from ...scope import FEEDBACK_RULE, definition, scope
+from ..checks import empty_scope, known_values
 from ...designs.personas import persona_of
 from ..stats import NAN, newcombe_interval, two_proportion_p_value, wilson_interval
 from .score_stats import holm, mean_interval, moments, nps_difference, nps_interval, welch_summary  # noqa: F401
@@ -76,7 +78,7 @@ def with_groups(con, fb: ir.Table, cols: list[str], *, personas=None, period: st
         fb = fb.left_join(per, fb.customer_id == per.per_customer).select(fb, "pers")
         fb = fb.mutate(persona=fb.pers.fill_null(NONE)).drop("pers")
     if "period" in cols:
-        fb = fb.mutate(period=fb.feedback_ts.truncate(TRUNCATE[period]).cast("date"))
+        fb = fb.mutate(period=period_start(fb.feedback_date, period))   # business periods
     fills = {c: fb[c].fill_null(NONE) for c in cols if c in ("touchpoint", "channel", "source", "instrument")}
     return fb.mutate(**fills) if fills else fb
 
@@ -105,14 +107,20 @@ def sufficient_stats(con, *, instrument: str, cols: list[str], filters=None, per
     fb = with_groups(con, fb, cols, personas=personas, period=period)
     box = _boxes(fb, instrument)
     y = fb.score.cast("float64")
-    aggs = dict(n=fb.count(), n_good=fb.count(where=box["good"]), n_bad=fb.count(where=box["bad"]),
+    aggs = dict(n=fb.count(), n_customers=fb.customer_id.nunique(), n_good=fb.count(where=box["good"]), n_bad=fb.count(where=box["bad"]),
                 n_top2=fb.count(where=box["top2"]), sum_y=y.sum(), sum_y2=(y * y).sum())
     expr = fb.group_by(cols).aggregate(**aggs) if cols else fb.aggregate(**aggs)
     df = expr.execute()
     df = df.sort_values(cols, ignore_index=True) if cols and len(df) else df
-    for c in ("n", "n_good", "n_bad", "n_top2"):
+    for c in ("n", "n_customers", "n_good", "n_bad", "n_top2"):
         df[c] = df[c].fillna(0).astype("int64")
     return df
+
+
+def _check_present(con, instrument: str) -> None:
+    """An instrument the database has no answers of is an error naming those it has."""
+    if instrument in INSTRUMENTS and instrument not in (present := known_values(con, "feedback", "instrument")):
+        raise ScoresError(f"No {instrument} answers in this database; it has: {', '.join(present) or 'none'}.")
 
 
 def _check_scales(fb: ir.Table, instrument: str) -> None:
@@ -154,10 +162,12 @@ def headline(instrument: str, s, *, level: float) -> dict:
 
 
 def scores_table(con, *, instrument: str, by=None, period: str | None = None, filters=None,
-                 personas=None, level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
+                 personas=None, level: float = 0.95, min_n: int = 30, k_min: int = K_DEFAULT) -> pd.DataFrame:
     """The instrument's headline score per group (`by`: touchpoint, channel, source, segment, persona,
-    period; `period`: day / week / month / quarter / year of feedback_ts), with intervals; `small` flags
-    groups with n_answers < min_n. `measure` names what `estimate` is (see RULES)."""
+    period; `period`: day / week / month / quarter / year of the business date feedback_date), with intervals; `small` flags
+    groups with n_answers < min_n; groups of fewer than `k_min` customers are suppressed
+    (`privacy.SMALL_GROUP_RULE`). `measure` names what `estimate` is (see RULES)."""
+    _check_present(con, instrument)
     cols, period = group_columns(by, period)
     stats = sufficient_stats(con, instrument=instrument, cols=cols, filters=filters, personas=personas,
                              period=period)
@@ -166,7 +176,11 @@ def scores_table(con, *, instrument: str, by=None, period: str | None = None, fi
     df = pd.DataFrame(rows, columns=[*cols, "instrument", "measure", "n_answers", "estimate", "low", "high", "mean",
                                      "mean_low", "mean_high"] if not rows else None)
     df["small"] = df["n_answers"] < min_n
+    if not int(df["n_answers"].sum()):
+        raise empty_scope(con, filters, f"{instrument} answers", answers=True)
+    df = suppress_small(df.assign(n_customers=stats["n_customers"].to_numpy()), k=k_min, count="n_customers", blank=False)
     return definition(df, analysis="scores", instrument=instrument, measure=MEASURES[instrument],
+                      k_min=k_min, small_groups=SMALL_GROUP_RULE,
                       rule=RULES[instrument], by=cols or None, period=period, level=level, min_n=min_n,
                       mean="mean score with a Student t interval", filters=scope(con, filters).describe(),
                       filter_rules=FEEDBACK_FILTERS)
@@ -179,12 +193,13 @@ COMPARE_RULE = {"nps": "difference of NPS points, Wald interval, z test with the
 
 
 def scores_compare_table(con, *, instrument: str, by, baseline=None, period: str | None = None, filters=None,
-                         personas=None, level: float = 0.95, min_n: int = 30) -> pd.DataFrame:
+                         personas=None, level: float = 0.95, min_n: int = 30, k_min: int = K_DEFAULT) -> pd.DataFrame:
     """Each group of `by` against a reference: the rest of the answers (`baseline=None`), one group
     (`baseline="Premium"`, a tuple for several `by` columns) or the previous period of the same
     other groups (`baseline="previous"`). Gives `difference` (estimate − estimate_ref) with its
     interval (`difference_low`, `difference_high`) and p-value (COMPARE_RULE), Holm-adjusted
     `p_holm`, and the same for the mean score (Welch)."""
+    _check_present(con, instrument)
     cols, period = group_columns(by, period)
     if not cols:
         raise ScoresError("scores_compare_table needs by=, e.g. by='touchpoint' or by='period'.")
@@ -198,7 +213,11 @@ def scores_compare_table(con, *, instrument: str, by, baseline=None, period: str
     df["p_holm"] = holm(df["p_value"].to_numpy(float))
     df["significant"] = df["p_value"] < 1 - level
     df["small"] = (df["n_answers"] < min_n) | (df["n_answers_ref"] < min_n)
-    return definition(df, analysis="scores compared", instrument=instrument, measure=MEASURES[instrument],
+    if len(df):   # the group's customers, and the reference's answers where there is a reference
+        ref = df["n_answers_ref"].where(df["reference"].notna())
+        df = suppress_small(df.assign(n_reference=ref), k=k_min, count=["n_customers", "n_reference"], blank=False)
+    return definition(df, analysis="scores compared", k_min=k_min, small_groups=SMALL_GROUP_RULE + " (the "
+                      "reference: fewer than k_min answers)", instrument=instrument, measure=MEASURES[instrument],
                       rule=RULES[instrument], test=COMPARE_RULE[instrument], reference=_ref_rule(baseline),
                       mean_test="difference of mean scores, Welch t interval and test", by=cols, period=period,
                       level=level, min_n=min_n, p_holm="Holm step-down adjustment over the rows of this table",
@@ -251,7 +270,8 @@ def _label(value) -> str:
 def _compare_row(instrument: str, cols: list[str], s, ref, label, level: float) -> dict:
     me = headline(instrument, s, level=level)
     out = {**{c: getattr(s, c) for c in cols}, "instrument": instrument, "measure": MEASURES[instrument],
-           "reference": label, "n_answers": me["n_answers"], "estimate": me["estimate"]}
+           "reference": label, "n_answers": me["n_answers"], "n_customers": int(s.n_customers),
+           "estimate": me["estimate"]}
     if ref is None:
         return out | {"n_answers_ref": 0, "estimate_ref": NAN, "difference": NAN, "difference_low": NAN,
                       "difference_high": NAN, "p_value": NAN, "mean": me["mean"], "mean_ref": NAN,

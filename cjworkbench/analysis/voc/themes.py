@@ -6,6 +6,9 @@ veto a match (`late` but not `too late to matter`). Matching is case-insensitive
 Ibis `re_search` on `lower(text)`, so it stays inside the portable subset (DuckDB and Spark);
 patterns must therefore use syntax RE2 and Java share (no look-arounds, no back-references).
 
+Languages: a taxonomy lists the keywords of every language its comments are written in, in one list
+(`late`, `te laat`, `atrasado`); accented keywords also match text typed without accents.
+
 Results count feedback rows with a non-empty `text` ("comments"); one comment can carry several
 themes, so shares do not add up to 100 %.
 """
@@ -13,6 +16,7 @@ themes, so shares do not add up to 100 %.
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 
 import ibis
@@ -21,7 +25,8 @@ import pandas as pd
 
 from ...designs.reader import read_yaml
 from ...errors import ThemeError, WorkbenchError, one_of  # noqa: F401  (re-exported)
-from ...periods import PERIODS, TRUNCATE, check_period  # noqa: F401  (PERIODS re-exported)
+from ...periods import PERIODS, check_period, period_start  # noqa: F401  (PERIODS re-exported)
+from ...privacy import suppress_small
 from ...scope import FEEDBACK_RULE, definition, scope
 
 _META = set(r"\.^$|?*+()[]{}")
@@ -74,12 +79,28 @@ def _strings(value, name: str, key: str) -> list[str]:
 
 def keyword_regex(keyword: str) -> str:
     """A keyword or phrase as a whole-word regex: spaces match any whitespace, a trailing `*`
-    any word ending (`verif*` matches verify, verification)."""
+    any word ending (`verif*` matches verify, verification). Any language: an accented letter also
+    matches its plain form ("não" matches "nao", as people type), and a keyword that starts or ends
+    with a non-ASCII letter gets a Latin-letter word edge (RE2's `\\b` is ASCII-only: `\\bótimo\\b`
+    would never match; `\\pL` is not in Python's `re`)."""
     stem, wildcard = (keyword[:-1], True) if keyword.endswith("*") else (keyword, False)
-    body = r"\s+".join("".join("\\" + c if c in _META else c for c in word) for word in stem.lower().split())
-    start = r"\b" if re.match(r"\w", stem) else ""
-    end = r"\w*" if wildcard else (r"\b" if re.search(r"\w$", stem) else "")
+    body = r"\s+".join("".join(_letter(c) for c in word) for word in stem.lower().split())
+    start = (r"\b" if stem[:1].isascii() else _EDGE_START) if re.match(r"\w", stem) else ""
+    end = (_LETTERS + "*" if not stem.isascii() else r"\w*") if wildcard else \
+        ((r"\b" if stem[-1:].isascii() else _EDGE_END) if re.search(r"\w$", stem) else "")
     return start + body + end
+
+
+_LETTERS = "[0-9A-Za-z_\u00c0-\u024f]"  # ASCII word characters and the Latin letters with diacritics
+_EDGE_START, _EDGE_END = "(?:^|[^" + _LETTERS[1:] + ")", "(?:[^" + _LETTERS[1:] + "|$)"
+
+
+def _letter(c: str) -> str:
+    """One keyword character as a regex: escaped if special; an accented letter as [accented plain]."""
+    if c in _META:
+        return "\\" + c
+    plain = "".join(x for x in unicodedata.normalize("NFKD", c) if not unicodedata.combining(x))
+    return f"[{c}{plain}]" if plain and plain != c and len(plain) == 1 else c
 
 
 def _pattern(pattern: str, name: str) -> str:
@@ -153,7 +174,7 @@ def group_columns(fb: ir.Table, by, period: str) -> tuple[ir.Table, list[str]]:
             raise ThemeError(one_of("by column", c, BY))
     if "period" in cols:
         check_period(period, ThemeError)
-        fb = fb.mutate(period=fb.feedback_ts.truncate(TRUNCATE[period]).cast("date"))
+        fb = fb.mutate(period=period_start(fb.feedback_date, period))   # business periods
     return fb, cols
 
 
@@ -193,6 +214,7 @@ def themes_table(con, *, taxonomy, by=None, filters=None, instrument=None, perio
     order = {name: i for i, name in enumerate(tax)}
     df = df.sort_values(cols + ["theme"], key=lambda s: s.map(order) if s.name == "theme" else s, kind="stable")
     df = df[cols + ["theme", "n_mentions", "n_comments", "theme_rate", "low", "high", "examples", "description"]]
+    df = suppress_small(df, count="n_comments", blank=False)   # privacy.SMALL_GROUP_RULE: flagged (issue #14)
     return definition(df.reset_index(drop=True), unit="comment (feedback response with a non-empty text)",
                       measure="share of comments whose text matches the theme (case-insensitive), Wilson interval",
                       level=level, instrument=instrument, by=cols or None, period=period if "period" in cols else None,

@@ -38,8 +38,10 @@ MATCH_RULE = ("the preceding event is the latest event of the answer's own journ
 FILTER_RULE = FEEDBACK_RULE   # answers in scope; the events they follow: the customer's whole history
 NPS_RULE = "NPS = % promoters (9-10) - % detractors (0-6), Wald interval of the mean of +100 / 0 / -100"
 MEAN_RULE = "mean score with a Student t interval"
-SENTIMENT_RULE = ("mean VADER compound (-1..+1, analysis.sentiment.score_texts) of the non-empty texts with a t "
-                  "interval; negative_text_rate: share with compound <= -0.05")
+SENTIMENT_RULE = ("mean compound (-1..+1, analysis.sentiment.score_detected: each text in its detected language) "
+                  "of the non-empty texts in a language with a sentiment lexicon (en, nl, pt; others are not "
+                  "scored and not counted in n_texts), with a t interval; negative_text_rate: share with "
+                  "compound <= -0.05")
 
 
 def check_instrument(instrument: str | None) -> str | None:
@@ -179,10 +181,10 @@ def _group_stats(r, level: float, min_n: int) -> list:
 
 
 def _sentiment(fe: ir.Table, key: ir.Value, level: float) -> pd.DataFrame | None:
-    """Per (instrument, group_value): texts scored by `sentiment.score_texts` (when that module is
-    installed): n_texts, mean compound with its t interval, negative share (compound <= -0.05)."""
+    """Per (instrument, group_value): texts scored in their own language by `sentiment.score_detected`
+    (when that module is installed): n_texts, mean compound with its t interval, negative share."""
     try:
-        from .sentiment import NEUTRAL_BAND, score_texts
+        from .sentiment import NEUTRAL_BAND, score_detected
     except ImportError:
         return None
     t = fe.filter(fe.text.notnull() & (fe.text.strip() != ""))
@@ -191,7 +193,7 @@ def _sentiment(fe: ir.Table, key: ir.Value, level: float) -> pd.DataFrame | None
             "negative_text_rate"]
     if df.empty:
         return pd.DataFrame(columns=cols)
-    df["c"] = score_texts(df.pop("text"))
+    df["c"] = score_detected(df.pop("text"))
     rows = []
     for (ins, gv), g in df.groupby(["instrument", "group_value"], sort=False):
         c = g["c"].dropna().to_numpy(float)

@@ -32,14 +32,10 @@ SELECT
   ) AS "open_window",
   "t21"."n_events",
   4 AS "n_required",
-  CAST(COALESCE(NOT "t21"."f0" IS NULL, FALSE) AS BIGINT) + 0 + CAST(COALESCE((
-    NOT "t21"."f1" IS NULL
-  ) AND (
+  CAST(COALESCE("t21"."done__0", FALSE) AS BIGINT) + 0 + CAST(COALESCE("t21"."done__1" AND (
     COALESCE("t21"."f0", 0) < "t21"."f1"
   ), FALSE) AS BIGINT) + CAST(COALESCE(
-    (
-      NOT "t21"."f2" IS NULL
-    )
+    "t21"."done__2"
     AND (
       COALESCE("t21"."f0", 0) < "t21"."f2"
     )
@@ -48,9 +44,7 @@ SELECT
     ),
     FALSE
   ) AS BIGINT) + CAST(COALESCE(
-    (
-      NOT "t21"."f6" IS NULL
-    )
+    "t21"."done__6"
     AND (
       COALESCE("t21"."f0", 0) < "t21"."f6"
     )
@@ -62,14 +56,10 @@ SELECT
     ),
     FALSE
   ) AS BIGINT) AS "n_in_order",
-  CAST(CAST(COALESCE(NOT "t21"."f0" IS NULL, FALSE) AS BIGINT) + 0 + CAST(COALESCE((
-    NOT "t21"."f1" IS NULL
-  ) AND (
+  CAST(CAST(COALESCE("t21"."done__0", FALSE) AS BIGINT) + 0 + CAST(COALESCE("t21"."done__1" AND (
     COALESCE("t21"."f0", 0) < "t21"."f1"
   ), FALSE) AS BIGINT) + CAST(COALESCE(
-    (
-      NOT "t21"."f2" IS NULL
-    )
+    "t21"."done__2"
     AND (
       COALESCE("t21"."f0", 0) < "t21"."f2"
     )
@@ -78,9 +68,7 @@ SELECT
     ),
     FALSE
   ) AS BIGINT) + CAST(COALESCE(
-    (
-      NOT "t21"."f6" IS NULL
-    )
+    "t21"."done__6"
     AND (
       COALESCE("t21"."f0", 0) < "t21"."f6"
     )
@@ -170,7 +158,11 @@ SELECT
   "t21"."too_slow__3",
   "t21"."repeated__0",
   "t21"."repeated__1",
-  "t21"."repeated__2"
+  "t21"."repeated__2",
+  "t21"."done__0",
+  "t21"."done__1",
+  "t21"."done__2",
+  "t21"."done__6"
 FROM (
   SELECT
     "t20"."customer_id",
@@ -199,8 +191,19 @@ FROM (
     "t20"."t6",
     "t20"."n6",
     "t20"."data_end_ts",
+    NOT "t20"."f0" IS NULL AS "done__0",
+    NOT "t20"."f1" IS NULL AS "done__1",
+    NOT "t20"."f2" IS NULL AS "done__2",
+    NOT "t20"."f6" IS NULL AS "done__6",
     NOT (
       NOT "t20"."f1" IS NULL
+    )
+    AND (
+      (
+        NOT "t20"."f2" IS NULL
+      ) OR (
+        NOT "t20"."f6" IS NULL
+      )
     ) AS "missing__1",
     (
       NOT "t20"."f1" IS NULL
@@ -214,6 +217,8 @@ FROM (
     ) AS "out_of_order__1",
     NOT (
       NOT "t20"."f2" IS NULL
+    ) AND (
+      NOT "t20"."f6" IS NULL
     ) AS "missing__2",
     (
       NOT "t20"."f2" IS NULL
@@ -433,6 +438,7 @@ FROM (
                     "t0"."customer_id",
                     "t0"."journey_id",
                     "t0"."event_ts",
+                    "t0"."event_date",
                     "t0"."activity",
                     "t0"."touchpoint",
                     "t0"."channel",
@@ -464,6 +470,7 @@ FROM (
                       "t9"."customer_id",
                       "t9"."journey_id",
                       "t9"."event_ts",
+                      "t9"."event_date",
                       "t9"."activity",
                       "t9"."touchpoint",
                       "t9"."channel",
@@ -488,6 +495,7 @@ FROM (
                           "t4"."customer_id",
                           "t4"."journey_id",
                           "t4"."event_ts",
+                          "t4"."event_date",
                           "t4"."activity",
                           "t4"."touchpoint",
                           "t4"."channel",
@@ -504,6 +512,7 @@ FROM (
                             "t0"."customer_id",
                             "t0"."journey_id",
                             "t0"."event_ts",
+                            "t0"."event_date",
                             "t0"."activity",
                             "t0"."touchpoint",
                             "t0"."channel",

@@ -1,9 +1,17 @@
 -- statement 1
+SELECT DISTINCT
+  "t0"."activity"
+FROM "events" AS "t0"
+WHERE
+  NOT "t0"."activity" IS NULL;
+
+-- statement 2
 WITH "t15" AS (
   SELECT
     "t14"."journey_key",
     "t14"."customer_id",
     "t14"."event_ts",
+    "t14"."event_date",
     "t14"."seq",
     "t14"."epoch",
     "t14"."m1",
@@ -25,6 +33,7 @@ WITH "t15" AS (
         "t4"."journey_key",
         "t4"."customer_id",
         "t4"."event_ts",
+        "t4"."event_date",
         "t4"."seq",
         EPOCH(CAST(DATE_TRUNC('SECOND', "t4"."event_ts") AS TIMESTAMP)) + (
           (
@@ -40,6 +49,7 @@ WITH "t15" AS (
           "t0"."customer_id",
           "t0"."journey_id",
           "t0"."event_ts",
+          "t0"."event_date",
           "t0"."activity",
           "t0"."touchpoint",
           "t0"."channel",
@@ -69,12 +79,13 @@ WITH "t15" AS (
         FROM (
           SELECT
             "t6"."journey_key",
-            MIN("t6"."event_ts") AS "first_ts"
+            MIN("t6"."event_date") AS "first_date"
           FROM (
             SELECT
               "t4"."customer_id",
               "t4"."journey_id",
               "t4"."event_ts",
+              "t4"."event_date",
               "t4"."activity",
               "t4"."touchpoint",
               "t4"."channel",
@@ -91,6 +102,7 @@ WITH "t15" AS (
                 "t0"."customer_id",
                 "t0"."journey_id",
                 "t0"."event_ts",
+                "t0"."event_date",
                 "t0"."activity",
                 "t0"."touchpoint",
                 "t0"."channel",
@@ -120,8 +132,8 @@ WITH "t15" AS (
         ) AS "t7"
         WHERE
           TRUE
-          AND "t7"."first_ts" >= MAKE_TIMESTAMP(2026, 1, 1, 0, 0, 0.0)
-          AND "t7"."first_ts" < MAKE_TIMESTAMP(2026, 7, 1, 0, 0, 0.0)
+          AND "t7"."first_date" >= MAKE_DATE(2026, 1, 1)
+          AND "t7"."first_date" <= MAKE_DATE(2026, 6, 30)
       ) AS "t9"
         ON "t4"."journey_key" = "t9"."journey_key"
       SEMI JOIN (
@@ -132,6 +144,7 @@ WITH "t15" AS (
             "t4"."journey_key",
             "t4"."customer_id",
             "t4"."event_ts",
+            "t4"."event_date",
             "t4"."seq",
             EPOCH(CAST(DATE_TRUNC('SECOND', "t4"."event_ts") AS TIMESTAMP)) + (
               (
@@ -147,6 +160,7 @@ WITH "t15" AS (
               "t0"."customer_id",
               "t0"."journey_id",
               "t0"."event_ts",
+              "t0"."event_date",
               "t0"."activity",
               "t0"."touchpoint",
               "t0"."channel",
@@ -176,12 +190,13 @@ WITH "t15" AS (
             FROM (
               SELECT
                 "t6"."journey_key",
-                MIN("t6"."event_ts") AS "first_ts"
+                MIN("t6"."event_date") AS "first_date"
               FROM (
                 SELECT
                   "t4"."customer_id",
                   "t4"."journey_id",
                   "t4"."event_ts",
+                  "t4"."event_date",
                   "t4"."activity",
                   "t4"."touchpoint",
                   "t4"."channel",
@@ -198,6 +213,7 @@ WITH "t15" AS (
                     "t0"."customer_id",
                     "t0"."journey_id",
                     "t0"."event_ts",
+                    "t0"."event_date",
                     "t0"."activity",
                     "t0"."touchpoint",
                     "t0"."channel",
@@ -227,8 +243,8 @@ WITH "t15" AS (
             ) AS "t7"
             WHERE
               TRUE
-              AND "t7"."first_ts" >= MAKE_TIMESTAMP(2026, 1, 1, 0, 0, 0.0)
-              AND "t7"."first_ts" < MAKE_TIMESTAMP(2026, 7, 1, 0, 0, 0.0)
+              AND "t7"."first_date" >= MAKE_DATE(2026, 1, 1)
+              AND "t7"."first_date" <= MAKE_DATE(2026, 6, 30)
           ) AS "t9"
             ON "t4"."journey_key" = "t9"."journey_key"
         ) AS "t10"

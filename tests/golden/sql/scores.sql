@@ -1,5 +1,12 @@
 -- statement 1
 SELECT DISTINCT
+  "t0"."instrument"
+FROM "feedback" AS "t0"
+WHERE
+  NOT "t0"."instrument" IS NULL;
+
+-- statement 2
+SELECT DISTINCT
   *
 FROM (
   SELECT
@@ -14,7 +21,7 @@ FROM (
       "t0"."instrument" IN ('nps')
       AND NOT "t0"."score" IS NULL
       AND TRUE
-      AND "t0"."feedback_ts" >= MAKE_TIMESTAMP(2026, 1, 1, 0, 0, 0.0)
+      AND "t0"."feedback_date" >= MAKE_DATE(2026, 1, 1)
   ) AS "t4"
   SEMI JOIN (
     SELECT
@@ -26,10 +33,11 @@ FROM (
     ON "t4"."customer_id" = "t5"."customer_id"
 ) AS "t6";
 
--- statement 2
+-- statement 3
 SELECT
   "t7"."period",
   COUNT(*) AS "n",
+  COUNT(DISTINCT "t7"."customer_id") AS "n_customers",
   COUNT(*) FILTER(WHERE
     "t7"."score" >= 9) AS "n_good",
   COUNT(*) FILTER(WHERE
@@ -52,6 +60,7 @@ FROM (
     "t6"."customer_id",
     "t6"."journey_id",
     "t6"."feedback_ts",
+    "t6"."feedback_date",
     "t6"."instrument",
     "t6"."score",
     "t6"."scale_min",
@@ -63,13 +72,14 @@ FROM (
     "t6"."source",
     "t6"."seq",
     "t6"."attributes",
-    CAST(DATE_TRUNC('MONTH', "t6"."feedback_ts") AS DATE) AS "period"
+    CAST(CAST(DATE_TRUNC('MONTH', "t6"."feedback_date") AS TIMESTAMP) AS DATE) AS "period"
   FROM (
     SELECT
       "t4"."feedback_id",
       "t4"."customer_id",
       "t4"."journey_id",
       "t4"."feedback_ts",
+      "t4"."feedback_date",
       "t4"."instrument",
       "t4"."score",
       "t4"."scale_min",
@@ -89,7 +99,7 @@ FROM (
         "t0"."instrument" IN ('nps')
         AND NOT "t0"."score" IS NULL
         AND TRUE
-        AND "t0"."feedback_ts" >= MAKE_TIMESTAMP(2026, 1, 1, 0, 0, 0.0)
+        AND "t0"."feedback_date" >= MAKE_DATE(2026, 1, 1)
     ) AS "t4"
     SEMI JOIN (
       SELECT

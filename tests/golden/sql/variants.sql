@@ -22,6 +22,7 @@ FROM (
           "t16"."customer_id",
           "t16"."start_ts",
           "t16"."end_ts",
+          "t16"."start_date",
           LIST_APPLY(
             LIST_SORT("t16"."steps"),
             LAMBDA __ibis_param_s__ : (
@@ -52,12 +53,14 @@ FROM (
               NOT {'pos': "t15"."pos", 'activity': "t15"."activity"} IS NULL) AS "steps",
             MIN("t15"."customer_id") AS "customer_id",
             MIN("t15"."event_ts") AS "start_ts",
-            MAX("t15"."event_ts") AS "end_ts"
+            MAX("t15"."event_ts") AS "end_ts",
+            MIN("t15"."event_date") AS "start_date"
           FROM (
             SELECT
               "t14"."customer_id",
               "t14"."journey_id",
               "t14"."event_ts",
+              "t14"."event_date",
               "t14"."activity",
               "t14"."touchpoint",
               "t14"."channel",
@@ -72,6 +75,7 @@ FROM (
               "t14"."pos",
               "t14"."next_activity",
               "t14"."journey_start_ts",
+              "t14"."journey_start_date",
               "t14"."seconds_to_next",
               "t14"."first_in_journey",
               "t14"."first_for_customer",
@@ -91,6 +95,7 @@ FROM (
                 "t13"."customer_id",
                 "t13"."journey_id",
                 "t13"."event_ts",
+                "t13"."event_date",
                 "t13"."activity",
                 "t13"."touchpoint",
                 "t13"."channel",
@@ -105,6 +110,7 @@ FROM (
                 "t13"."pos",
                 "t13"."next_activity",
                 "t13"."journey_start_ts",
+                "t13"."journey_start_date",
                 "t13"."seconds_to_next",
                 (
                   ROW_NUMBER() OVER (
@@ -130,6 +136,7 @@ FROM (
                     "t11"."customer_id",
                     "t11"."journey_id",
                     "t11"."event_ts",
+                    "t11"."event_date",
                     "t11"."activity",
                     "t11"."touchpoint",
                     "t11"."channel",
@@ -145,6 +152,7 @@ FROM (
                     "t11"."next_activity",
                     "t11"."next_ts",
                     "t11"."journey_start_ts",
+                    "t11"."journey_start_date",
                     (
                       EPOCH(CAST(DATE_TRUNC('SECOND', "t11"."next_ts") AS TIMESTAMP)) + (
                         (
@@ -163,6 +171,7 @@ FROM (
                       "t10"."customer_id",
                       "t10"."journey_id",
                       "t10"."event_ts",
+                      "t10"."event_date",
                       "t10"."activity",
                       "t10"."touchpoint",
                       "t10"."channel",
@@ -194,12 +203,17 @@ FROM (
                       MIN("t10"."event_ts") OVER (
                         PARTITION BY "t10"."journey_key"
                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                      ) AS "journey_start_ts"
+                      ) AS "journey_start_ts",
+                      MIN("t10"."event_date") OVER (
+                        PARTITION BY "t10"."journey_key"
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                      ) AS "journey_start_date"
                     FROM (
                       SELECT
                         "t4"."customer_id",
                         "t4"."journey_id",
                         "t4"."event_ts",
+                        "t4"."event_date",
                         "t4"."activity",
                         "t4"."touchpoint",
                         "t4"."channel",
@@ -216,6 +230,7 @@ FROM (
                           "t0"."customer_id",
                           "t0"."journey_id",
                           "t0"."event_ts",
+                          "t0"."event_date",
                           "t0"."activity",
                           "t0"."touchpoint",
                           "t0"."channel",
@@ -245,12 +260,13 @@ FROM (
                         FROM (
                           SELECT
                             "t6"."journey_key",
-                            MIN("t6"."event_ts") AS "first_ts"
+                            MIN("t6"."event_date") AS "first_date"
                           FROM (
                             SELECT
                               "t4"."customer_id",
                               "t4"."journey_id",
                               "t4"."event_ts",
+                              "t4"."event_date",
                               "t4"."activity",
                               "t4"."touchpoint",
                               "t4"."channel",
@@ -267,6 +283,7 @@ FROM (
                                 "t0"."customer_id",
                                 "t0"."journey_id",
                                 "t0"."event_ts",
+                                "t0"."event_date",
                                 "t0"."activity",
                                 "t0"."touchpoint",
                                 "t0"."channel",
@@ -296,8 +313,8 @@ FROM (
                         ) AS "t7"
                         WHERE
                           TRUE
-                          AND "t7"."first_ts" >= MAKE_TIMESTAMP(2026, 1, 1, 0, 0, 0.0)
-                          AND "t7"."first_ts" < MAKE_TIMESTAMP(2026, 7, 1, 0, 0, 0.0)
+                          AND "t7"."first_date" >= MAKE_DATE(2026, 1, 1)
+                          AND "t7"."first_date" <= MAKE_DATE(2026, 6, 30)
                       ) AS "t9"
                         ON "t4"."journey_key" = "t9"."journey_key"
                     ) AS "t10"

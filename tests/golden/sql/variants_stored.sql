@@ -40,6 +40,7 @@ FROM (
           "t12"."customer_id",
           "t12"."start_ts",
           "t12"."end_ts",
+          "t12"."start_date",
           LIST_APPLY(
             LIST_SORT("t12"."steps"),
             LAMBDA __ibis_param_s__ : (
@@ -70,12 +71,14 @@ FROM (
               NOT {'pos': "t11"."pos", 'activity': "t11"."activity"} IS NULL) AS "steps",
             MIN("t11"."customer_id") AS "customer_id",
             MIN("t11"."event_ts") AS "start_ts",
-            MAX("t11"."event_ts") AS "end_ts"
+            MAX("t11"."event_ts") AS "end_ts",
+            MIN("t11"."event_date") AS "start_date"
           FROM (
             SELECT
               "t10"."customer_id",
               "t10"."journey_id",
               "t10"."event_ts",
+              "t10"."event_date",
               "t10"."activity",
               "t10"."touchpoint",
               "t10"."channel",
@@ -90,6 +93,7 @@ FROM (
               "t10"."pos",
               "t10"."next_activity",
               "t10"."journey_start_ts",
+              "t10"."journey_start_date",
               "t10"."seconds_to_next",
               "t10"."first_in_journey",
               "t10"."first_for_customer",
@@ -109,6 +113,7 @@ FROM (
                 "t9"."customer_id",
                 "t9"."journey_id",
                 "t9"."event_ts",
+                "t9"."event_date",
                 "t9"."activity",
                 "t9"."touchpoint",
                 "t9"."channel",
@@ -123,6 +128,7 @@ FROM (
                 "t9"."pos",
                 "t9"."next_activity",
                 "t9"."journey_start_ts",
+                "t9"."journey_start_date",
                 "t9"."seconds_to_next",
                 (
                   ROW_NUMBER() OVER (
@@ -148,6 +154,7 @@ FROM (
                     "t7"."customer_id",
                     "t7"."journey_id",
                     "t7"."event_ts",
+                    "t7"."event_date",
                     "t7"."activity",
                     "t7"."touchpoint",
                     "t7"."channel",
@@ -163,6 +170,7 @@ FROM (
                     "t7"."next_activity",
                     "t7"."next_ts",
                     "t7"."journey_start_ts",
+                    "t7"."journey_start_date",
                     (
                       EPOCH(CAST(DATE_TRUNC('SECOND', "t7"."next_ts") AS TIMESTAMP)) + (
                         (
@@ -181,6 +189,7 @@ FROM (
                       "t6"."customer_id",
                       "t6"."journey_id",
                       "t6"."event_ts",
+                      "t6"."event_date",
                       "t6"."activity",
                       "t6"."touchpoint",
                       "t6"."channel",
@@ -212,12 +221,17 @@ FROM (
                       MIN("t6"."event_ts") OVER (
                         PARTITION BY "t6"."journey_key"
                         ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
-                      ) AS "journey_start_ts"
+                      ) AS "journey_start_ts",
+                      MIN("t6"."event_date") OVER (
+                        PARTITION BY "t6"."journey_key"
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
+                      ) AS "journey_start_date"
                     FROM (
                       SELECT
                         "t4"."customer_id",
                         "t4"."journey_id",
                         "t4"."event_ts",
+                        "t4"."event_date",
                         "t4"."activity",
                         "t4"."touchpoint",
                         "t4"."channel",
@@ -234,6 +248,7 @@ FROM (
                           "t0"."customer_id",
                           "t0"."journey_id",
                           "t0"."event_ts",
+                          "t0"."event_date",
                           "t0"."activity",
                           "t0"."touchpoint",
                           "t0"."channel",
