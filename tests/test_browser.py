@@ -162,6 +162,18 @@ def test_landing_page_lists_every_dashboard(server, browser):
     page.context.close()
 
 
+def test_the_planted_hand_off_gap_reads_right_on_the_dashboard(dashboards, demo_db):
+    """E1 as a stakeholder sees it (issue #14): the default hand-off page's app → phone gap is drawn
+    with the planted sign, its interval holding the planted -20 points."""
+    from .test_planted_default_path import gaps_in_svg
+
+    chart = [s for s in _chart_svgs(dashboards["funnels_and_gaps"]) if "With minus without" in s]
+    assert len(chart) == 1
+    points, low, high = gaps_in_svg(chart[0])["app → phone"]
+    planted = demo_db[1]["effects"]["E1"]["planted"]["completion_gap"] * 100
+    assert points < 0 and high < 0 and low <= planted <= high, (points, low, high)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_dashboard_renders_its_charts(dashboards, name):
     page = dashboards[name]

@@ -29,6 +29,7 @@ import duckdb
 import pytest
 
 from cjworkbench import cli, reports
+from cjworkbench.reports import index as report_index
 from cjworkbench.reports import REMOTE
 
 from .test_browser import Server as ServeProcess
@@ -363,7 +364,7 @@ def test_two_report_runs_into_one_folder_take_turns(small_db, tmp_path, monkeypa
                 met.append(False)
         return real_replace(src, dst)
 
-    monkeypatch.setattr(reports.os, "replace", replace)
+    monkeypatch.setattr(report_index.os, "replace", replace)   # the index is written by reports.index
     with cf.ThreadPoolExecutor(2) as pool:
         runs = [pool.submit(reports.run_report, small_db, period="month", as_of=day, out=out, notebooks=[nb])
                 for day in ("2026-05-31", "2026-06-30")]

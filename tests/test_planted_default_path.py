@@ -187,3 +187,37 @@ def test_the_runner_reads_the_notebook_defaults(dashboards):
     gaps = view("funnels_and_gaps", "switch_gaps_table")
     assert gaps.table is cjworkbench.switch_gaps_table
     assert gaps.panel.interactive is False and gaps._values("options")["unit"] == "session"
+
+
+GAP = re.compile(r"^([+-]\d+\.\d) pts \(([+-]\d+\.\d) to ([+-]\d+\.\d)\)")
+
+
+def gaps_in_svg(svg: str) -> dict[str, tuple[float, float, float]]:
+    """{"app → phone": (points, low, high)} as the drawn switch-gaps chart labels them: its y-axis
+    labels (the switches) and its "With minus without" text marks come in the table's order."""
+    texts = [re.sub(r"<[^>]+>", "", t).replace("&gt;", ">").replace("−", "-").strip()
+             for t in re.findall(r"<text\b[^>]*>(.*?)</text>", svg, flags=re.S)]
+    switches = list(dict.fromkeys(t for t in texts if " → " in t))
+    gaps = [tuple(map(float, m.groups())) for m in (GAP.match(t) for t in texts) if m]
+    assert switches and len(gaps) == len(switches), (switches, gaps)
+    return dict(zip(switches, gaps))
+
+
+def test_e1_reads_right_in_the_report(demo_db, tmp_path):
+    """`cjw report` (papermill, SVG) of the hand-off page on the demo: the drawn app → phone gap has the
+    planted sign and its interval holds the planted size (the year to date: half the demo's sessions)."""
+    import base64
+
+    from cjworkbench import cli
+
+    db, truth = demo_db
+    out = tmp_path / "out"
+    assert cli.main(["report", "--db", str(db), "--period", "year", "--as-of", "2026-06-30", "--out", str(out),
+                     "--notebooks", str(NOTEBOOKS / "funnels_and_gaps.py")]) == 0
+    page = (out / "2026" / "funnels_and_gaps.html").read_text()
+    svgs = [base64.b64decode(b).decode() for b in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page)]
+    chart = [s for s in svgs if "With minus without" in s]
+    assert len(chart) == 1
+    points, low, high = gaps_in_svg(chart[0])["app → phone"]
+    planted = truth["effects"]["E1"]["planted"]["completion_gap"] * 100
+    assert points < 0 and high < 0 and low <= planted <= high, (points, low, high)

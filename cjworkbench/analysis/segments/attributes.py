@@ -18,8 +18,10 @@ MAX_CATEGORIES = 12
 def attribute_features(cust: ir.Table) -> pd.DataFrame:
     """One row per customer of `cust` (index `customer_id`), the attribute columns above."""
     d = cust.select("customer_id", "attributes").execute()
-    wide = pd.DataFrame.from_records([a or {} for a in d["attributes"]], index=pd.Index(d["customer_id"],
-                                                                                        name="customer_id"))
+    index = pd.Index(d["customer_id"], name="customer_id")
+    if d.empty:   # from_records of no rows would give a RangeIndex, which no customer_id joins
+        return pd.DataFrame(index=index)
+    wide = pd.DataFrame.from_records([a or {} for a in d["attributes"]], index=index)
     out = {}
     for key in sorted(wide.columns):
         text = wide[key].astype("string").str.strip()

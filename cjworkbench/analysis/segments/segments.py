@@ -77,7 +77,10 @@ def customer_features(con, *, filters=None, as_of=None, personas=None) -> pd.Dat
     base = cust.select("customer_id") if personas is None else \
         cust.select("customer_id").join(persona_of(con, personas), "customer_id")
     long = _long_features(con, filters, as_of).semi_join(cust.select("customer_id"), "customer_id")
-    base_df, long_df = base.execute().join(attribute_features(cust), on="customer_id"), long.execute()
+    base_df, attrs, long_df = base.execute(), attribute_features(cust), long.execute()
+    # pandas cannot join an empty string-keyed frame (ArrowInvalid): no customers, just the columns
+    base_df = base_df.join(attrs, on="customer_id") if len(base_df) and len(attrs.columns) else \
+        base_df.reindex(columns=[*base_df.columns, *attrs.columns])
     wide = long_df.pivot_table(index="customer_id", columns="feature", values="value", aggfunc="first")
     df = base_df.set_index("customer_id").join(wide, how="left").sort_index()
     # no event in scope (an empty period): no feature rows to pivot, yet every profile column exists
@@ -181,7 +184,7 @@ def cluster_labels(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None, 
     if len(x) < k or x.shape[1] == 0:
         from ...scope import FilterError
 
-        if x.shape[1] == 0:
+        if x.shape[1] == 0 and len(df):   # customers, but nothing known about them (no customers: the filters)
             raise FilterError(f"The {len(df):,} customers in scope have no events and no attributes to cluster on: "
                               f"load their events, or a customers export with attributes (numbers or categories).")
         raise FilterError(f"Clustering into {k} groups needs at least {k} customers with events in scope; the "
