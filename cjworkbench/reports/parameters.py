@@ -81,8 +81,9 @@ def _value(p: Parameter, value, notebook: str):
         raise ReportError(f"{notebook}: {exc}") from None
 
 
-def per_notebook(given: dict[str, object], files) -> dict[str, dict]:
-    """{notebook stem: the checked values of `given` its parameters cell declares}. A name no notebook
+def per_notebook(given: dict[str, object], files, run: dict | None = None) -> dict[str, dict]:
+    """{notebook stem: the values of `run` (what `cjw report` sets: db, dates, renderer ...) and the
+    checked values of `given` that its parameters cell declares}. A name of `given` no notebook
     declares, or one `cjw report` sets itself, is a ReportError naming the nearest declared names."""
     cells = {f.stem: declared(f) for f in files}
     names = sorted({n for c in cells.values() for n in c} - set(RUN))
@@ -93,5 +94,6 @@ def per_notebook(given: dict[str, object], files) -> dict[str, dict]:
         if not any(name in c for c in cells.values()):
             raise ReportError(f"Unknown report parameter '{clip(name)}': no notebook of this report declares it."
                               + did_you_mean(name, names) + f" The notebooks declare: {', '.join(names)}.")
-    return {stem: {n: _value(_declaration(n, stem, cell[n]), v, stem) for n, v in given.items() if n in cell}
+    return {stem: {**{n: v for n, v in (run or {}).items() if n in cell},
+                   **{n: _value(_declaration(n, stem, cell[n]), v, stem) for n, v in given.items() if n in cell}}
             for stem, cell in cells.items()}

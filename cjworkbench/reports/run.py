@@ -112,7 +112,9 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
         raise ReportError(f"Database '{db}' does not exist. Build it with `cjw ingest` (or `make demo`).")
     cur = period_window(period, as_of)   # checks period and as_of before anything runs
     files = report_notebooks(notebooks)
-    given = report_parameters.per_notebook(dict(parameters or {}), files)
+    run = {"db": str(db), "period": period, "as_of": str(cur.end), "start_date": str(cur.start),
+           "end_date": str(cur.end), "interactive": False, "renderer": "svg"}
+    params = report_parameters.per_notebook(dict(parameters or {}), files, run)   # checked before anything runs
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     say = progress or (lambda msg: None)
@@ -123,10 +125,8 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
             held = data_in_period(db, cur)
             no_data = not (held["events"] or held["feedback"])
             shutil.rmtree(out / FAILED / cur.label, ignore_errors=True)   # an older failure of this period is superseded
-            base = {"db": str(db), "period": period, "as_of": str(cur.end), "start_date": str(cur.start),
-                    "end_date": str(cur.end), "interactive": False, "renderer": "svg"}
             entries = (_no_data_pages(files, build, db, cur, held, say) if no_data else
-                       _run_notebooks(files, build, base, given, cur, out, timeout=timeout, say=say))
+                       _run_notebooks(files, build, params, cur, out, timeout=timeout, say=say))
             made = manifest(db, period, cur, entries, no_data=no_data, parameters=dict(parameters or {}))
             if len(made["failed"]) == len(entries):
                 raise ReportError(f"Every notebook failed; earlier reports in {out} are unchanged. "
@@ -170,7 +170,7 @@ def data_in_period(db: Path, cur: Window) -> dict:
         con.disconnect()
 
 
-def _run_notebooks(files, build: Path, base: dict, given: dict, cur: Window, out: Path, *, timeout, say) -> list[dict]:
+def _run_notebooks(files, build: Path, params: dict, cur: Window, out: Path, *, timeout, say) -> list[dict]:
     import jupytext
 
     entries = []
@@ -178,11 +178,9 @@ def _run_notebooks(files, build: Path, base: dict, given: dict, cur: Window, out
         started = time.perf_counter()
         executed = build / f"{f.stem}.ipynb"
         heading = title(jupytext.read(f), f.stem)
-        cell = report_parameters.declared(f)
-        params = {**{k: v for k, v in base.items() if k in cell}, **given[f.stem]}
         entry = {"name": f.stem, "title": heading, "html": f"{f.stem}.html"}
         try:
-            execute(f, executed, params, timeout=timeout)
+            execute(f, executed, params[f.stem], timeout=timeout)
             (build / entry["html"]).write_text(to_html(executed, heading), encoding="utf-8")
             executed.unlink()
         except Exception as exc:  # noqa: BLE001  any failure of one notebook: keep it, say where, go on
