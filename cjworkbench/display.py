@@ -94,14 +94,17 @@ def _cell_texts(column, values: pd.Series, unit: str | None) -> tuple[list[str],
         if kind == "number" and pd.api.types.is_integer_dtype(values):
             kind = "count"
         return [formats.value_text(v, kind, unit=unit) for v in values], True
+    if str(column) in formats.NAME_COLUMNS:   # raw activity / touchpoint / driver names, as people read them
+        return [formats.display_name(v) for v in values], False
     return [formats.MISSING if formats.is_missing(v) else str(v) for v in values], False
 
 
 def table_html(df) -> str:
     """A small table for the page: headers in words (`formats.column_title`), each value read by its
     column (shares as %, durations in days/hours/min, p-values, yes/no, counts with separators),
-    numbers right-aligned under right-aligned headers; under it the privacy note and the result's
-    definition (as under every chart). `df` itself is not changed."""
+    numbers right-aligned under right-aligned headers, raw names in words (`formats.display_name`); under
+    it the privacy note and, folded under "How is this calculated?", the result's definition. `df` itself
+    is not changed."""
     from .privacy import suppression_note
 
     definition = df.attrs.get("definition") or {}
@@ -117,6 +120,9 @@ def table_html(df) -> str:
              f"<thead><tr>{''.join(head)}</tr></thead><tbody>{body}</tbody></table>")
     from .charts.theme import definition_sentences
 
-    notes = [suppression_note(df)] + (definition_sentences(definition) if definition else [])
-    text = " ".join(n for n in notes if n)
-    return table + (f'<p style="color:#666;font-size:smaller;max-width:60em">{html.escape(text)}</p>' if text else "")
+    note = suppression_note(df)   # what is hidden stays in sight; the method is one click away
+    method = " ".join(n for n in (definition_sentences(definition) if definition else []) if n)
+    style = "color:#666;font-size:smaller;max-width:60em"
+    return (table + (f'<p style="{style}">{html.escape(note)}</p>' if note else "")
+            + (f'<details class="cjw-method" style="{style}"><summary>How is this calculated?</summary>'
+               f"<p>{html.escape(method)}</p></details>" if method else ""))

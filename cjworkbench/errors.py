@@ -107,6 +107,10 @@ class ChartError(WorkbenchError, ValueError):
     """A chart was given a table it cannot draw (wrong analysis, missing columns, bad option)."""
 
 
+class HeadlineError(WorkbenchError, ValueError):
+    """An unknown page of a headline, or a database with nothing to put in one."""
+
+
 class ControlError(WorkbenchError, ValueError):
     """A control holds a value the analyses cannot use."""
 

@@ -9,14 +9,15 @@ import duckdb
 
 from .contract import BOOKKEEPING_TABLES, CANONICAL_TABLES, DESIGN_TABLES
 from .model import DERIVED
+from .sessions import RULE_TABLE, SESSIONS
 from .errors import DatabaseError
 
 _PARTITIONS = {"events": "event_month", "feedback": "feedback_month"}
 
 
 def export_parquet(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
-    """Write each table (the designs and the derived ones too, when present) to `out_dir/<table>/`;
-    events and feedback by month."""
+    """Write each table (the designs, the derived ones and the stored web sessions too, when present) to
+    `out_dir/<table>/`; events and feedback by month."""
     db_path, out_dir = Path(db_path), Path(out_dir)
     if not db_path.is_file():
         raise DatabaseError(f"Database '{db_path}' does not exist.")
@@ -25,7 +26,8 @@ def export_parquet(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        extra = tuple(t for t in DESIGN_TABLES + tuple(DERIVED) if t in present)
+        stored = DESIGN_TABLES + tuple(DERIVED) + (SESSIONS, RULE_TABLE)   # so Spark reads what DuckDB reads
+        extra = tuple(t for t in stored if t in present)
         for table in CANONICAL_TABLES + BOOKKEEPING_TABLES + extra:
             target = out_dir / table
             shutil.rmtree(target, ignore_errors=True)

@@ -222,3 +222,49 @@ def value_text(value, kind: str, *, unit: str | None = None) -> str:
         return money(value, unit)
     return {"duration": duration, "share": share, "points": points, "p_value": p_value,
             "count": count}.get(kind, number)(value)
+
+
+def period_name(label) -> str:
+    """A period's label in words: '2026-10' -> 'October 2026'; other labels ('2026-W10', '2026') as they are."""
+    import datetime as dt
+    import re
+
+    label = str(label)
+    if re.fullmatch(r"\d{4}-\d{2}", label):
+        return dt.date(int(label[:4]), int(label[5:]), 1).strftime("%B %Y")
+    return label
+
+
+# ---- names people read: the `labels:` design, else raw snake_case names humanised
+NAME_COLUMNS = ("activity", "from_activity", "to_activity", "name", "touchpoint", "driver", "theme", "step",
+                "variant", "from_value", "to_value", "item", "label", "first_deviation_step")
+PATH_SEPARATOR = " → "
+_page_labels: dict[str, str] = {}
+
+
+def use_labels(labels) -> None:
+    """The page's display names (the database's `labels:` design; None or {}: none), read by `display_name`."""
+    _page_labels.clear()
+    _page_labels.update({str(k): str(v) for k, v in (labels or {}).items()})
+
+
+def display_name(name, labels=None) -> str:
+    """The name a person reads for a raw activity, touchpoint, driver or column name: `labels` (default:
+    the page's, `use_labels`), else a snake_case name in words ("order_shipped" -> "Order shipped",
+    "n_steps" -> "Steps", "nps" -> "NPS"); a name without an underscore stays as written ("web",
+    "Resolve ticket"), and a path "a → b" is named step by step."""
+    if is_missing(name):
+        return MISSING
+    text = str(name)
+    table = _page_labels if labels is None else labels
+    if text in table:
+        return str(table[text])
+    if PATH_SEPARATOR in text:
+        return PATH_SEPARATOR.join(display_name(part, labels) for part in text.split(PATH_SEPARATOR))
+    if text in COLUMN_TITLES or text.startswith("n_"):
+        return column_title(text)
+    if text in ACRONYMS:
+        return ACRONYMS[text]
+    if "_" not in text or not text.replace("_", "").isalnum() or text != text.lower():
+        return text
+    return column_title(text)

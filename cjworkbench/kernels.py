@@ -1,11 +1,19 @@
-"""The kernel manager `cjw serve` gives Voilà: at most `max_kernels` live dashboard kernels.
+"""The kernel manager `cjw serve` gives Voilà: at most `max_kernels` live dashboard kernels, a
+preheated pool that fits under that cap, and closed tabs that end their kernel at once.
 
 Voilà starts a kernel for every page load, a bare HTTP GET included, and a dashboard kernel holds
-about 400-470 MB. Without a cap some 45 requests exhaust a 24 GB machine. Beyond the cap a page
-load is answered `503` with `BUSY` ("... try again in a minute") instead of a new kernel; kernels
-still starting count, so a burst of requests cannot overshoot. Idle kernels without an open tab
-are culled by the `MappingKernelManager.cull_*` settings `dashboards.voila_command` passes, which
-frees their places.
+about 300-470 MB. Without a cap some 45 requests exhaust a 24 GB machine. Beyond the cap a page
+load is answered `503` with `BUSY` (the `cjw` template's busy page, which retries by itself;
+`cjworkbench.serving`) instead of a new kernel; kernels still starting and preheated kernels
+waiting for a viewer count, so a burst of requests cannot overshoot. The preheated pool
+(`serve(pool=N)`) refills only into free places, and again when a session ends.
+
+Closed tabs: Voilà's page sends a shutdown beacon on `beforeunload`, but its `_xsrf` field is
+empty (Voilà never sets the cookie; voila #1458), so the server refused it with 403 and the
+kernel lived on until culled. The shutdown handler here accepts the beacon without the XSRF
+check (it still needs an authenticated viewer, and only ends the kernel whose random id it
+names). Kernels without an open tab that sent no beacon are culled by the
+`MappingKernelManager.cull_*` settings `dashboards.voila_command` passes.
 
 The `token` URL parameter (`cjw serve` with $CJW_SERVE_TOKEN) is taken out of the request URL
 and query string Voilà hands each kernel, so no notebook can show or log it.
@@ -17,40 +25,111 @@ jupyter_server, so nothing else in the package imports this module.
 
 from __future__ import annotations
 
+import uuid
+
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
 from traitlets import Integer
 
-from .dashboards import without_token
+from .serving import without_token
 
-BUSY = "The dashboards are busy: all {n} sessions are in use. Please try again in a minute."
+BUSY = "The dashboards are busy: all {n} sessions are in use."   # the busy page adds that it retries by itself
+
+
+def _accept_shutdown_beacon() -> None:
+    """Let Voilà's tab-close beacon through (see the module docstring)."""
+    try:
+        from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+    except ImportError:   # another Voilà: its own handler stays
+        return
+    VoilaShutdownKernelHandler.check_xsrf_cookie = lambda self: None
+
+
+_accept_shutdown_beacon()
 
 
 class CappedKernelManager(AsyncMappingKernelManager):
     """An `AsyncMappingKernelManager` that refuses a new kernel while `max_kernels` are alive."""
 
-    max_kernels = Integer(8, config=True, help="Most kernels alive at once (starting ones included); "
-                                               "0 or less: no cap.")
+    max_kernels = Integer(8, config=True, help="Most kernels alive at once (starting and preheated ones "
+                                               "included); 0 or less: no cap.")
 
     def __init__(self, **kwargs):
+        self._starting: set[str] = set()   # ids of kernels being started (viewers' and the pool's)
+        self._pool_pending = 0    # pool refills scheduled whose kernel has not started yet
+        self._closing = False
         super().__init__(**kwargs)
-        self._starting = 0
 
     def n_live(self) -> int:
-        """Kernels running plus kernels still starting."""
-        return len(self.list_kernel_ids()) + self._starting
+        """Kernels running, starting, or scheduled for the pool (a kernel that just started is in
+        both of the first two for a moment: counted once)."""
+        return len(set(self.list_kernel_ids()) | self._starting) + self._pool_pending
+
+    def room(self) -> int:
+        """How many more kernels may start now (a large number without a cap)."""
+        return 1 << 30 if self.max_kernels <= 0 else max(0, self.max_kernels - self.n_live())
 
     async def start_kernel(self, *args, kernel_id=None, **kwargs):
         if kernel_id is not None and kernel_id in self:   # an existing kernel: nothing new starts
             return await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)
-        live = self.n_live()
-        if 0 < self.max_kernels <= live:
-            self.log.warning("Refused a new kernel: %d of at most %d alive.", live, self.max_kernels)
+        pooled = (kwargs.get("env") or {}).get("VOILA_PREHEAT") == "True"
+        if pooled:   # a pool refill: its place was counted when it was scheduled (`fill_if_needed`)
+            self._pool_pending = max(0, self._pool_pending - 1)
+        elif not self.room():
+            self.log.warning("Refused a new kernel: %d of at most %d alive (%d running, %d starting, %d scheduled "
+                             "for the pool).", self.n_live(), self.max_kernels, len(self.list_kernel_ids()),
+                             len(self._starting), self._pool_pending)
             raise web.HTTPError(503, reason=BUSY.format(n=self.max_kernels))
         if kwargs.get("env"):
             kwargs["env"] = without_token(kwargs["env"])
-        self._starting += 1   # counted from here: the check and this increment run without an await between
+        kernel_id = str(uuid.uuid4())   # a new kernel's id, chosen here so it is counted once (`n_live`)
+        self._starting.add(kernel_id)   # counted from here: the check and this run without an await between
         try:
             return await super().start_kernel(*args, kernel_id=kernel_id, **kwargs)
         finally:
-            self._starting -= 1
+            self._starting.discard(kernel_id)
+
+    async def shutdown_kernel(self, kernel_id, *args, **kwargs):
+        result = await super().shutdown_kernel(kernel_id, *args, **kwargs)
+        self._refill_pools()   # a place is free again: a viewer's next kernel can be warming
+        return result
+
+    async def shutdown_all(self, *args, **kwargs):
+        self._closing = True
+        return await super().shutdown_all(*args, **kwargs)
+
+    def _refill_pools(self) -> None:
+        if self._closing or not hasattr(self, "_pools"):
+            return
+        for name, config in self.kernel_pools_config.items():
+            if name != "default" and config.get("pool_size", 0) > len(self._pools.get(name, ())):
+                self.fill_if_needed(notebook_name=name)
+
+    def __init_subclass__(cls, **kwargs):
+        """Voilà's preheating subclass (`voila_kernel_manager_factory`): its pool refills only into
+        free places under the cap, each counted from when it is scheduled."""
+        super().__init_subclass__(**kwargs)
+        fill = cls.__dict__.get("fill_if_needed")
+        if fill is None:
+            return
+
+        def fill_if_needed(self, delay=None, notebook_name=None, **kw):
+            if self._closing:
+                return None
+            config = self.kernel_pools_config
+            wanted = config.get(notebook_name, config.get("default", {})).get("pool_size", 0)
+            have = len(self._pools.get(notebook_name, ()))
+            allowed = min(max(0, wanted - have), self.room())
+            if allowed <= 0:
+                return None
+            if allowed < wanted - have:   # only part of the pool fits under the cap now
+                self.kernel_pools_config = {**config, notebook_name: {**config.get(notebook_name, {}),
+                                                                      "pool_size": have + allowed}}
+            try:
+                fill(self, delay=delay, notebook_name=notebook_name, **kw)
+            finally:
+                self.kernel_pools_config = config
+            self._pool_pending += len(self._pools.get(notebook_name, ())) - have
+            return None
+
+        cls.fill_if_needed = fill_if_needed

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .backends import database
 from .errors import WorkbenchError
 
 DEFAULT_PORT = 8888
@@ -34,8 +35,8 @@ def state_dir() -> Path:
 def lab_command(db, notebooks, *, port: int = DEFAULT_PORT, open_browser: bool = True,
                 state: Path | None = None) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) of the JupyterLab process; writes the default-viewer setting into `state`."""
-    db, notebooks = Path(db).absolute(), Path(notebooks).absolute()
-    if not db.is_file():
+    db, notebooks = database(db), Path(notebooks).absolute()   # a `spark:` value stays as it is
+    if isinstance(db, Path) and not db.is_file():
         raise LabError(f"Database '{db}' does not exist. Build it with `cjw ingest` (or `make demo`).")
     if not notebooks.is_dir():
         raise LabError(f"Notebook folder '{notebooks}' does not exist.")

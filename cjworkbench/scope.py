@@ -24,11 +24,12 @@ import ibis
 import ibis.expr.types as ir
 
 from .cache import remember
-from .errors import FilterError, WorkbenchError  # noqa: F401  (FilterError re-exported)
+from .errors import FilterError, WorkbenchError, one_of  # noqa: F401  (FilterError re-exported)
 from .periods import as_date as _date
 from .model import ARROW, DERIVED, TIE_RULE, epoch, ordered_window, traces, with_steps  # noqa: F401  (re-exported for analyses)
 from .units import SESSION_GAP_SECONDS, UNITS, journey_key, keyed, with_visits  # noqa: F401  (re-exported)
 
+IDENTITIES = ("customer", "person")   # what customer_id means: the export's key, or the linked person
 EVENT_FILTERS = ("channel", "device", "touchpoint", "source", "activity")
 ANSWER_FIELDS = ("channel", "touchpoint", "source")   # read on the answer's own row
 EVENT_RULE = ("channel / device / touchpoint / source / activity keep matching events; segment / attributes / "
@@ -59,6 +60,7 @@ class Filters:
     has_activity: str | tuple[str, ...] | None = None
     persona: str | tuple[str, ...] | None = None
     personas: str | dict | None = None   # personas rules (YAML path or mapping); None: the database's
+    identity: str | None = None   # "person": customer_id is the linked person (table persons, cjworkbench.identity)
 
     def describe(self) -> dict:
         """The non-empty filters, for a result's definition."""
@@ -158,13 +160,27 @@ class Scope:
         """The non-empty filters, for a result's definition."""
         return self.filters.describe()
 
+    def table(self, name: str) -> ir.Table:
+        """A canonical table; under identity="person" its customer_id is the linked person_id."""
+        t = self.con.table(name)
+        if self.filters.identity in (None, "customer"):
+            return t
+        if self.filters.identity != "person":
+            raise FilterError(one_of("identity", self.filters.identity, IDENTITIES))
+        if "persons" not in self.con.list_tables():
+            raise FilterError("identity='person' needs the persons table: add an `identity:` block to the ingest "
+                              "config (README, Identity across silos) and run `cjw ingest` again.")
+        p = self.con.table("persons")
+        j = t.left_join(p, t.customer_id == p.customer_id)
+        return j.mutate(customer_id=ibis.coalesce(j.person_id, j.customer_id)).select(*t.columns)
+
     def _customer_ids(self, *, segment: bool = True) -> ir.Table | None:
         """`customer_id` of the customers matching segment (unless segment=False), attributes and
         persona; None when those filters are empty."""
         f = self.filters
         if not (f.attributes or f.persona or (segment and f.segment)):
             return None
-        cust = self.con.table("customers")
+        cust = self.table("customers")
         if f.segment and segment:
             cust = cust.filter(cust.segment.isin(_values(f.segment)))
         for key, value in f.attributes.items():
@@ -184,7 +200,7 @@ class Scope:
     def events(self) -> ir.Table:
         """Events after all filters (EVENT_RULE), with `journey_key`, the unit every analysis groups by."""
         f = self.filters
-        ev = self.con.table("events")
+        ev = self.table("events")
         for name in EVENT_FILTERS:
             if getattr(f, name):
                 ev = ev.filter(ev[name].isin(_values(getattr(f, name))))
@@ -200,13 +216,13 @@ class Scope:
     def history(self) -> ir.Table:
         """The scoped customers' whole event histories with `journey_key`: customer-level filters
         only, no date or event-level cut (facts and "the event before an answer" are facts)."""
-        return self._of_customers(keyed(self.con.table("events"), check_unit(self.unit)))
+        return self._of_customers(keyed(self.table("events"), check_unit(self.unit)))
 
     def customers(self) -> ir.Table:
         """Rows of `customers` in scope: the matching customers, and when an event-level, date or
         has_activity filter is set, only those with at least one scoped event."""
         f = self.filters
-        cust = self._of_customers(self.con.table("customers"))
+        cust = self._of_customers(self.table("customers"))
         if f.has_event_filters or any(self.dates) or f.has_activity:
             cust = cust.semi_join(self.events().select("customer_id"), "customer_id")
         return cust
@@ -215,7 +231,7 @@ class Scope:
         """Feedback answers in scope, read as FEEDBACK_RULE says (one reading for every analysis);
         `instrument` narrows to those instruments, `scored` to answers with a score."""
         f = self.filters
-        fb = self.con.table("feedback")
+        fb = self.table("feedback")
         if instrument:
             fb = fb.filter(fb.instrument.isin(_strs(instrument)))
         if scored:
@@ -227,12 +243,12 @@ class Scope:
                 fb = fb.filter(fb[name].isin(_strs(getattr(f, name))))
         fb = self._of_customers(fb)
         if f.device or f.activity:
-            ev = self.con.table("events")
+            ev = self.table("events")
             such = ev.filter(ibis.and_(*[ev[n].isin(_values(getattr(f, n))) for n in ("device", "activity")
                                          if getattr(f, n)]))
             fb = fb.semi_join(such.select("customer_id").distinct(), "customer_id")
         if f.has_activity:
-            ev = self.con.table("events")
+            ev = self.table("events")
             such = ev.filter(ev.activity.isin(_values(f.has_activity)))
             fb = fb.semi_join(such.select("customer_id").distinct(), "customer_id")
         return fb
@@ -246,6 +262,7 @@ class Scope:
         several customers (a campaign id used as journey_id) to its matching customers' events,
         which a stored row cannot do, so such databases compute under customer filters."""
         if not (self.unit == "journey" and loops == "keep" and not self.filters.has_event_filters
+                and self.filters.identity in (None, "customer")
                 and set(DERIVED) <= set(self.con.list_tables())):
             return False
         return not (self.filters.has_customer_filters and shared_journeys(self.con))

@@ -41,6 +41,9 @@ start = controls.option("start", start, options=activities, notebook="actions")
 by = controls.option("by", by, notebook="actions")
 panel
 
+# %%
+controls.headline(panel, "actions", rules=controls.designed("actions", rules, required=False), n_resamples=100)
+
 # %% [markdown]
 # ## What each channel is worth
 # Conversions handed to the channels on the paths that led to them; a channel whose interval stays well above zero under several models carries real weight, one that only the last-touch model credits mostly closes sales others opened.

@@ -35,6 +35,11 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
 panel
 
+# %%
+controls.headline(panel, "designed_vs_actual", design=controls.designed("journeys", journey, required=False),
+                  personas=controls.designed("personas", required=False), outcome=outcome,
+                  by=controls.option("by", by, notebook="designed_vs_actual"))
+
 # %% [markdown]
 # ## Conformance: how closely journeys follow the design
 # Journeys by fitness (the share of the required steps done in the designed order); green bars reached the goal. Mass on the right with little green means the design itself does not lead to the goal.

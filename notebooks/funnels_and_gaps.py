@@ -40,7 +40,12 @@ steps = controls.data_option(panel, "steps", steps)
 window = controls.data_option(panel, "window", window)
 unit = controls.data_option(panel, "unit", unit, window=window)
 switch_of = controls.option("dimension", dimension)
+outcome = controls.data_option(panel, "outcome_activity", outcome_activity)
 panel
+
+# %%
+controls.headline(panel, "funnels_and_gaps", steps=steps, window=window, unit=unit, by=switch_of, n_resamples=500,
+                  outcome_activity=outcome)
 
 # %% [markdown]
 # ## Funnel: how many reach each step
@@ -74,4 +79,4 @@ controls.show(panel, cjw.switch_matrix_table, charts.switch_matrix_chart, requir
 # %%
 controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_with", requires=("events", "channels"),
               by=switch_of, unit=unit, n_resamples=500,
-              outcome_activity=controls.data_option(panel, "outcome_activity", outcome_activity))
+              outcome_activity=outcome)

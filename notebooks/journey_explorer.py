@@ -19,7 +19,8 @@ end_date = ""  # last journey start date to include (inclusive); empty: up to th
 segment = ""  # customer segment, e.g. "Premium"; empty: all segments
 channel = ""  # only events in this channel, e.g. "app"; empty: all channels
 persona = ""  # customers of one designed persona, e.g. "traditional"; empty: all customers
-top_transitions = 25  # transitions drawn on the process map (the busiest)
+top_transitions = 20  # transitions drawn on the process map (the busiest)
+rare_percent = 1  # activities with fewer than this % of events are drawn as one (other) node on the process map; 0: every activity
 top_variants = 12  # most common journeys listed
 max_steps = 8  # steps shown in the step matrix
 anchor = ""  # activity whose following paths are shown; empty: the first step of the database's funnel
@@ -36,13 +37,17 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
 panel
 
+# %%
+controls.headline(panel, "journey_explorer", top=top_variants)
+
 # %% [markdown]
 # ## Transitions: the process map
 # Read it left to right: thicker arrows carry more journeys, their colour says how long customers wait between the two steps.
 
 # %%
 controls.show(panel, cjw.transitions_table, charts.transitions_chart, requires=("events",),
-              chart_options=dict(top=controls.option("top_transitions", top_transitions)))
+              chart_options=dict(top=controls.option("top_transitions", top_transitions),
+                                 rare_percent=controls.option("rare_percent", rare_percent)))
 
 # %% [markdown]
 # ## Variants: the most common journeys

@@ -33,6 +33,9 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
                        persona=persona, interactive=interactive, renderer=renderer, k_min=k_min)
 panel
 
+# %%
+controls.headline(panel, "overview", top=controls.option("top_hotspots", top_hotspots))
+
 # %% [markdown]
 # ## KPI scorecard
 # The journey KPIs for the month up to the end date: value, change against the previous month (green is better,

@@ -34,6 +34,9 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
 period_choice = controls.option("period", period)
 panel
 
+# %%
+controls.headline(panel, "personas_and_segments", personas=controls.designed("personas", required=False))
+
 # %% [markdown]
 # ## Retention: customers still active, by the period they started
 # Each row is a cohort of customers by their first period; read along a row to see how many are still active later. A darker right-hand side means customers stay.
@@ -68,4 +71,5 @@ controls.show_table(panel, cjw.personas_table, personas=controls.designed("perso
 # %%
 controls.show_table(panel, cjw.persona_clusters_table, personas=controls.designed("personas"), rows=None,
                     requires=("events", "personas"),
-                    columns=["persona", "cluster", "n_customers", "share_of_persona", "share_of_cluster", "best"])
+                    columns=["persona", "cluster", "description", "n_customers", "share_of_persona", "share_of_cluster",
+                             "best"])

@@ -36,6 +36,10 @@ panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=seg
 score = controls.data_option(panel, "instrument", instrument)
 panel
 
+# %%
+controls.headline(panel, "voc", instrument=score, period=period,
+                  taxonomy=controls.designed("themes", themes, required=False))
+
 # %% [markdown]
 # ## Scores: the score over time
 # The line is the score per period and the band its 95 % interval; a move that leaves the band of earlier periods is more than noise.

@@ -43,6 +43,10 @@ baseline = controls.data_option(panel, "baseline", baseline, period=period)
 drivers = controls.data_option(panel, "drivers", drivers)
 panel
 
+# %%
+controls.headline(panel, "what_changed", period=period, baseline=baseline, funnels=funnels, drivers=drivers,
+                  taxonomy=controls.designed("themes", themes, required=False), min_n=max(min_n, k_min))
+
 # %% [markdown]
 # ## Changes: the figures that moved most
 # Each line is a change with its 95 % interval; red is worse, green is better, grey has no good direction

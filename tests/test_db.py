@@ -83,7 +83,8 @@ def test_readers_share_the_file_across_processes(db):
 
 def test_describe_and_cli_info(db, capsys):
     info = describe(cjworkbench.connect(db))
-    assert info["tables"] == {"customers": 0, "events": 60, "feedback": 60, "ingest_runs": 2, "rejects": 0}
+    assert info["tables"] == {"customers": 0, "events": 60, "feedback": 60, "ingest_runs": 2, "rejects": 0,
+                              "ingest_files": 2}
     assert info["time_ranges"]["events"] == ["2024-01-10 10:00:00", "2024-03-18 10:00:00"]
     assert {(s["source"], s["rows"]) for s in info["sources"]} == {("e", 60), ("nps", 60)}
     assert main(["info", "--db", str(db), "--json"]) == 0

@@ -153,7 +153,8 @@ def test_config_follows_the_schema_and_names_real_columns(demo):
     cfg = yaml.safe_load((out / "cjworkbench.yml").read_text(encoding="utf-8"))
     assert cfg["timezone"] == "Europe/Amsterdam"
     allowed = {"name", "kind", "path", "format", "delimiter", "encoding", "sheet", "timezone", "timestamp_format",
-               "duplicates", "columns", "constants", "maps", "personal", "drop", "instrument", "scale", "direction"}
+               "duplicates", "columns", "constants", "maps", "personal", "drop", "instrument", "scale", "direction",
+               "derive"}   # derive: the contact centre's caller_phone (issue #17)
     names = [s["name"] for s in cfg["sources"]]
     assert len(set(names)) == len(names) == 9
     assert {s["path"] for s in cfg["sources"]} == {f"exports/{f}" for f in FILES}
@@ -164,9 +165,10 @@ def test_config_follows_the_schema_and_names_real_columns(demo):
         fields = set(FIELDS[src["kind"]])
         assert set(src.get("columns", {})) <= fields and set(src.get("constants", {})) <= fields
         assert set(src.get("maps", {})) <= fields
-        used = set(src.get("columns", {}).values()) | {m["from"] for m in src.get("maps", {}).values()}
+        flat = {c for v in src.get("columns", {}).values() for c in ([v] if isinstance(v, str) else v)}
+        used = flat | {m["from"] for m in src.get("maps", {}).values()}
         used |= set(src.get("personal", [])) | set(src.get("drop", []))
-        assert used <= header, (src["name"], used - header)
+        assert used - set(src.get("derive", {})) <= header, (src["name"], used - header)
         if src["kind"] == "events":
             assert "activity" in set(src.get("maps", {})) | set(src.get("constants", {}))
         if src["kind"] == "feedback":
@@ -283,7 +285,11 @@ def test_e1_app_checkouts_with_a_phone_switch_complete_less_often(demo, con):
                         min(ts) FILTER (page = '/checkout/start') AS start_ts,
                         min(ts) FILTER (page = '/checkout/confirmed') AS conf_ts
                      FROM hits WHERE device = 'app' GROUP BY session_id HAVING start_ts IS NOT NULL),
-             calls AS (SELECT cust_no, ts FROM steps WHERE action = 'opened' AND chan = 'TEL')
+             phones AS (SELECT cust_no, right(regexp_replace(phone, '[^0-9]', '', 'g'), 8) AS digits FROM crm),
+             calls AS (SELECT coalesce(p.cust_no, s.cust_no) AS cust_no, ts FROM steps s   -- a caller logged by
+                       LEFT JOIN phones p ON NOT regexp_matches(s.cust_no, '^C[0-9]+$')   -- phone number (issue #17)
+                            AND p.digits = right(regexp_replace(s.cust_no, '[^0-9]', '', 'g'), 8)
+                       WHERE action = 'opened' AND chan = 'TEL')
         SELECT conf_ts IS NOT NULL AS complete,
                EXISTS (SELECT 1 FROM calls c WHERE c.cust_no = att.cust_no AND c.ts > att.start_ts
                        AND c.ts < coalesce(att.conf_ts, att.start_ts + INTERVAL 2 HOUR)) AS switch

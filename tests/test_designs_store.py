@@ -68,7 +68,9 @@ def test_round_trip_on_the_demo_equals_the_yaml(demo_db):
     assert design(con, "goal") == "checkout_confirmed"
     assert set(design(con, "instruments")) == {"nps", "csat", "ces"}
     assert business_timezone(con) == "Europe/Amsterdam" and languages(con) == ["en", "nl"]
-    assert not has_design(con, "roles") and design_names(con, "targets") == []
+    assert not has_design(con, "roles")
+    assert design(con, "targets") == config["designs"]["targets"] == {
+        "on_time_delivery": 0.85, "repeat_contact_rate": 0.15, "checkout_abandonment": 0.30, "nps": 20}
     with pytest.raises(DesignMissingError, match=r"no KPI roles\. Add `designs: roles:` to the ingest config"):
         design(con, "roles")
     with pytest.raises(DesignMissingError, match="named 'onbording'.*Did you mean 'onboarding'"):

@@ -586,11 +586,11 @@ def test_duckdb_memory_and_spill_are_capped_from_the_limits(tmp_path, monkeypatc
     seen = {}
     real = pipeline.build_derived
 
-    def spy(backend):
+    def spy(backend, *customers):   # customers: a refresh rebuilds only theirs
         con = backend.con
         seen.update(dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
                                      "('memory_limit', 'max_temp_directory_size', 'temp_directory')").fetchall()))
-        return real(backend)
+        return real(backend, *customers)
 
     monkeypatch.setattr(pipeline, "build_derived", spy)
     cfg = _setup(tmp_path, 20, limits={"memory_limit": "300MB", "temp_limit": "1GB"})

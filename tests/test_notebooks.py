@@ -334,7 +334,7 @@ def test_voila_follows_recipe_b():
     cmd = dashboards.voila_command("/tmp/x", port=8899)
     assert "--Voila.ip=127.0.0.1" in cmd and "--port=8899" in cmd and "--no-browser" in cmd
     assert "--MappingKernelManager.cull_idle_timeout=60" in cmd and "--MappingKernelManager.cull_interval=10" in cmd
-    assert "--CappedKernelManager.max_kernels=8" in cmd and "--MappingKernelManager.cull_connected=False" in cmd
+    assert "--CappedKernelManager.max_kernels=16" in cmd and "--MappingKernelManager.cull_connected=False" in cmd
     assert "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext" in cmd
     assert "--VoilaConfiguration.show_tracebacks=False" in cmd and "--Voila.port_retries=0" in cmd
 

@@ -7,6 +7,7 @@ A notebook default that changes changes what is tested. Planted sizes come from 
 Effect -> view (notebook, `controls.show` table):
 E1 funnels_and_gaps switch_gaps_table   E2 voc drivers_table (nps)   E3/E4 voc drivers_table
 (the view's instrument choice csat / ces; the default nps view says its outcome is nps)
+E2/E3 drifts overview scorecard_table (targets too)
 E5 personas_and_segments personas_table E6 what_changed changes_table   E7 designed_vs_actual
 deviations_table   E8 voc theme_impact_table (sign; the planted theme rates are not what it
 estimates, and its definition says what it does)   E9 actions actions_table.
@@ -144,6 +145,22 @@ def test_e6_payment_step_drift_in_what_changed(dashboards):
     planted = truth["effects"]["E6"]["planted"]
     assert row.significant and row.change < 0
     assert inside(planted["drop_before"] - planted["drop_after"], row, "change"), row   # -0.12 conversion
+
+
+def test_e2_e3_drifts_and_targets_in_the_overview_scorecard(dashboards):
+    """The overview opens with the scorecard: the last month against six months earlier (before the
+    drift date) shows fewer deliveries on time (E2) and more repeat contacts (E3), both worse; the
+    targets the demo's designs carry show with their gap (estimate - target)."""
+    view, truth = dashboards
+    card = result(view("overview", "scorecard_table")).set_index("kpi")
+    on_time, repeat = card.loc["on_time_delivery"], card.loc["repeat_contact_rate"]
+    drift = truth["effects"]["E2"]["drift"]["planted"]
+    assert on_time.change_six_months_high < 0 and on_time.better is not True
+    assert inside(drift["on_time_after"] - drift["on_time_before"], on_time, "change_six_months",
+                  "change_six_months_low", "change_six_months_high", level=0.99), on_time
+    assert repeat.change_six_months_low > 0
+    assert on_time.target == 0.85 and on_time.target_gap == on_time.estimate - 0.85 and not on_time.target_met
+    assert card.attrs["definition"]["targets_from"] == "designs: targets"
 
 
 def test_e7_onboarding_deviation_costs_first_purchases(dashboards):

@@ -124,3 +124,43 @@ def test_mask_personal_on_demo_tables(demo_db):
     feedback = mask_personal(con.table("feedback").limit(50).to_pandas())
     assert not {"customer_id", "journey_id", "feedback_id", "text"} & set(feedback.columns)
     assert {"instrument", "score", "touchpoint"} <= set(feedback.columns)
+
+
+def test_no_raw_email_phone_or_name_in_the_database_file(demo_db):
+    """Identity keys (issue #17) are normalised, then hashed: no raw e-mail address, phone number
+    (any of the agents' formats) or typed full name reaches the file: a byte scan of the file, and
+    an exact scan of every text column and attribute value against the raw export values."""
+    import re
+
+    import duckdb
+    import pyarrow.parquet as pq
+
+    path, _ = demo_db
+    exports = path.parent / "exports"
+    data = path.read_bytes()
+    email = re.compile(rb"@(?:mail\.)?example\.(?:com|net|org)")   # a literal: fast on the whole file
+    # a phone as typed, not a digit run inside a hex pseudonym; typed names: the exact scan below
+    phone = re.compile(rb"(?<![0-9A-Za-z_])(?:\+31 ?6|06[- ]?|0031 6 )\d{8}(?![0-9A-Za-z])")
+    for what, pattern in (("e-mail", email), ("phone", phone)):
+        hit = pattern.search(data)
+        assert hit is None, f"raw {what} in {path.name} at byte {hit.start()}"
+    raw = duckdb.connect()
+    orders = pq.read_table(exports / "orders.parquet", columns=["guest_email", "guest_name", "guest_phone"])
+    raw.register("o", orders)
+    raw.execute(f"""CREATE TABLE v AS
+        SELECT email AS v FROM read_csv('{exports / "crm_customers.csv"}', delim = ';', encoding = 'latin-1',
+                                        all_varchar = true) UNION
+        SELECT phone FROM read_csv('{exports / "crm_customers.csv"}', delim = ';', encoding = 'latin-1',
+                                   all_varchar = true) UNION
+        SELECT cust_no FROM read_csv('{exports / "contact_cases.csv"}', all_varchar = true, ignore_errors = true)
+            WHERE NOT regexp_matches(cust_no, '^C[0-9]+$') UNION
+        SELECT unnest([guest_email, guest_name, guest_phone]) FROM o""")
+    assert raw.execute("SELECT count(*) FROM v WHERE v LIKE '%@%'").fetchone()[0] > 1000
+    raw.execute(f"ATTACH '{path}' AS db (READ_ONLY)")
+    cols = raw.execute("""SELECT table_name, column_name, data_type FROM duckdb_columns()
+                          WHERE database_name = 'db' AND (data_type = 'VARCHAR' OR data_type LIKE 'MAP%')""").fetchall()
+    assert {"persons", "identity_links", "identity_keys", "identity_fields"} <= {t for t, _c, _d in cols}
+    for table, col, kind in cols:
+        cell = f'unnest(map_values("{col}"))' if kind.startswith("MAP") else f'"{col}"'
+        n = raw.execute(f'SELECT count(*) FROM (SELECT {cell} AS x FROM db."{table}") JOIN v ON x = v').fetchone()[0]
+        assert n == 0, f"{table}.{col} holds {n} raw personal values"

@@ -133,6 +133,8 @@ def bootstrap_median_diff(a, b, *, level: float = 0.95, n_resamples: int = 2000,
     level = _check_level(level)
     if len(a) == 0 or len(b) == 0:
         return Interval(NAN, NAN, NAN)
+    if n_resamples < 1:   # no interval asked for: the point estimate alone
+        return Interval(float(np.median(a) - np.median(b)), NAN, NAN)
     rng = np.random.default_rng(seed)
     diffs = _resampled_medians(a, n_resamples, rng) - _resampled_medians(b, n_resamples, rng)
     alpha = (1 - level) / 2

@@ -12,6 +12,10 @@ Layout (a pure function of the table, `process_map_layout`):
 - Rows: within a column, activities are ordered by the mean row of their drawn neighbours
   (barycentre sweeps forward, backward, forward: fewer crossings), then by volume.
 Edges: width = transitions, colour = median time between; circles sized by events.
+
+Simplified for reading (`rare_percent`): activities with fewer than that share of all events are
+drawn as one `(other)` node (`collapse_rare`); on a page the map takes the width of its container
+(arrow angles follow the drawn width) and activity labels alternate above and below the circles.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import pandas as pd
 from ..deprecation import deprecated_alias
 from .theme import GREY, ChartError, captioned, duration_text, empty_chart, require, shown
 
-START, END = "(start)", "(end)"
+START, END, OTHER = "(start)", "(end)", "(other)"
 COLUMNS = ("from_activity", "to_activity", "n_transitions", "median_seconds")
 WIDTH_PER_COLUMN, HEIGHT_PER_ROW = 130, 62
 BOUNDARY_SHARE = 0.02
@@ -163,11 +167,49 @@ def _rows(nodes, column, drawn, volume) -> dict[str, float]:
     return row
 
 
-def transitions_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Process map") -> alt.VConcatChart:
+def collapse_rare(table: pd.DataFrame, rare_percent: float) -> tuple[pd.DataFrame, list[str]]:
+    """(table, collapsed activities): activities with fewer than `rare_percent` % of all events
+    (`volume` as in the layout) renamed `(other)` and their transitions added up; an edge's median
+    time becomes the transition-weighted median of the medians it merges (a reading aid, shown in
+    the tooltip only). Fewer than two rare activities: the table unchanged."""
+    if not isinstance(rare_percent, (int, float)) or isinstance(rare_percent, bool) or not 0 <= rare_percent < 100:
+        raise ChartError(f"rare_percent must be a share of events from 0 to 99 %, got {rare_percent!r}.")
+    inner = table[~table["to_activity"].eq(END)]
+    volume = inner.groupby("to_activity")["n_transitions"].sum().drop(START, errors="ignore")
+    rare = sorted(volume.index[volume < rare_percent / 100 * volume.sum()])
+    if len(rare) < 2:
+        return table, []
+    df = table.assign(from_activity=table["from_activity"].where(~table["from_activity"].isin(rare), OTHER),
+                      to_activity=table["to_activity"].where(~table["to_activity"].isin(rare), OTHER))
+    rows = []
+    for (f, t), g in df.groupby(["from_activity", "to_activity"], sort=True):
+        row = {"from_activity": f, "to_activity": t, "n_transitions": int(g["n_transitions"].sum())}
+        for col in ("median_seconds", "p90_seconds"):
+            if col in g.columns:
+                row[col] = _weighted_median(g[col], g["n_transitions"])
+        if "n_journeys" in g.columns:
+            row["n_journeys"] = g["n_journeys"].iloc[0] if len(g) == 1 else np.nan  # merged: not additive
+        rows.append(row)
+    return pd.DataFrame(rows), rare
+
+
+def _weighted_median(values: pd.Series, weights: pd.Series) -> float:
+    ok = values.notna()
+    if not ok.any():
+        return np.nan
+    v, wt = values[ok].to_numpy(float), weights[ok].to_numpy(float)
+    order = np.argsort(v, kind="stable")
+    cum = np.cumsum(wt[order])
+    return float(v[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float = 0,
+                      title: str = "Process map") -> alt.VConcatChart:
     """Transition graph left to right: circles sized by events, edges wide by transitions and
-    coloured by median time between the two activities; start/end edges thin, grey, dashed."""
+    coloured by median time between the two activities; start/end edges thin, grey, dashed.
+    `rare_percent` > 0 draws the activities under that share of events as one `(other)` node."""
     require(table, COLUMNS, chart="transitions_chart", source="transitions_table()")
-    df = shown(table)
+    df, rare = collapse_rare(shown(table), rare_percent) if rare_percent else (shown(table), [])
     if df.empty:
         return captioned(empty_chart(title), table)
     nodes, edges = process_map_layout(df, top=top)
@@ -176,7 +218,7 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Proce
     n_cols, n_rows = int(nodes["column"].max()) + 1, int(nodes.groupby("column").size().max())
     width, height = max(360, WIDTH_PER_COLUMN * n_cols), max(200, HEIGHT_PER_ROW * n_rows)
     half = max(n_rows / 2, 1.0)
-    edges = _edge_fields(edges, width / n_cols, height / (2 * half))
+    edges = _edge_fields(edges)
     x_scale = alt.Scale(domain=[-0.5, n_cols - 0.5])
     y_scale = alt.Scale(domain=[-half, half], reverse=True)  # rows grow downwards
 
@@ -198,7 +240,11 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Proce
     outer = base.transform_filter("datum.boundary").mark_rule(
         color=GREY, opacity=0.6, strokeDash=[4, 3], strokeWidth=1.2).encode(**xy("x", "y"), x2="x2:Q", y2="y2:Q",
                                                                              tooltip=tip)
-    arrows = base.mark_point(shape="triangle-right", filled=True, color="#555555", opacity=0.8, size=40).encode(
+    # the arrow's screen angle from the drawn size (`width` follows the page's container)
+    angle = (f"(atan2((datum.y2 - datum.y) * height / {2 * half}, (datum.x2 - datum.x) * width / {n_cols})"
+             f" * 180 / PI + 360) % 360")
+    arrows = base.transform_calculate(angle=angle).mark_point(
+        shape="triangle-right", filled=True, color="#555555", opacity=0.8, size=40).encode(
         **xy("mx", "my"), angle=alt.Angle("angle:Q", scale=None), tooltip=tip)
     node_tip = [alt.Tooltip("activity:N", title="activity"), alt.Tooltip("volume:Q", title="events", format=","),
                 alt.Tooltip("n_loops:Q", title="repeats (self-loops)", format=","),
@@ -207,12 +253,17 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Proce
     node_base = alt.Chart(nodes).encode(**xy("column", "row"), tooltip=node_tip)
     circles = node_base.mark_circle(color="#2f4b7c", opacity=0.9, stroke="white", strokeWidth=1).encode(
         size=alt.Size("area:Q", scale=None))
-    labels = node_base.mark_text(dy=-18, fontSize=10).encode(text="activity:N")
+    nodes = nodes.assign(above=nodes["column"] % 2 == 0)  # neighbouring columns' labels do not collide
+    label_base = alt.Chart(nodes).encode(**xy("column", "row"), tooltip=node_tip, text="activity:N")
+    labels = alt.layer(label_base.transform_filter("datum.above").mark_text(dy=-17, fontSize=10, limit=150),
+                       label_base.transform_filter("!datum.above").mark_text(dy=19, fontSize=10, limit=150))
     n_inner = int((~edges["boundary"]).sum())
     n_all = int(((df["from_activity"] != df["to_activity"]) & (df["from_activity"] != START)
                  & (df["to_activity"] != END)).sum())
     subtitle = (f"The {n_inner} busiest of {n_all} transitions between activities (repeats of one activity "
                 "not drawn); width = transitions, colour = median time between")
+    if rare:
+        subtitle = [subtitle, f"{len(rare)} activities with under {rare_percent:g} % of events drawn as {OTHER}"]
     chart = alt.layer(outer, inner, arrows, circles, labels).properties(
         width=width, height=height, title=alt.TitleParams(title, subtitle=subtitle))
     return captioned(chart, table, keys=("duration",), width=max(110, width // 6))
@@ -221,13 +272,11 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, title: str = "Proce
 process_map_chart = deprecated_alias(transitions_chart, "process_map_chart")
 
 
-def _edge_fields(edges: pd.DataFrame, px_per_col: float, px_per_row: float) -> pd.DataFrame:
-    """Arrow position (60 % along the edge) and screen angle; readable times for the tooltip."""
-    dx = (edges["x2"] - edges["x"]) * px_per_col
-    dy = (edges["y2"] - edges["y"]) * px_per_row  # rows grow downwards on screen
-    angle = [math.degrees(math.atan2(b, a)) % 360 for a, b in zip(dx, dy)]
+def _edge_fields(edges: pd.DataFrame) -> pd.DataFrame:
+    """Arrow position (60 % along the edge); readable times for the tooltip (the arrow's screen
+    angle is computed by the chart from its drawn size)."""
     out = edges.assign(mx=edges["x"] + 0.6 * (edges["x2"] - edges["x"]),
-                       my=edges["y"] + 0.6 * (edges["y2"] - edges["y"]), angle=angle,
+                       my=edges["y"] + 0.6 * (edges["y2"] - edges["y"]),
                        median_time=edges["median_seconds"].map(duration_text),
                        time_band=edges["median_seconds"].map(_band),
                        boundary=edges["from_activity"].eq(START) | edges["to_activity"].eq(END),
@@ -235,7 +284,7 @@ def _edge_fields(edges: pd.DataFrame, px_per_col: float, px_per_row: float) -> p
     if "n_journeys" not in out.columns:
         out["n_journeys"] = np.nan
     keep = ["from_activity", "to_activity", "n_transitions", "n_journeys", "median_seconds", "median_time",
-            "p90_time", "time_band", "boundary", "x", "y", "x2", "y2", "mx", "my", "angle", "back"]
+            "p90_time", "time_band", "boundary", "x", "y", "x2", "y2", "mx", "my", "back"]
     return out[keep]
 
 

@@ -44,14 +44,19 @@ def retention_chart(table: pd.DataFrame, *, last: int = 24, labels: bool | None 
                  alt.Tooltip("cohort_size:Q", title="customers in the cohort", format=","),
                  alt.Tooltip("n_customers:Q", title="active customers", format=","),
                  alt.Tooltip("retention_rate:Q", title="retention", format=".1%")])
+    # the first period is 100 % by definition: the colours span the later periods' range (the first is
+    # drawn darkest), so a cohort at 8 % and one at 15 % look different
+    later = df.loc[df["period_offset"] > 0, "retention_rate"]
+    top = min(1.0, float(later.max())) if len(later) and later.max() > 0 else 1.0
     rect = base.mark_rect().encode(color=alt.Color("retention_rate:Q", title="active",
-                                                   scale=alt.Scale(scheme="blues", domain=[0, 1]),
+                                                   scale=alt.Scale(scheme="blues", domain=[0, top], clamp=True),
                                                    legend=alt.Legend(format="%")))
     n_cols = df["period_offset"].nunique()
     chart = rect
     if labels:
         chart = rect + base.mark_text(fontSize=9).encode(
-            text="text:N", color=alt.condition("datum.retention_rate > 0.6", alt.value("white"), alt.value("#333333")))
+            text="text:N", color=alt.condition(f"datum.retention_rate > {0.6 * top:.4f}", alt.value("white"),
+                                               alt.value("#333333")))
     chart = chart.properties(width=max(240, min(34 * n_cols, 900)), height=max(160, min(20 * len(cohorts), 700)),
                              title=title)
     return captioned(chart, table, keys=("cohort", "active"), notes=[note])

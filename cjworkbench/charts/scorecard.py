@@ -42,7 +42,10 @@ def _lines(table: pd.DataFrame) -> pd.DataFrame:
     df["row"] = range(len(df))
     df["value_text"] = [value_text(r.estimate, r.unit) if r.available else "not available: " + r.reason.split(" (")[0]
                         for r in df.itertuples()]
-    df["target_text"] = [value_text(r.target, r.unit) for r in df.itertuples()]
+    gaps = df["target_gap"] if "target_gap" in df.columns else [float("nan")] * len(df)
+    df["target_text"] = [value_text(r.target, r.unit) + (f" ({value_text(g, r.unit, signed=True)})"
+                                                         if not formats.is_missing(g) else "")
+                         for r, g in zip(df.itertuples(), gaps)]
     df["change_text"] = [value_text(r.change, r.unit, signed=True) + (f"  (p {_p(r.p_value)})" if r.p_value == r.p_value
                                                                       and r.change == r.change else "")
                          for r in df.itertuples()]
@@ -102,7 +105,7 @@ def scorecard_chart(table: pd.DataFrame):
         domain=list(COLOURS)[:3], range=[COLOURS[k] for k in list(COLOURS)[:3]]), legend=None)
     chart = alt.hconcat(
         _column(df, "kpi_text", "KPI", 300), _column(df, "value_text", "Value", 170),
-        _column(df, "met", "", 20), _column(df, "target_text", "Target", 90),
+        _column(df, "met", "", 20), _column(df, "target_text", "Target (gap)", 130),
         _column(df, "change_text", "Change vs previous", 190, colour), _sparklines(df), spacing=8,
         title=alt.TitleParams(f"KPI scorecard, {d.get('windows', {}).get('current', {}).get('label', 'this period')}",
                               subtitle="Change: green is better, red is worse, in each KPI's own direction; "

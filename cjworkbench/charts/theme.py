@@ -134,6 +134,62 @@ def captioned(chart, table: pd.DataFrame, *, keys: tuple[str, ...] = (), notes=(
     return alt.vconcat(chart, title=caption)
 
 
+# -- on a page: the width of its container ----------------------------------------------------------
+
+PAGE_LEGEND = {"orient": "bottom", "direction": "horizontal", "columns": 3, "labelLimit": 160}
+# On a page, long titles and axis labels are cut (with "…", the tooltip keeps the whole) to the
+# container's width rather than squeezing the plot to nothing on a phone (Vega expression
+# `containerSize()`: the width of the element the chart is drawn in).
+PAGE_TITLE_LIMIT = alt.ExprRef("max(200, containerSize()[0] - 20)")
+PAGE_LABEL_LIMIT = alt.ExprRef("max(70, min(260, containerSize()[0] * 0.35))")
+
+
+def _caption_lines(chart) -> list[str] | None:
+    """The caption lines of a `captioned()` chart (a one-chart vconcat titled at the bottom), else None."""
+    title = getattr(chart, "title", alt.Undefined)
+    if (isinstance(chart, alt.VConcatChart) and len(chart.vconcat) == 1 and isinstance(title, alt.TitleParams)
+            and title.orient == "bottom"):
+        return [title.text] if isinstance(title.text, str) else list(title.text)
+    return None
+
+
+def _limit_labels(obj) -> None:
+    """Cap every axis' and legend's own `labelLimit` (in place) by the container's width, as
+    PAGE_LABEL_LIMIT does for the rest."""
+    if isinstance(obj, alt.SchemaBase):
+        n = obj._kwds.get("labelLimit") if isinstance(obj, (alt.Axis, alt.Legend)) else None
+        if isinstance(n, (int, float)) and not isinstance(n, bool):
+            share = 0.35 if isinstance(obj, alt.Axis) else 0.8
+            obj._kwds["labelLimit"] = alt.ExprRef(f"max(70, min({n}, containerSize()[0] * {share}))")
+        for value in obj._kwds.values():
+            _limit_labels(value)
+    elif isinstance(obj, (list, tuple)):
+        for value in obj:
+            _limit_labels(value)
+
+
+def fit_to_page(chart) -> tuple[object, list[str]]:
+    """(chart, caption lines) for a live page: a single or layered chart takes the width of its
+    container (Vega-Lite `width="container"`, redrawn when the window resizes) with its legends
+    below it, and the caption is handed back as text for the page to show under the chart (Vega-Lite
+    sizes only single and layered views to their container). Concatenated charts keep their sizes
+    (the page scales them down to fit); reports keep fixed widths (vl-convert needs a number)."""
+    lines = _caption_lines(chart)
+    inner = chart.vconcat[0] if lines is not None else chart
+    if lines is not None and chart.data is not alt.Undefined and inner.data is alt.Undefined:
+        inner = inner.properties(data=chart.data)  # Altair moved the shared data up to the vconcat
+    if isinstance(inner, alt.Chart) and (inner.encoding is alt.Undefined or all(
+            getattr(inner.encoding, k, alt.Undefined) is alt.Undefined for k in ("row", "column", "facet"))) \
+            or isinstance(inner, alt.LayerChart):
+        inner = inner.copy(deep=True).properties(width="container",
+                                                 autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+        inner = inner.configure_legend(**PAGE_LEGEND).configure_title(limit=PAGE_TITLE_LIMIT).configure_axis(
+            labelLimit=PAGE_LABEL_LIMIT)
+        _limit_labels(inner)
+        return inner, lines or []
+    return chart, []
+
+
 # -- helpers every chart uses -----------------------------------------------------------------------
 
 def require(table: pd.DataFrame, columns, *, chart: str, source: str) -> None:
@@ -191,10 +247,10 @@ def empty_chart(title: str, message: str = "No rows for these filters.") -> alt.
 def share_bars(df: pd.DataFrame, *, label: str, count: str, label_title: str, count_title: str,
                x_title: str, rest: str, colour: str, title: str, axis=None) -> alt.LayerChart:
     """Horizontal bars of `share` per `label` with a percentage at each bar's end; the `rest`
-    row (such as `(end)`) in grey. Rows keep their order."""
+    row (such as `(end)`) in grey. Rows keep their order; each bar is labelled on the axis."""
     df = df.assign(share_text=df["share"].map(lambda s: f"{s:.1%}"))
     base = alt.Chart(df).encode(
-        y=alt.Y(f"{label}:N", title=None, sort=list(df[label]), axis=axis),
+        y=alt.Y(f"{label}:N", title=None, sort=list(df[label]), axis=alt.Axis() if axis is None else axis),
         x=alt.X("share:Q", title=x_title, axis=alt.Axis(format="%")),
         tooltip=[alt.Tooltip(f"{label}:N", title=label_title),
                  alt.Tooltip(f"{count}:Q", title=count_title, format=","),

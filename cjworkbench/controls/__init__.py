@@ -10,12 +10,14 @@ made and every chart is a static SVG.
 - `panel.py`: the shared filter panel (parameters and URL values checked through the registry);
 - `view.py`: `show` / `show_table`, the redrawing view and its small result cache;
 - `needs.py`: what a view needs from the database (`requires=`), the sentence when it is missing;
+- `headline_view.py`: `headline(panel, page)`, the band of figures and the sentence that opens every page;
 - `choices.py`: `data_option()`, options left empty taken from the designs, else the data.
 """
 
 from ..display import chart_svg
 from ..scope import Filters
 from .choices import data_option
+from .headline_view import headline
 from .needs import NEEDS
 from .panel import ALL, URL_PARAMETERS, Panel, panel, url_parameters
 from .view import CACHE_SIZE, Designed, View, designed, show, show_table
@@ -23,5 +25,5 @@ from .widgets import (GENERIC_MESSAGE, Control, ControlError, choice, log, messa
                       server_log, steps)
 
 __all__ = ["ALL", "CACHE_SIZE", "GENERIC_MESSAGE", "URL_PARAMETERS", "Control", "ControlError", "Designed",
-           "Filters", "NEEDS", "Panel", "View", "chart_svg", "choice", "data_option", "designed", "log", "message_for",
-           "number", "option", "panel", "safe", "server_log", "show", "show_table", "steps", "url_parameters"]
+           "Filters", "NEEDS", "Panel", "View", "chart_svg", "choice", "data_option", "designed", "headline", "log",
+           "message_for", "number", "option", "panel", "safe", "server_log", "show", "show_table", "steps", "url_parameters"]

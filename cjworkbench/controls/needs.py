@@ -63,7 +63,7 @@ def _has_design(con, kind: str) -> bool:
 
 
 def _roles(con) -> bool:
-    from ..analysis.measures.roles import resolve_roles
+    from ..roles import resolve_roles
 
     return _has_design(con, "roles") or any(resolve_roles(con)[0].values())
 

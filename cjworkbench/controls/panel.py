@@ -24,6 +24,50 @@ from .widgets import STYLE, ControlError, message_for, safe, server_log
 
 ALL = "(all)"
 FILTERS = ("segment", "channel", "persona")
+# The page's layout rules, shown once with the panel: charts as wide as the page (at most
+# CHART_MAX_PX), a concatenated chart scaled down rather than cut off, a wide table scrolling in its
+# own box, controls wrapping on a phone.
+CHART_MAX_PX = 1100
+PAGE_CSS = f"""<style>
+.cjw-view, .cjw-panel, .cjw-chart, .cjw-table, .cjw-headline {{ max-width: 100%; box-sizing: border-box; }}
+.cjw-view .cjw-chart {{ width: 100%; max-width: {CHART_MAX_PX}px; }}
+.cjw-chart .vega-embed {{ width: 100%; display: flex; padding-right: 0; }}
+.cjw-chart .vega-embed details {{ position: absolute; right: 0; top: 0; }}
+.cjw-chart svg.marks, .cjw-view img, .cjw-view svg {{ max-width: 100%; height: auto; }}
+.cjw-table {{ overflow-x: auto; }}
+.cjw-panel .widget-hbox, .cjw-view .widget-hbox {{ flex-wrap: wrap; }}
+.cjw-panel .widget-inline-hbox {{ max-width: 100%; }}
+</style>"""
+# A chart sized to its container measures it when drawn; one drawn before the page laid it out (Voilà
+# adds outputs as they arrive) would keep width 0. This watches every chart's box and, when its width
+# changes, sends the window a resize, which makes each chart measure its container again.
+REFIT_JS = """
+export default { render({ el }) {
+  const seen = new WeakMap();
+  let queued = false;
+  const kick = () => { if (!queued) { queued = true; requestAnimationFrame(() => { queued = false;
+    window.dispatchEvent(new Event('resize')); }); } };
+  const boxes = new ResizeObserver(entries => {
+    for (const e of entries) { const w = Math.round(e.contentRect.width);
+      if (seen.get(e.target) !== w) { seen.set(e.target, w); kick(); } } });
+  const watch = () => document.querySelectorAll('.cjw-chart').forEach(c => { if (!seen.has(c)) { seen.set(c, -1);
+    boxes.observe(c); } });
+  const added = new MutationObserver(watch);
+  added.observe(document.body, { childList: true, subtree: true });
+  watch();
+  return () => { boxes.disconnect(); added.disconnect(); };
+} };
+"""
+
+
+def _refit_widget():
+    """An invisible widget running REFIT_JS (anywidget: its JavaScript ships with the package, offline)."""
+    import anywidget
+
+    class Refit(anywidget.AnyWidget):
+        _esm = REFIT_JS
+
+    return Refit(layout=w.Layout(display="none"))
 
 
 def url_parameters() -> dict[str, object]:
@@ -177,6 +221,9 @@ class Panel:
         self._listeners.append(callback)
 
     def _changed(self, _change=None):
+        if self.con is not None:   # a refresh swapped a new database in: redraw from it
+            from ..db import reopen_if_replaced
+            self.con = reopen_if_replaced(self.con)
         self.filters  # noqa: B018  a bad range is reported once, here, instead of by every view
         self.show_message("")
         self.show_unmatched()
@@ -205,8 +252,8 @@ class Panel:
             if unmatched(self):
                 display(HTML(note_html(unmatched(self))))
             return
-        display(w.VBox([w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")), self.message],
-                       _dom_classes=["cjw-panel"]))
+        display(w.VBox([w.HTML(PAGE_CSS), _refit_widget(), w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")),
+                        self.message], _dom_classes=["cjw-panel"]))
 
 
 def panel(db: str = "", **parameters) -> Panel:

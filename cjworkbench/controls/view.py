@@ -8,6 +8,7 @@ seen before, costs no query. With `interactive=False` it displays a static SVG (
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import altair as alt
@@ -18,7 +19,9 @@ from ..display import chart_svg, message_html, static, table_html
 from .needs import missing, note_html, unmatched
 from .panel import Panel
 from .widgets import Control, make_widget, problem, safe, value_of
+from ..analysis.headline import table_result
 from ..cache import remember
+from ..charts.theme import fit_to_page
 
 CACHE_SIZE = 8  # tables kept per view (small aggregates)
 
@@ -71,6 +74,7 @@ class View:
                         self.own.append(c.widget)
                     self.widgets[(part, k)] = c.widget
         self.message = w.HTML("", _dom_classes=["cjw-message"])
+        self.caption = w.HTML("", _dom_classes=["cjw-caption"])  # a live chart's definition, under it
         self.body = w.Box(layout=w.Layout(display="block"))
 
     def _values(self, part: str) -> dict:
@@ -86,8 +90,9 @@ class View:
 
         filters, options = self.panel.filters, self._values("options")
         key = repr((filters, sorted(options.items())))
-        # a chart-only change, or filters seen before: no query (`cjworkbench.cache`)
-        df = remember(self, "result", key, lambda: self.table(self.panel.con, filters=filters, **options),
+        # a chart-only change, or filters seen before: no query (`cjworkbench.cache`); the same table with the
+        # same filters and options on this page (another view, the headline) is computed once per connection
+        df = remember(self, "result", key, lambda: table_result(self.panel.con, self.table, filters, **options),
                       size=CACHE_SIZE)
         for column, value in self._values("where").items():
             if value not in ("", None):
@@ -116,7 +121,9 @@ class View:
             self.message.value = note_html(text)
             self.body.layout.display = "none"
             return
-        out = self.result()
+        out, caption = self.result(), []
+        if self.chart is not None and self.panel.renderer != "svg":
+            out, caption = fit_to_page(out)  # as wide as the page; the caption as text under it
         old = self.body.children[0] if self.body.children else None
         if self.chart is None or self.panel.renderer == "svg":  # markup in an HTML widget, updated in place
             markup = table_html(out) if self.chart is None else chart_svg(out)
@@ -133,7 +140,8 @@ class View:
             widget = alt.JupyterChart(out)
         if widget is not old:
             widget.add_class("cjw-chart" if self.chart is not None else "cjw-table")
-            self.body.children = (widget,)
+            self.body.children = (widget, self.caption)
+        self.caption.value = caption_html(caption)
         self.message.value = ""
         self.body.layout.display = "block"
 
@@ -166,6 +174,13 @@ class View:
             widget.observe(lambda _change: redraw(), names="value")
         box = [w.HBox(self.own, layout=w.Layout(flex_flow="row wrap"))] if self.own else []
         display(w.VBox([*box, self.message, self.body], _dom_classes=["cjw-view"]))
+
+
+def caption_html(lines) -> str:
+    """A live chart's caption (`charts.theme.fit_to_page`) as a small grey paragraph; '' without one."""
+    text = " ".join(line for line in lines if line)
+    return (f'<p style="color:#666;font-size:11px;line-height:1.35;max-width:70em;margin:2px 0 8px 0">'
+            f"{html.escape(text)}</p>") if text else ""
 
 
 def show(panel: Panel, table, chart, *, chart_options: dict | None = None, where: dict | None = None,

@@ -127,7 +127,7 @@ def make_widget(c: Control):
         return w.IntSlider(value=c.value, min=c.low, max=c.high, description=name, style=STYLE,
                            continuous_update=False)
     return w.Text(value=", ".join(c.value), description=name, style=STYLE, continuous_update=False,
-                  layout=w.Layout(width="60%"))
+                  layout=w.Layout(width="100%", max_width="720px"))
 
 
 def value_of(c: Control, widget):

@@ -27,7 +27,6 @@ EVERYDAY_P = np.array([8, 5, 6, 8, 3, 8, 5, 4, 0, 8, 5, 3, 4], float)
 ACTIONS = ("opened", "assigned", "transferred", "channel_change", "resolved", "closed")
 ORIGINS = ("everyday", "follow_up", "app_checkout", "delivery")
 CASE_RATE = 0.40  # everyday cases per customer-year
-FOLLOW_UP_P = 0.18  # P(a closed case gets a follow-up within REPEAT_DAYS)
 OVERFLOW_P = 0.03  # P(opened in the unmapped overflow queue Q99)
 HELP_PAGE_P = 0.30  # P(web users read /help and /contact before calling or chatting)
 
@@ -111,7 +110,8 @@ def make_cases(rng, customers: dict, seed_list: list[dict], win: Window) -> dict
         gen = play_out(rng, gen)
         played.append(gen)
         closed = gen["t"][:, -1]
-        spawn = np.flatnonzero((closed < win.end) & (rng.random(closed.size) < FOLLOW_UP_P))
+        follow = np.where(closed >= win.drift, fx.FOLLOW_UP_P_DRIFT, fx.FOLLOW_UP_P)   # E3 worsens from the drift
+        spawn = np.flatnonzero((closed < win.end) & (rng.random(closed.size) < follow))
         t_open = random_times(rng, closed[spawn] + HOUR, closed[spawn] + (fx.REPEAT_DAYS * DAY - 12 * HOUR), "office")
         same = rng.random(spawn.size) < 0.6
         chan = np.where(same, gen["chan"][spawn], channels(rng, customers, gen["cust"][spawn]))

@@ -2,7 +2,8 @@
 
 Every web, app and phone order is shipped within about a day and promised for two (phone:
 three) days after the order date. The delay follows `DAYS_LATE`; 8 % arrive more than three
-days late. Waiting customers check /track-order and some call "where is my parcel?".
+days late, and from the drift date on 15 % of parcels four days later still (E2 drift). Waiting
+customers check /track-order and some call "where is my parcel?".
 """
 
 from __future__ import annotations
@@ -28,11 +29,20 @@ def make_deliveries(rng, orders: dict, win: Window) -> dict:
     order_day = to_local(ordered) // DAY
     promised_day = order_day + np.where(orders["channel"][idx] == 2, 3, 2)
     late = rng.choice(list(fx.DAYS_LATE), idx.size, p=list(fx.DAYS_LATE.values()))
+    late = late + drift_delay(rng, ordered >= win.drift)
     day_lo = to_utc((promised_day + late) * DAY)
     delivered = np.maximum(random_times(rng, day_lo, day_lo + DAY, "daytime"), shipped + 3 * HOUR)
     return {"order": idx, "cust": orders["cust"][idx], "shipped": shipped, "delivered": delivered,
             "promised_day": promised_day, "days_late": to_local(delivered) // DAY - promised_day,
             "carrier": (rng.random(idx.size) < 0.3).astype(np.int8)}
+
+
+def drift_delay(rng, in_drift: np.ndarray) -> np.ndarray:
+    """E2 drift: DRIFT_EXTRA_DAYS more for LATE_DRIFT_SHARE of the parcels ordered in the drift window,
+    drawn from a child stream so that every other draw of this step stays as it was."""
+    child = np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])
+    hit = in_drift & (child.random(in_drift.size) < fx.LATE_DRIFT_SHARE)
+    return np.where(hit, fx.DRIFT_EXTRA_DAYS, 0)
 
 
 def tracking_sessions(rng, customers: dict, parcels: dict, win: Window) -> dict:

@@ -25,10 +25,16 @@ DAYS_LATE = {-1: 0.05, 0: 0.75, 1: 0.05, 2: 0.04, 3: 0.03,
              4: 0.025, 5: 0.02, 6: 0.015, 7: 0.01, 8: 0.005, 10: 0.005}
 LOOKBACK_DAYS = 60  # the delivery an NPS answer follows: the latest within this many days
 LTR_MEAN = {"on_time": 7.6, "late": 6.6}  # mean likelihood-to-recommend, 0-10
+# E2 drift: from the drift date (E6's) on, this share of parcels (by order time) arrives DRIFT_EXTRA_DAYS later
+# than DAYS_LATE says: on-time (days_late <= 0) 80 % -> 68 %, late (> LATE_DAYS) 8 % -> 21 %
+LATE_DRIFT_SHARE = 0.15
+DRIFT_EXTRA_DAYS = 4
 LTR_CONCENTRATION = 3.0
 
 # --- E3 repeat contact and E4 channel switch within a case (unit: answered CSAT / CES survey)
 REPEAT_DAYS = 7  # a case opened at most this many days after the previous case ended
+FOLLOW_UP_P = 0.18  # P(a closed case gets a follow-up within REPEAT_DAYS): the repeat contacts
+FOLLOW_UP_P_DRIFT = 0.30  # E3 drift: the same for cases closed from the drift date (E6's) on
 CASE_SWITCH_RATE = 0.12  # P(case changes channel), independent of everything else
 CSAT_MEAN = 4.2  # no repeat, no switch; 1-5, higher is better
 CSAT_REPEAT = -1.0

@@ -30,6 +30,7 @@ from .clickstream import DEVICES, INTERNAL, PAGES, REFERRERS, SITE
 from .files import sql_list, write_latin1_csv, write_lines
 from .xlsx import write_xlsx
 from .mess import BAD_TIMESTAMPS
+from .identity import caller_sql
 from .people import customer_numbers
 from .purchases import ORDER_CHANNELS
 from .surveys import NPS_TOUCHPOINTS
@@ -84,7 +85,7 @@ def cases(con, path: Path, rows: dict) -> int:
     con.register("steps", pa.table(rows))
     ts = f"CASE WHEN bad >= 0 THEN {sql_list(BAD_TIMESTAMPS)}[bad + 1] ELSE {_with_offset()} END"
     wait = "CASE WHEN wait >= 0 THEN wait::VARCHAR ELSE '' END"
-    fields = (f"{CASE_ID} AS case_id, {CUST_NO} AS cust_no, {ts} AS step_ts, "
+    fields = (f"{CASE_ID} AS case_id, {caller_sql(CUST_NO)} AS cust_no, {ts} AS step_ts, "
               f"{sql_list(CHANS)}[chan + 1] AS chan, {sql_list(QUEUES)}[queue + 1] AS queue, "
               f"{sql_list(ACTIONS)}[action + 1] AS action, {wait} AS wait_s, "
               "CASE WHEN handle >= 0 THEN handle::VARCHAR ELSE '' END AS handle_s, "
@@ -106,20 +107,23 @@ def _ids(prefix: str, idx, width: int) -> pa.Array:
         prefix, pc.utf8_lpad(pa.array(idx + 1, mask=idx < 0).cast(pa.string()), width, "0"), "")
 
 
-def orders(path: Path, o: dict, rng) -> int:
-    """Order header table from the order system (Parquet, UTC)."""
+def orders(path: Path, o: dict, rng, guests: dict) -> int:
+    """Order header table from the order system (Parquet, UTC); guest checkouts (`demo.identity`)
+    have no customer_ref but the guest's e-mail, name and phone as typed."""
     n = o["cust"].size
     online = rng.choice(4, n, p=(.55, .2, .15, .1))  # ideal, creditcard, paypal, klarna
     method = np.choose(o["channel"], [online, online, rng.choice([4, 1], n, p=(.7, .3)),
                                       rng.choice([5, 6], n, p=(.8, .2))])
     store = _ids("ST", rng.integers(10, 40, n), 2)
     table = pa.table({
-        "order_id": _ids("ORD-", np.arange(n), 8), "customer_ref": customer_numbers(o["cust"]),
+        "order_id": _ids("ORD-", np.arange(n), 8),
+        "customer_ref": pc.if_else(pa.array(guests["guest"]), pa.scalar(None, pa.string()), customer_numbers(o["cust"])),
         "ordered_at": pa.array(o["ts"] * 1_000_000).cast(pa.timestamp("us", tz="UTC")),
         "channel": pa.array(ORDER_CHANNELS).take(o["channel"]),
         "amount_eur": o["amount"], "n_items": o["n_items"].astype(np.int32),
         "payment_method": pa.array(PAYMENT_METHODS).take(method),
         "store_id": pc.if_else(pa.array(o["channel"] == 3), store, pa.scalar(None, pa.string())),
+        **{c: guests[c] for c in ("guest_email", "guest_name", "guest_phone")},
     })
     pq.write_table(table, path, compression="snappy")
     return n

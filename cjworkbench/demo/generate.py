@@ -14,6 +14,7 @@ import pyarrow as pa
 from ..errors import DemoOptionError, WorkbenchError  # noqa: F401  (re-exported)
 from . import effects as fx
 from . import exports
+from . import identity
 from .cases import QUEUES, steps
 from .clickstream import user_agents
 from .comments import planted_counts
@@ -47,6 +48,7 @@ def generate(out_dir, *, customers: int = 20_000, seed: int = 7, end_date: str =
         (out / "designed" / name).write_text(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"),
                                              encoding="utf-8")
     truth = build_truth(world, rows, mess, win, seed=int(seed), customers=int(customers))
+    identity.add_truth(truth, world)   # the true customer of every fragmented record (issue #17)
     (out / "truth.json").write_text(json.dumps(truth, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return {"out_dir": str(out), "config": str(out / "cjworkbench.yml"),
             "files": {f"exports/{k}": v for k, v in rows.items()},
@@ -74,14 +76,17 @@ def write_exports(folder: Path, world: dict, seed: int, win: Window) -> tuple[di
     rng = np.random.default_rng([seed, 99])
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
-    crm = crm_table(world["customers"])
+    crm = identity.unique_emails(crm_table(world["customers"]))   # one customer per CRM e-mail
     rows, mess = {}, {}
     rows["crm_customers.csv"] = exports.crm(folder / "crm_customers.csv", crm)
     web, mess["web_clickstream.csv.gz"], uas = _web_rows(rng, world, win)
     rows["web_clickstream.csv.gz"] = exports.clickstream(con, folder / "web_clickstream.csv.gz", web, uas, seed)
-    rows["orders.parquet"] = exports.orders(folder / "orders.parquet", world["orders"], rng)
+    id_rng = np.random.default_rng([seed, 17])   # identity fragmentation: its own draws
+    guests, world["guests"] = identity.guest_columns(id_rng, world["orders"], world["customers"], crm["email"])
+    rows["orders.parquet"] = exports.orders(folder / "orders.parquet", world["orders"], rng, guests)
     rows["deliveries.jsonl"] = exports.deliveries(con, folder / "deliveries.jsonl", world["parcels"], win)
     case_rows, mess["contact_cases.csv"] = _case_rows(rng, world["cases"])
+    case_rows, world["callers"] = identity.fragment_calls(id_rng, case_rows, world["cases"], world["customers"])
     rows["contact_cases.csv"] = exports.cases(con, folder / "contact_cases.csv", case_rows)
     rows["marketing_emails.csv"] = exports.marketing(con, folder / "marketing_emails.csv", world["emails"],
                                                      crm["email"], win)

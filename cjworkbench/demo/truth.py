@@ -36,7 +36,7 @@ def build_truth(world: dict, files: dict, mess: dict, win: Window, *, seed: int,
         "canonical": {"customers": files["crm_customers.csv"], "events": int(events),
                       "feedback": files["nps_survey.xlsx"] + files["csat_survey.csv"] + files["ces_survey.csv"],
                       "events_nonexistent_local_times": mess["web_clickstream.csv.gz"]["nonexistent_local_times"]},
-        "effects": {"E1": _e1(world, win), "E2": _e2(world), "E3": _e3(world), "E4": _e4(world),
+        "effects": {"E1": _e1(world, win), "E2": _e2(world, win), "E3": _e3(world, win), "E4": _e4(world),
                     "E5": _e5(world), "E6": _e6(world, win), "E7": _e7(world, win), "E8": _e8(world), "E9": _e9(world)},
     }
 
@@ -66,7 +66,7 @@ def _e1(world: dict, win: Window) -> dict:
     }
 
 
-def _e2(world: dict) -> dict:
+def _e2(world: dict, win: Window) -> dict:
     on, late = (scale_pmf(0, 10, fx.LTR_MEAN[k], fx.LTR_CONCENTRATION) for k in ("on_time", "late"))
     a = world["nps"]
     pop = (a["touchpoint"] > 0) & a["after_delivery"]
@@ -79,7 +79,24 @@ def _e2(world: dict) -> dict:
                     "nps_gap": _r(_nps(late) - _nps(on), 2),
                     "late_share_of_deliveries": _r(sum(p for d, p in fx.DAYS_LATE.items() if d > fx.LATE_DAYS))},
         "expected": {"n_late": int((pop & a["late"]).sum()), "n_on_time": int((pop & ~a["late"]).sum())},
+        "drift": _e2_drift(world, win),
     }
+
+
+def _e2_drift(world: dict, win: Window) -> dict:
+    """E2 worsens from the drift date: more parcels late (by order time), the on-time share falls."""
+    p, s, x = fx.DAYS_LATE, fx.LATE_DRIFT_SHARE, fx.DRIFT_EXTRA_DAYS
+    on = sum(q for d, q in p.items() if d <= 0)
+    late = sum(q for d, q in p.items() if d > fx.LATE_DAYS)
+    parcels = world["parcels"]
+    after = world["orders"]["ts"][parcels["order"]] >= win.drift
+    return {"drift_date": _date(win.drift), "share_delayed": s, "extra_days": x,
+            "planted": {"on_time_before": _r(on), "on_time_after": _r((1 - s) * on + s * sum(q for d, q in p.items()
+                                                                                         if d + x <= 0)),
+                        "late_before": _r(late), "late_after": _r((1 - s) * late + s * sum(
+                            q for d, q in p.items() if d + x > fx.LATE_DAYS))},
+            "expected": {k: _r((parcels["days_late"][m] <= 0).mean()) for k, m in
+                         (("on_time_before", ~after), ("on_time_after", after))}}
 
 
 def _case_scores(instrument: str, repeat: float, switch: float) -> dict:
@@ -97,8 +114,8 @@ def _case_scores(instrument: str, repeat: float, switch: float) -> dict:
     return {"mean": _r(mean), "top_box" if instrument == "csat" else "low_effort": _r(top)}
 
 
-def _e3(world: dict) -> dict:
-    s = fx.CASE_SWITCH_RATE
+def _e3(world: dict, win: Window) -> dict:
+    s, kase = fx.CASE_SWITCH_RATE, world["cases"]
     return {
         "unit": "answered CSAT / CES survey (case_id -> the case)",
         "exposure": f"repeat: the customer's previous case (by its 'opened' step) had its last step at most "
@@ -107,6 +124,11 @@ def _e3(world: dict) -> dict:
                     "csat": {"first": _case_scores("csat", 0, s), "repeat": _case_scores("csat", 1, s)},
                     "ces": {"first": _case_scores("ces", 0, s), "repeat": _case_scores("ces", 1, s)}},
         "expected": {"repeat_share_of_answers": _r(world["cases"]["repeat"][world["case_answers"]["case"]].mean())},
+        "drift": {"drift_date": _date(win.drift),
+                  "planted": {"follow_up_before": fx.FOLLOW_UP_P, "follow_up_after": fx.FOLLOW_UP_P_DRIFT},
+                  "expected": {k: _r(kase["repeat"][m].mean()) for k, m in
+                               (("repeat_share_before", kase["t_open"] < win.drift),
+                                ("repeat_share_after", kase["t_open"] >= win.drift))}},
     }
 
 

@@ -3,8 +3,8 @@ made ready to be stored in the database beside the data (`designs.store`).
 
 Kinds (`designs:` keys): `journeys` and `funnels` map a name to a design; `personas`, `kpi_map`,
 `themes` and `actions` are one design (a path, named after the file, or an inline mapping, named
-after the kind) or a mapping of name -> design; `roles`, `targets`, `goal` and `instruments` are
-one design each, named after the kind. Every value may be a path relative to the config (read
+after the kind) or a mapping of name -> design; `roles`, `targets`, `goal`, `instruments` and
+`labels` (raw name -> display name) are one design each, named after the kind. Every value may be a path relative to the config (read
 with `reader.read_yaml`) or written inline; `goal` is an activity name. The activities a design
 names are checked against the loaded events at ingest (`check_activities`).
 """
@@ -28,10 +28,10 @@ from .personas import load_personas
 from .reader import read_yaml
 
 DESIGN_KINDS = ("journeys", "personas", "kpi_map", "themes", "actions", "roles", "targets", "funnels", "goal",
-                "instruments")
+                "instruments", "labels")
 NAMED = ("journeys", "funnels")                       # always name -> design
 DOCUMENTS = {"personas": "personas", "kpi_map": "touchpoints", "themes": "themes", "actions": "rules"}  # inline marker
-SINGLE = ("roles", "targets", "goal", "instruments")  # one design, named after its kind
+SINGLE = ("roles", "targets", "goal", "instruments", "labels")  # one design, named after its kind
 FUNNEL_KEYS = ("steps", "window", "title", "description")
 INSTRUMENT_KEYS = ("meaning", "question")
 STEP_COLUMNS = tuple(c for c in FIELDS["events"] if c not in ("event_ts", "amount"))
@@ -177,6 +177,10 @@ def _checked(kind: str, name: str, body):
         _check_instruments(body, where)
     elif kind in ("roles", "targets", "kpi_map") and not isinstance(body, dict):
         raise ConfigError(f"{where} must be a mapping, got {type(body).__name__}.")
+    elif kind == "labels" and (not isinstance(body, dict) or not all(isinstance(v, str) and v.strip()
+                                                                     for v in body.values())):
+        raise ConfigError(f"{where} must map raw names to display names, e.g. labels: {{order_shipped: Order "
+                          f"shipped, used_contact_centre: Called us}}; got {body!r}.")
     elif kind == "targets":
         bad = {k: v for k, v in body.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
         if bad:

@@ -22,7 +22,8 @@ SETTINGS = "settings"
 # what each kind is, for "This database has no <what>"
 WHAT = {"journeys": "designed journeys", "personas": "personas", "kpi_map": "KPI map", "themes": "theme taxonomy",
         "actions": "next-best-action rules", "roles": "KPI roles", "targets": "KPI targets",
-        "funnels": "named funnels", "goal": "goal activity", "instruments": "instrument meanings"}
+        "funnels": "named funnels", "goal": "goal activity", "instruments": "instrument meanings",
+        "labels": "display labels"}
 
 
 def _rows(con) -> list[tuple[str, str, str]]:

@@ -18,7 +18,7 @@ import duckdb
 
 from ..errors import DatabaseError
 from ..ingest.local_time import apply_business_time, business_zone
-from ..ingest.pipeline import _remove, _swap
+from ..ingest.target import remove_build as _remove, swap_in as _swap
 from ..ingest.target import build_path, hold_target, ingest_lock, remove_debris
 from .config import read_designs
 from .store import business_timezone, rows_of, store_designs, stored_hashes

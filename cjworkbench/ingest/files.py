@@ -11,6 +11,7 @@ reject rows instead of failing the whole file.
 from __future__ import annotations
 
 import csv
+import glob
 import struct
 import zipfile
 import zlib
@@ -47,6 +48,18 @@ class Scan:
     long_lines: list[LongLine] = field(default_factory=list)
     first_line: bytes = b""
     nul_bytes: int = 0
+
+
+def source_files(pattern: str) -> tuple[Path, ...]:
+    """The files a source's `path:` names, in a stable (sorted) order: one file, every match of a
+    glob, or every visible file directly in a folder (a folder of daily exports refreshes by
+    adding files to it). A path that does not exist comes back as itself: the caller says so."""
+    if glob.has_magic(pattern):
+        return tuple(Path(p) for p in sorted(glob.glob(pattern)))
+    path = Path(pattern)
+    if path.is_dir():
+        return tuple(sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")))
+    return (path,)
 
 
 def is_gzip(path: Path) -> bool:

@@ -30,6 +30,8 @@ class IngestSummary:
     run_id: str
     sources: list[SourceResult]
     seconds: float
+    mode: str = "full"          # full (every file) or refresh (new and changed files only)
+    notes: list[str] = field(default_factory=list)   # why a full build; what a refresh loaded, skipped, kept
 
     @property
     def rows_read(self) -> int:
@@ -52,6 +54,7 @@ class IngestSummary:
 
     def to_dict(self) -> dict:
         return {"db_path": self.db_path, "run_id": self.run_id, "seconds": round(self.seconds, 3),
+                "mode": self.mode, "notes": self.notes,
                 "rows_read": self.rows_read, "rows_loaded": self.rows_loaded,
                 "rows_rejected": self.rows_rejected, "rows_filtered": self.rows_filtered,
                 "sources": [asdict(s) | {"seconds": round(s.seconds, 3)} for s in self.sources]}
@@ -76,6 +79,7 @@ class IngestSummary:
             for reason, n in s.reasons.items():
                 ex = "; ".join(f"{e['file']}:{e['line']}" + _value(e) for e in s.examples.get(reason, []))
                 lines.append(f"  {s.name}: {n:,} {reason}" + (f" (e.g. {ex})" if ex else ""))
+        lines += [f"{self.mode}: {note}" for note in self.notes]
         lines.append(f"database: {self.db_path}  ({self.seconds:.1f} s, run {self.run_id})")
         return "\n".join(lines)
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..errors import DatabaseError
+from ..errors import DatabaseError, WorkbenchError
 
 try:
     import fcntl
@@ -180,6 +180,12 @@ def _set_aside_wal(db: Path, note) -> None:
          f"onto the new database; delete it once you know nothing in it is needed.")
 
 
+def copy_aside(db: Path, build: Path) -> None:
+    """A refresh works on a private copy of the database (readers keep the original until the swap)."""
+    shutil.copyfile(db, build)
+    os.chmod(build, 0o600)
+
+
 def disk_full(exc: BaseException) -> bool:
     """ENOSPC/EDQUOT from Python, or DuckDB's wording of it."""
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -187,3 +193,44 @@ def disk_full(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(s in text for s in ("no space left on device", "disk full", "disk quota exceeded",
                                    "not enough space"))
+
+
+def swap_in(build: Path, db_path: Path) -> None:
+    """The checkpointed file, private to its owner, replaces the target in one rename."""
+    wal = Path(str(build) + ".wal")
+    if wal.exists() and wal.stat().st_size:
+        raise WorkbenchError(f"Internal error: the new database kept a write-ahead log ({wal}) after its "
+                             f"checkpoint; it was not swapped in.")
+    wal.unlink(missing_ok=True)
+    os.chmod(build, 0o600)
+    fd = os.open(build, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(build, db_path)
+    fd = os.open(db_path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def out_of_memory(exc: BaseException, limits) -> str:
+    text = first_line(exc)
+    if "max_temp_directory_size" in text or "temp" in text.lower():
+        return (f"DuckDB ran out of room for temporary files (limits.temp_limit = {limits.temp_limit:,} bytes, "
+                f"limits.memory_limit = {limits.memory_limit:,} bytes): {text}. Raise them in the config's "
+                f"`limits:` block if the disk has room. Nothing was changed.")
+    return (f"DuckDB ran out of memory while staging (limits.memory_limit = {limits.memory_limit:,} bytes): "
+            f"{text}. Raise limits.memory_limit in the config's `limits:` block if the machine has the "
+            f"memory. Nothing was changed.")
+
+
+def remove_build(path: Path) -> None:
+    for p in (path, Path(str(path) + ".wal")):
+        p.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ from ..config import Source
 from ..contract import BUSINESS_DATES, FIELDS, NUMERIC_FIELDS, TIMESTAMP_FIELDS
 from ..errors import MissingColumnsError, did_you_mean
 from ..redact import redact_sql
-from .local_time import date_only_sql
+from .local_time import business_date_sql, date_only_sql
 from .expressions import ROW_ID
 from .readers import quote_ident as q
 
@@ -162,6 +162,46 @@ def required_checks(src: Source) -> list[tuple]:
         out.append(("score outside scale", "score",
                     "score IS NOT NULL AND (score < scale_min OR score > scale_max)", "__raw_score"))
     return out
+
+
+def typed_table(con, src: Source, available: list[str], zone: str) -> None:
+    """`__typed` from `__src` in one pass: the canonical columns, their business dates in `zone`
+    (the config's), `__dup` and the reject reason, column and value (`__reason` NULL: the row loads).
+
+    Why one statement: typing, the duplicate flag, the checks and the business dates used to be
+    two full copies of the staged rows plus an UPDATE of every loaded row."""
+    p = Params()
+    items, checks = typed_select(src, available, p)
+    checks = checks + required_checks(src)
+    dup = "false"
+    if not src.keep_duplicates:
+        _mark_duplicates(con, available)
+        dup = "(__fidx::BIGINT << 40) + __line IN (SELECT __key FROM __dups)"
+    dates = ", ".join(f"coalesce({BUSINESS_DATES[f]}, {business_date_sql(f, p(zone))}) AS {BUSINESS_DATES[f]}"
+                      for f in FIELDS[src.kind] if f in BUSINESS_DATES)
+    reason = " ".join(f"WHEN {bad} THEN {p(r)}" for r, _f, bad, _v in checks)
+    column = " ".join(f"WHEN {bad} THEN {p(export_column_of(src, f))}" for _r, f, bad, _v in checks)
+    value = " ".join(f"WHEN {bad} THEN {v}" for _r, _f, bad, v in checks)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __typed AS SELECT *{f' REPLACE ({dates})' if dates else ''},
+        CASE WHEN __dup THEN 'duplicate' {reason} END AS __reason,
+        CASE WHEN __dup THEN NULL {column} END AS __rcolumn,
+        CASE WHEN __dup THEN NULL {value} END::VARCHAR AS __rvalue
+        FROM (SELECT {', '.join(items)}, {dup} AS __dup, __fidx, __file, __line FROM __src)""", p)
+    con.execute("DROP TABLE IF EXISTS __dups")
+
+
+def _mark_duplicates(con, available: list[str]) -> None:
+    """`__dups`: the keys (file, line) of rows that repeat an earlier row in every export column.
+
+    A window over every column sorts all staged rows by all their text; instead only rows whose
+    hash of all columns occurs more than once are compared column by column, so the result is
+    exact (equal rows have equal hashes, NULLs alike) at the cost of a hash aggregate."""
+    cols = ", ".join(q(c) for c in available)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dups AS
+        WITH h AS (SELECT hash({cols}) AS __h FROM __src GROUP BY ALL HAVING count(*) > 1)
+        SELECT (__fidx::BIGINT << 40) + __line AS __key FROM (
+          SELECT __fidx, __line, row_number() OVER (PARTITION BY {cols} ORDER BY __fidx, __line) AS __k
+          FROM __src WHERE hash({cols}) IN (SELECT __h FROM h)) WHERE __k > 1""")
 
 
 def export_column_of(src: Source, field: str) -> str | None:

@@ -15,6 +15,9 @@ def _f(name, type_, default, help_, **kw) -> Parameter:
 
 
 _DB = "DuckDB file built by `cjw ingest`"
+# serve, lab, report, info: a DuckDB file, or Spark over the tables (cjworkbench/backends.py, README "Beyond one machine")
+_READ_DB = ("DuckDB file built by `cjw ingest`, or spark:<folder of `cjw export --parquet`> / spark:<Spark database> "
+            "[?master=...&spark.*=...] to query the same tables on Spark")
 # command ("" for options before the command) -> its flags; a positional argument is named without dashes
 CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
     "": (_f("--debug", bool, False, "show tracebacks of internal errors"),),
@@ -26,6 +29,8 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
         _f("--quiet", bool, False, "no progress lines on stderr"),
         _f("--new-key", bool, False, "accept a pseudonymisation key other than the one the existing database was "
            "built with (every pseudonymised id changes)"),
+        _f("--full", bool, False, "rebuild from every file instead of refreshing (loading only new and changed "
+           "files)"),
     ),
     "designs": (
         _f("--config", str, None, "ingest config (YAML): only designs:, timezone: and languages: are read",
@@ -34,7 +39,7 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
         _f("--json", bool, False, "print what changed as JSON"),
     ),
     "info": (
-        _f("--db", str, None, _DB, required=True),
+        _f("--db", str, None, _READ_DB, required=True),
         _f("--json", bool, False, "print the description as JSON"),
     ),
     "export": (
@@ -47,18 +52,20 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
         _f("--seed", int, 7, "random seed (the same seed gives the same data)"),
     ),
     "serve": (
-        _f("--db", str, None, _DB, required=True),
+        _f("--db", str, None, _READ_DB, required=True),
         _f("--port", int, 8866, "port to listen on", low=1, high=65535),
         _f("--no-browser", bool, False, "only print the URL"),
         _f("--ip", str, "127.0.0.1", "address to listen on; any other than loopback needs $CJW_SERVE_TOKEN or "
            "--unauthenticated"),
         _f("--unauthenticated", bool, False, "allow a non-loopback --ip without a token: only behind a reverse "
            "proxy that authenticates"),
-        _f("--max-sessions", int, None, "most dashboard kernels (~450 MB each) alive at once (default 8)", low=1),
+        _f("--max-sessions", int, None, "most dashboard kernels (~450 MB each) alive at once, the --pool included (default 16)", low=1),
         _f("--idle-timeout", int, None, "seconds before a session whose tab is closed ends (default 60)", low=1),
+        _f("--pool", int, None, "overview kernels kept ready for the next viewers (default 4; 0: none); they "
+           "count against --max-sessions", low=0),
     ),
     "report": (
-        _f("--db", str, None, _DB, required=True),
+        _f("--db", str, None, _READ_DB, required=True),
         _f("--period", str, "month", "the report period", choices=("week", "month", "quarter", "year")),
         _f("--as-of", str, None, "a day of the period to report, usually its last (2026-06-30)", required=True),
         _f("--out", str, None, "reports folder: DIR/<period>/*.html, DIR/index.html", required=True),
@@ -69,7 +76,7 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
         _f("--config", str, None, "ingest config whose `report: parameters:` block sets notebook parameters"),
     ),
     "lab": (
-        _f("--db", str, None, _DB, required=True),
+        _f("--db", str, None, _READ_DB, required=True),
         _f("--notebooks", str, None, "notebook folder (default: notebooks/)"),
         _f("--port", int, 8888, "port to listen on", low=1, high=65535),
         _f("--no-browser", bool, False, "only print the URL"),
@@ -86,13 +93,16 @@ CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
         _f("sources", list, None, "the exports, one mapping each (keys below)", required=True),
         _f("limits", dict, None, "ceilings one ingest stays under (keys below)"),
         _f("report", dict, None, "`parameters:` notebook parameter -> value for `cjw report --config`"),
+        _f("identity", dict, None, "identity across silos: `keys:` / `fields:` per source (source -> kind -> export "
+           "column), `blocking:`, `threshold:`, `phone_country:`, `email_ignore_dots:`, `max_pairs:` "
+           "(cjworkbench/identity/config.py); writes persons, identity_links, identity_changes"),
     ),
     "sources[]": (
         _f("name", str, None, "unique, lowercase letters, digits and _", required=True,
            pattern=r"[a-z][a-z0-9_]{0,62}"),
         _f("kind", str, None, "the canonical table it feeds", required=True,
            choices=("customers", "events", "feedback")),
-        _f("path", str, None, "file or glob, relative to the config file (a glob is read in name order)",
+        _f("path", str, None, "file, glob or folder, relative to the config file (files are read in name order)",
            required=True),
         _f("format", str, None, "file format; default from the extension (`.gz` allowed)",
            choices=("csv", "parquet", "jsonl", "excel", "xes")),
@@ -136,6 +146,8 @@ CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
         _f("funnels", dict, None, "named funnels: name -> {steps: [...], window: 2h}; the first is the default"),
         _f("goal", str, None, "the goal activity (default: the most common last activity of journeys)"),
         _f("instruments", dict, None, "feedback instrument -> {meaning, question}"),
+        _f("labels", dict, None, "display names: raw activity, touchpoint, driver or column name -> the name "
+           "tables, charts and headlines show (default: order_shipped reads 'Order shipped')"),
     ),
     "limits": (
         _f("max_decompressed_bytes", "size", 4 * 10**9, "a file's content after gunzip (plain files: their "

@@ -68,8 +68,10 @@ NOTEBOOK_PARAMETERS: tuple[Parameter, ...] = (
     _p("outcome_activity", str, "", "the goal a switch may help or hurt; empty: the database's goal, else the most "
        "common last activity of journeys", ("funnels_and_gaps",), label="Goal"),
     # journey_explorer
-    _p("top_transitions", int, 25, "transitions drawn on the process map (the busiest)", ("journey_explorer",),
+    _p("top_transitions", int, 20, "transitions drawn on the process map (the busiest)", ("journey_explorer",),
        low=5, high=60, label="Transitions shown"),
+    _p("rare_percent", int, 1, "activities with fewer than this % of events are drawn as one (other) node on the "
+       "process map; 0: every activity", ("journey_explorer",), low=0, high=20, label="Group activities under (%)"),
     _p("top_variants", int, 12, "most common journeys listed", ("journey_explorer",), low=3, high=30,
        label="Journeys listed"),
     _p("max_steps", int, 8, "steps shown in the step matrix", ("journey_explorer",), low=3, high=15, label="Steps"),

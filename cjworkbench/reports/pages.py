@@ -69,3 +69,28 @@ def failed_page(heading: str, reason: str) -> str:
     return _page(heading, "cjw-failed",
                  f"<strong>This page could not be made.</strong> {html.escape(reason)} The other pages of "
                  f"this report were made; the analyst can see the kept notebook named in the run's log.")
+
+
+def headline_of(executed: Path) -> dict | None:
+    """The headline an executed notebook showed (`narrative.HEADLINE_MIME`), for the index's summary; None
+    when it showed none."""
+    import nbformat
+
+    from ..narrative import HEADLINE_MIME
+
+    nb = nbformat.read(executed, as_version=4)
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if HEADLINE_MIME in data:
+                return data[HEADLINE_MIME]
+    return None
+
+
+def page_title(heading: str, period_label: str) -> str:
+    """A page's title for people: the heading's subject (before its question) and the period in words,
+    'Funnels and hand-offs — March 2026'."""
+    from ..formats import period_name
+
+    subject = re.split(r":\s", heading, maxsplit=1)[0].strip() or heading
+    return f"{subject} — {period_name(period_label)}" if period_label else subject

@@ -19,10 +19,11 @@ import time
 import uuid
 from pathlib import Path
 
+from ..backends import database
 from ..periods import Window, period_window
 from . import parameters as report_parameters
 from .index import MANIFEST, manifest, write_index
-from .pages import ReportError, failed_page, no_data_page, title, to_html
+from .pages import ReportError, failed_page, headline_of, no_data_page, title, to_html
 
 try:
     import fcntl
@@ -107,8 +108,8 @@ def run_report(db, *, period: str = "month", as_of, out, notebooks=None, timeout
     failed. Raises ReportError before anything runs for a bad argument, and after the run when every
     notebook failed. `timeout`: seconds per cell.
     """
-    db = Path(db).absolute()
-    if not db.is_file():
+    db = database(db)   # a `spark:` value stays as it is (cjworkbench/backends.py)
+    if isinstance(db, Path) and not db.is_file():
         raise ReportError(f"Database '{db}' does not exist. Build it with `cjw ingest` (or `make demo`).")
     cur = period_window(period, as_of)   # checks period and as_of before anything runs
     files = report_notebooks(notebooks)
@@ -182,6 +183,7 @@ def _run_notebooks(files, build: Path, params: dict, cur: Window, out: Path, *, 
         try:
             execute(f, executed, params[f.stem], timeout=timeout)
             (build / entry["html"]).write_text(to_html(executed, heading), encoding="utf-8")
+            entry["headline"] = headline_of(executed)   # for the index's summary across pages
             executed.unlink()
         except Exception as exc:  # noqa: BLE001  any failure of one notebook: keep it, say where, go on
             entry.update(_keep_failed(out, cur, f, executed, exc, build, heading))

@@ -27,12 +27,15 @@ bootstrap over customers (a customer's anchors move together), fixed seed.
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
 
+from ...cache import remember
+from ...designs.store import design, has_design
 from ...errors import one_of
-from ...scope import TIE_RULE, FilterError, definition, scope
+from ...scope import TIE_RULE, FilterError, as_filters, definition, scope
 from .compare import compare
 from .replay import anchors, replay
 from .rules import TRIGGERS, check_rule, default_rule, load_rules
@@ -54,6 +57,18 @@ COLUMNS = ["rule", "comparison", "n_exposed", "n_exposed_reached", "rate_exposed
            "triggers_per_customer", "max_per_customer", "first_trigger_date", "last_trigger_date"]
 
 
+def designed_rules(con):
+    """The rules of the database's first `actions` design (`designs: actions:`)."""
+    return design(con, "actions")
+
+
+def _replayed(con, rule: dict, filters) -> pd.DataFrame:
+    """`replay`, kept per connection and (rule, filters) (`cjworkbench.cache`, kind "result"): the
+    matched and the weighted comparison, and every resample count, read the same replay."""
+    key = ("actions.replay", json.dumps(rule, sort_keys=True, default=str), repr(as_filters(filters)))
+    return remember(con, "result", key, lambda: replay(con, rule, filters))
+
+
 def _trigger_stats(df: pd.DataFrame) -> list:
     t = df[df["triggered"]]
     per = t.groupby("customer_id").size()
@@ -66,7 +81,7 @@ def _trigger_stats(df: pd.DataFrame) -> list:
 def actions_table(con, *, rules=None, method: str = "match", match=("segment", "week"), filters=None,
                   n_resamples: int = 200, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
     """Back-test of next-best-action `rules` (a rule dict, a list, or a YAML file with a `rules:` list;
-    default: `default_rule`): per rule,
+    default: the database's `designs: actions:`, else `default_rule`): per rule,
     how often and when it would have triggered, and the outcome of triggered moments against
     comparable ones ("triggered vs not") and, when the rule names an action, of triggered moments
     followed by the action against those without ("action vs none"). estimate = exposed rate -
@@ -82,11 +97,12 @@ def actions_table(con, *, rules=None, method: str = "match", match=("segment", "
         raise FilterError(f"n_resamples must be a whole number >= 0 (0: no intervals), got {n_resamples!r}.")
     if not 0 < level < 1:
         raise FilterError(f"level must be between 0 and 1 (e.g. 0.95), got {level!r}.")
-    rules = load_rules(rules) if rules is not None else [default_rule(con, filters)]
+    rules = load_rules(rules if rules is not None else designed_rules(con)) if rules is not None or \
+        has_design(con, "actions") else [default_rule(con, filters)]
     checked = [check_rule(con, r) for r in rules]
     rows = []
     for rule in checked:
-        every = replay(con, rule, filters)
+        every = _replayed(con, rule, filters)
         stats = _trigger_stats(every)
         df = every[every["eligible"]].reset_index(drop=True)
         kw = dict(method=method, match=match, n_resamples=n_resamples, level=level, seed=seed)

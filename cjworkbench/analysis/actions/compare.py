@@ -20,19 +20,21 @@ def compare(df: pd.DataFrame, exposed: np.ndarray, *, method: str = "match", mat
     if method == "match":
         strata = pd.factorize(pd.MultiIndex.from_frame(df[list(match)].astype(str)) if match else
                               np.zeros(len(df)))[0]
-        est_fn = lambda w: _matched(y, exposed, strata, w)   # noqa: E731
+        point = _matched(y, exposed, strata, np.ones(len(df)))
     else:
         x = _features(df)
-        est_fn = lambda w: _weighted(y, exposed, x, w)        # noqa: E731
-    point = est_fn(np.ones(len(df)))
+        point, start = _weighted(y, exposed, x, np.ones(len(df)), with_fit=True)
     low = high = p = math.nan
     if n_resamples and n_cust > 1 and exposed.any() and (~exposed).any():
         from ..attribution.markov import one_thread
 
-        rng = np.random.default_rng(seed)
-        with one_thread():      # many small fits: BLAS threads only wait for each other
-            draws = np.array([est_fn(np.bincount(rng.integers(0, n_cust, n_cust), minlength=n_cust)[cust]
-                                     .astype(float)) for _ in range(n_resamples)])
+        rng = np.random.default_rng(seed)      # resample customers: times each is drawn, per resample
+        counts = (np.bincount(rng.integers(0, n_cust, n_cust), minlength=n_cust) for _ in range(n_resamples))
+        if method == "match":
+            draws = _matched_draws(y, exposed, strata, cust, n_cust, counts)
+        else:
+            with one_thread():      # many small fits: BLAS threads only wait for each other
+                draws = np.array([_weighted(y, exposed, x, c[cust].astype(float), start=start) for c in counts])
         draws = draws[np.isfinite(draws)]
         if len(draws) > 1:
             alpha = (1 - level) / 2
@@ -62,6 +64,31 @@ def _matched(y, exposed, strata, w) -> float:
     return float(np.sum(ne[ok] * diff) / ne[ok].sum())
 
 
+def _matched_draws(y, exposed, strata, cust, n_cust: int, counts, chunk: int = 25) -> np.ndarray:
+    """`_matched` for many customer resamples at once: the per-stratum sums of every resample are one
+    sparse product (customers x strata counts) instead of a pass over the rows per resample."""
+    from scipy import sparse
+
+    k = int(strata.max()) + 1 if len(strata) else 0
+    mats = [sparse.csr_matrix((vals[sel], (cust[sel], strata[sel])), shape=(n_cust, k))
+            for sel in (exposed, ~exposed) for vals in (np.ones(len(y)), y)]
+    out, batch = [], []
+    for c in [*counts, None]:
+        if c is not None:
+            batch.append(c)
+        if batch and (c is None or len(batch) == chunk):
+            w = np.array(batch, float)                            # resamples x customers
+            ne, ye, nc, yc = ((m.T @ w.T).T for m in mats)       # resamples x strata
+            ok = (ne > 0) & (nc > 0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                diff = np.where(ok, ye / np.where(ok, ne, 1) - yc / np.where(ok, nc, 1), 0.0)
+                tot = np.where(ok, ne, 0).sum(axis=1)
+                out.append(np.where(tot > 0, (np.where(ok, ne, 0) * diff).sum(axis=1) / np.where(tot > 0, tot, 1),
+                                    np.nan))
+            batch = []
+    return np.concatenate(out) if out else np.zeros(0)
+
+
 def _features(df: pd.DataFrame) -> np.ndarray:
     """Pre-trigger features: segment and channel indicators, log(1 + prior events), months since the start."""
     parts = [pd.get_dummies(df[c].astype(str), drop_first=True, dtype=float) for c in ("segment", "channel")]
@@ -73,13 +100,19 @@ def _features(df: pd.DataFrame) -> np.ndarray:
     return (x - x.mean(axis=0)) / np.where(sd > 0, sd, 1.0)     # standardised: the solver converges fast
 
 
-def _weighted(y, exposed, x, w) -> float:
-    """ATT by odds weighting: control rows weighted p / (1 - p) from a logistic model of exposure."""
+def _weighted(y, exposed, x, w, *, start=None, with_fit: bool = False):
+    """ATT by odds weighting: control rows weighted p / (1 - p) from a logistic model of exposure.
+    `start`: the full sample's (coef, intercept), where a resample's fit starts (the same optimum,
+    reached in a few iterations); `with_fit`: also return this fit's (coef, intercept)."""
     from sklearn.linear_model import LogisticRegression
 
     if exposed[w > 0].all() or not exposed[w > 0].any():
-        return math.nan
-    model = LogisticRegression(C=1e4, max_iter=200).fit(x, exposed, sample_weight=w)
+        return (math.nan, None) if with_fit else math.nan
+    model = LogisticRegression(C=1e4, max_iter=200, warm_start=start is not None)
+    if start is not None:
+        model.coef_, model.intercept_ = start[0].copy(), start[1].copy()
+    model.fit(x, exposed, sample_weight=w)
     p = np.clip(model.predict_proba(x)[:, 1], 1e-6, 1 - 1e-6)
     wc = w * np.where(exposed, 1.0, p / (1 - p))
-    return float(np.sum((wc * y)[exposed]) / np.sum(wc[exposed]) - np.sum((wc * y)[~exposed]) / np.sum(wc[~exposed]))
+    att = float(np.sum((wc * y)[exposed]) / np.sum(wc[exposed]) - np.sum((wc * y)[~exposed]) / np.sum(wc[~exposed]))
+    return (att, (model.coef_, model.intercept_)) if with_fit else att

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...cache import remember
 from ...errors import one_of
 from ...scope import TIE_RULE, FilterError, definition, scope
 from . import heuristics, markov, shapley
@@ -46,8 +47,13 @@ def model_totals(paths: Paths, model: str, base: np.ndarray, *, order: int = 1, 
     n = len(paths.channels)
     nan = np.full(n, np.nan)
     if model in heuristics.HEURISTICS:
+        from scipy import sparse
+
         credits = heuristics.touch_credits(paths, model, half_life_days=half_life_days)
-        return (lambda w: heuristics.credit_totals(paths, credits, w)), nan, nan
+        path_of = np.repeat(np.arange(paths.n_paths), np.diff(paths.start))
+        # credit per (path, channel) once: a resample's totals are one sparse product with its path weights
+        per_path = sparse.csr_matrix((credits, (path_of, paths.codes)), shape=(paths.n_paths, n)).T.tocsr()
+        return (lambda w: per_path @ w), nan, nan
     if model == "markov":
         chain = markov.build_chain(paths, order)
         conv = paths.converted.astype(float)
@@ -83,14 +89,21 @@ def attribute(paths: Paths, model: str, *, order: int = 1, half_life_days: float
 
 
 def _attribute(paths, model, order, half_life_days, n_resamples, level, seed) -> pd.DataFrame:
-    units, counts = (paths, np.ones(paths.n_paths)) if model == "time_decay" else patterns(paths)
+    # the distinct paths once per Paths (kept on it: the paths a connection keeps serve every model)
+    units, counts = (paths, np.ones(paths.n_paths)) if model == "time_decay" else \
+        remember(paths, "object", ("attribution.patterns",), lambda: patterns(paths))
     totals, re, se = model_totals(units, model, counts, order=order, half_life_days=half_life_days)
     est = totals(counts)
     low = high = np.full(len(est), np.nan)
     if n_resamples and paths.n_paths:
         rng = np.random.default_rng(seed)        # resampling paths = a multinomial draw over the patterns
-        p = counts / counts.sum()
-        draws = np.array([totals(rng.multinomial(paths.n_paths, p).astype(float)) for _ in range(n_resamples)])
+        n = paths.n_paths
+        if units is paths:   # every path its own unit: times each is drawn (a multinomial over n equal cells)
+            draw = lambda: np.bincount(rng.integers(0, n, n), minlength=n).astype(float)   # noqa: E731
+        else:
+            p = counts / counts.sum()
+            draw = lambda: rng.multinomial(n, p).astype(float)   # noqa: E731
+        draws = np.array([totals(draw()) for _ in range(n_resamples)])
         alpha = (1 - level) / 2
         low, high = np.quantile(draws, [alpha, 1 - alpha], axis=0)
     total = est.sum()
@@ -125,7 +138,8 @@ def attribution_table(con, *, conversion: str | None = None, model="markov", uni
     if paths.n_paths:
         parts = [attribute(paths, m, order=order, half_life_days=half_life_days, n_resamples=n_resamples,
                            level=level, seed=seed) for m in models]
-        df = pd.concat(parts, ignore_index=True).join(_counts(paths), on="channel")
+        counted = remember(paths, "object", ("attribution.counts",), lambda: _counts(paths))
+        df = pd.concat(parts, ignore_index=True).join(counted, on="channel")
     else:
         df = pd.DataFrame(columns=["channel", *COLUMNS])
     df = df[["model", "channel", *COLUMNS[1:]]].rename(columns={"channel": unit})

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ...errors import did_you_mean, one_of
-from ...scope import FilterError, epoch, scope
+from ...cache import remember
+from ...scope import FilterError, as_filters, epoch, scope
 
 UNITS = ("channel", "touchpoint")
 DAY = 86_400.0
@@ -113,12 +114,15 @@ def touch_rows(con, *, conversion: str, unit: str = "channel", lookback_days: fl
 
 def build_paths(con, *, conversion: str, unit: str = "channel", lookback_days: float = 30,
                 filters=None) -> Paths:
-    """The conversion paths in scope as `Paths` (see PATH_RULE)."""
+    """The conversion paths in scope as `Paths` (see PATH_RULE), built once per connection and arguments."""
     check_unit(unit)
     if not isinstance(lookback_days, (int, float)) or isinstance(lookback_days, bool) or lookback_days <= 0:
         raise FilterError(f"lookback_days must be a positive number of days, got {lookback_days!r}.")
-    rows = touch_rows(con, conversion=conversion, unit=unit, lookback_days=lookback_days, filters=filters)
-    return paths_from_rows(rows)
+    key = ("attribution.paths", conversion, unit, float(lookback_days), repr(as_filters(filters)))
+    # kept per connection (and shared by dashboard kernels, `cjworkbench.cache`): every model, Markov
+    # order and resample count of the same paths reads them instead of cutting the events again
+    return remember(con, "result", key, lambda: paths_from_rows(touch_rows(
+        con, conversion=conversion, unit=unit, lookback_days=lookback_days, filters=filters)))
 
 
 def paths_from_rows(rows: pd.DataFrame) -> Paths:

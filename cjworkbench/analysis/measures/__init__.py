@@ -5,6 +5,6 @@ the goal, the cart, a contact ... so no KPI names a demo activity."""
 
 from .catalogue import CATALOGUE, Measure  # noqa: F401
 from .kpis import MeasureError, kpi_table  # noqa: F401
-from .roles import ATTRIBUTE_RULES, ROLE_RULES, RolesError  # noqa: F401
+from ...roles import ATTRIBUTE_RULES, ROLE_RULES, RolesError  # noqa: F401
 from .scorecard import scorecard_table  # noqa: F401
 from .tree import DEFAULT_TREE, kpi_tree_table  # noqa: F401

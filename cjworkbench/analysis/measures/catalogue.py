@@ -108,8 +108,7 @@ def contacts_per_order(ctx):
 
 
 def contacts_per_customer(ctx):
-    c, ev = u.contacts(ctx), ctx.events()
-    days = ev.select("customer_id", "event_date").distinct()   # customer-days: who was active
+    c, days = u.contacts(ctx), u.active_days(ctx)   # customer-days: who was active
     return rows(c, c.start_date, 1.0, 0).union(rows(days, days.event_date, 0.0, 1))
 
 
@@ -232,9 +231,8 @@ def review(ctx):
 
 
 def referral(ctx):
-    ev = ctx.events()
-    ref = ctx.flag(ev, "referral")
-    c = ev.group_by("customer_id").aggregate(first_date=ev.event_date.min(), referred=ev.count(where=ref) > 0)
+    ctx.role("referral")
+    c = u.first_events(ctx)
     return rows(c, c.first_date, c.referred.cast("float64"))
 
 

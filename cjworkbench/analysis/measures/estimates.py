@@ -71,11 +71,11 @@ def period_stats(t: ir.Table, period: str, start, end, medians: list[str], level
     return _reduce(t, medians, level, customers)
 
 
-def by_stats(t: ir.Table, groups: ir.Table, start, end, medians: list[str], level: float) -> ir.Table:
-    """Sufficient statistics per KPI and the customer's group (`groups`: customer_id, value)."""
-    t = t.filter(in_date_range(t.date, start, end))
-    j = t.left_join(groups, t.customer_id == groups.customer_id)
-    return _reduce(j.select(t, group=j.value.cast("string").fill_null("(none)")), medians, level)
+def by_stats(t: ir.Table, grouping, start, end, medians: list[str], level: float) -> ir.Table:
+    """Sufficient statistics per KPI and the counted customer's group (`grouping`: rows -> rows with
+    a text `group` column, e.g. `segments.breakdowns.with_group`)."""
+    t = grouping(t.filter(in_date_range(t.date, start, end)))
+    return _reduce(t.select("kpi", "date", "customer_id", "y", "w", group=t.group.cast("string")), medians, level)
 
 
 def fetch(con, exprs: list[ir.Table]) -> pd.DataFrame:

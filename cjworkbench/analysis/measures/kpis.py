@@ -7,19 +7,22 @@ A KPI whose roles, attributes or data are absent is a row with `available = Fals
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 
 import pandas as pd
 
+from ...cache import remember
 from ...errors import WorkbenchError, one_of
 from ...periods import check_period
-from ...scope import EVENT_RULE, FEEDBACK_RULE, as_filters, definition, scope
+from ...scope import EVENT_RULE, FEEDBACK_RULE, FilterError, as_filters, definition, scope
 from . import estimates as est
 from .catalogue import CATALOGUE, Measure
-from .roles import resolve_attributes, resolve_roles
-from .units import Context, Unavailable
+from ...roles import resolve_attributes, resolve_roles
+from ..segments.breakdowns import Breakdown, resolve_by, with_group
+from .units import Context, Unavailable, whole_customers
 
-BY = ("segment",)
 OPTIONS = ("days", "gap_minutes", "onboarding_days", "costs")
 
 
@@ -69,6 +72,45 @@ def build(ctx: Context, names: list[str]) -> tuple[dict, dict]:
     return parts, missing
 
 
+def _breakdown(con, by) -> Breakdown:
+    """`by` for KPIs: the counted unit's customer's segment or a customer attribute (numeric ones in
+    quartile bands, `segments.breakdowns`); a unit has no single event, so no event column."""
+    try:
+        b = resolve_by(con, by, columns=())
+    except FilterError as exc:
+        raise MeasureError(str(exc)) from None
+    if b.kind == "event attribute":
+        raise MeasureError(f"by='{by}' is an event attribute; a KPI's units (sessions, contacts, orders, answers) "
+                           "are grouped by their customer: use 'segment' or a customer attribute.")
+    return b
+
+
+def unit_rows(ctx: Context, names: list[str]):
+    """(the KPIs' unit rows stacked (`estimates.stacked`) or None, {kpi: why it is unavailable}).
+    Unit rows are per customer: under customer-level filters only, on DuckDB, everyone's rows are
+    built once per connection, KPIs and options into a temporary table (`units.unit` says why that
+    is exact) and a scope keeps its customers' rows, so a new as_of, period or segment runs one small
+    aggregate over it instead of building and compiling the KPIs' expressions again."""
+    con = ctx.con
+    if not whole_customers(ctx):
+        parts, missing = build(ctx, names)
+        return (est.stacked(parts) if parts else None), missing
+    rule = json.dumps([names, ctx.roles, ctx.attributes, ctx.gap_minutes, ctx.days, ctx.onboarding_days, ctx.costs,
+                       ctx.scope.unit], sort_keys=True, default=str)
+
+    def materialise():
+        whole = dataclasses.replace(ctx, scope=dataclasses.replace(ctx.scope, filters=as_filters(None)), memo={})
+        parts, missing = build(whole, names)
+        if not parts:
+            return None, missing
+        table = f"cjw_kpi_rows_{hashlib.sha256(rule.encode()).hexdigest()[:12]}"
+        rows = est.stacked(parts).order_by(["kpi", "date"])   # by KPI and date: a window reads its row groups
+        con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{table}" AS {con.compile(rows)}')
+        return table, missing
+    table, missing = remember(con, "table", ("measures.rows", rule), materialise)
+    return (ctx.scope._of_customers(con.table(table)) if table else None), missing
+
+
 def describe(m: Measure) -> dict:
     return {"kpi": m.name, "label": m.label, "unit": m.unit, "direction": m.direction, "kind": m.kind,
             "side": m.side, "counted": m.counted}
@@ -97,7 +139,8 @@ def kpi_table(con, *, kpis=None, roles=None, attributes=None, filters=None, peri
     """Each KPI (`kpis`: names from the catalogue, default all) over the scope: estimate with its
     interval, the units and customers counted, and `available` / `reason` for KPIs whose inputs are
     absent. `period` (week / month / quarter / year): one row per KPI and period instead; `by`
-    ("segment"): one row per KPI and the counted customer's segment.
+    ("segment" or a customer attribute, numeric ones in quartile bands): one row per KPI and the
+    counted unit's customer's group.
 
     `roles`: role -> activity name(s) or a predicate dict over event columns (unset roles are
     inferred where unambiguous); `attributes`: attribute keys of handling / wait seconds, days late,
@@ -107,21 +150,18 @@ def kpi_table(con, *, kpis=None, roles=None, attributes=None, filters=None, peri
     names = check_kpis(kpis)
     if period is not None:
         check_period(period, MeasureError)
-    if by is not None and by not in BY:
-        raise MeasureError(one_of("by", by, BY))
+    breakdown = _breakdown(con, by) if by is not None else None
     if by is not None and period is not None:
         raise MeasureError("by= and period= cannot be combined yet: ask for one period with filters "
                            "start_date / end_date and by='segment'.")
     ctx, (start, end), how = context(con, roles=roles, attributes=attributes, filters=filters, days=days,
                                      gap_minutes=gap_minutes, onboarding_days=onboarding_days, costs=costs)
-    parts, missing = build(ctx, names)
+    t, missing = unit_rows(ctx, names)
     stats = pd.DataFrame(columns=est.STATS)
-    if parts:
-        t = est.stacked(parts)
-        medians = [n for n in parts if CATALOGUE[n].kind == "median"]
+    if t is not None:
+        medians = [n for n in names if n not in missing and CATALOGUE[n].kind == "median"]
         if by:
-            cust = con.table("customers")
-            q = est.by_stats(t, cust.select("customer_id", value=cust[by]), start, end, medians, level)
+            q = est.by_stats(t, lambda rows: with_group(con, rows, breakdown), start, end, medians, level)
         else:
             q = est.period_stats(t, period, start, end, medians, level) if period else \
                 est.window_stats(t, {"all": (start, end)}, medians, level)
@@ -154,4 +194,4 @@ def kpi_table(con, *, kpis=None, roles=None, attributes=None, filters=None, peri
                       unavailable=missing or None)
 
 
-__all__ = ["kpi_table", "MeasureError", "check_kpis", "context", "build", "describe"]
+__all__ = ["kpi_table", "MeasureError", "check_kpis", "context", "build", "unit_rows", "describe"]

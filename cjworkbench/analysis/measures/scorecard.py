@@ -14,9 +14,10 @@ from ...periods import as_date, check_period, period_window
 from ...scope import EVENT_RULE, FEEDBACK_RULE, as_filters, definition, scope
 from . import estimates as est
 from .catalogue import CATALOGUE
-from .kpis import MeasureError, build, check_kpis, context, describe
+from .kpis import MeasureError, check_kpis, context, describe, unit_rows
 
-COLUMNS = ["kpi", "label", "period", "estimate", "low", "high", "target", "target_met", "previous", "change",
+COLUMNS = ["kpi", "label", "period", "estimate", "low", "high", "target", "target_gap", "target_met", "previous",
+           "change",
            "change_low", "change_high", "p_value", "better", "six_months", "change_six_months",
            "change_six_months_low", "change_six_months_high", "p_value_six_months", "n_units", "n_customers",
            "counted", "unit", "direction", "kind", "side", "trend", "available", "reason"]
@@ -27,14 +28,20 @@ CHANGE_RULES = {"share": "difference of two proportions, Newcombe interval, pool
                 "per_customer": "difference of two rates, Poisson normal approximation"}
 
 
-def check_targets(targets) -> dict:
+def check_targets(targets, where: str = "targets") -> dict:
     targets = dict(targets or {})
     for k, v in targets.items():
         if k not in CATALOGUE:
-            raise MeasureError("targets: " + one_of_kpi(k))
+            raise MeasureError(f"{where}: " + one_of_kpi(k))
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise MeasureError(f"targets['{k}'] must be a number (shares as fractions, e.g. 0.25), got {v!r}.")
     return targets
+
+
+def designed_targets(con) -> dict:
+    """The KPI targets the database's designs carry (`designs: targets:`; {} without them)."""
+    from ...designs.store import design, has_design
+    return check_targets(design(con, "targets"), "designs: targets") if has_design(con, "targets") else {}
 
 
 def one_of_kpi(name) -> str:
@@ -70,14 +77,16 @@ def scorecard_table(con, *, kpis=None, roles=None, attributes=None, filters=None
                     as_of=None, targets=None, trend_periods: int = 12, days: int = 7, gap_minutes: float = 30,
                     onboarding_days: int = 30, costs=None, level: float = 0.95) -> pd.DataFrame:
     """One row per KPI: its value in the period containing `as_of` (default: `filters.end_date`, else
-    the last day with events) with its interval, `target` and whether it is met, the change against
+    the last day with events) with its interval, `target` (the `targets` given, else the database's
+    `designs: targets`), `target_gap` (estimate − target) and whether it is met, the change against
     the previous period (`change`, interval, `p_value`, `better`) and against the same stretch six
     months earlier (`change_six_months` ...), and `trend`: the values of the last `trend_periods`
     calendar periods (oldest first, labels in the definition). The period sets the dates; a
     start_date in `filters` is ignored. Options as `kpi_table`."""
     names = check_kpis(kpis)
     check_period(period, MeasureError)
-    targets = check_targets(targets)
+    targets_from = "argument" if targets is not None else "designs: targets"
+    targets = check_targets(targets) if targets is not None else designed_targets(con)
     if not isinstance(trend_periods, int) or isinstance(trend_periods, bool) or not 1 <= trend_periods <= 120:
         raise MeasureError(f"trend_periods must be a whole number from 1 to 120, got {trend_periods!r}.")
     f = as_filters(filters)
@@ -90,12 +99,12 @@ def scorecard_table(con, *, kpis=None, roles=None, attributes=None, filters=None
                               level)))
 
     def make():
-        parts, missing = build(ctx, names)
-        if not parts:
+        t, missing = unit_rows(ctx, names)
+        if t is None:
             return None, missing
-        t = est.stacked(parts)
-        medians = [n for n in parts if CATALOGUE[n].kind == "median"]
-        per_customer = [n for n in parts if CATALOGUE[n].kind == "per_customer"]   # customers are its exposure
+        kept = [n for n in names if n not in missing]
+        medians = [n for n in kept if CATALOGUE[n].kind == "median"]
+        per_customer = [n for n in kept if CATALOGUE[n].kind == "per_customer"]   # customers are its exposure
         q = [est.window_stats(t, {k: (w.start, w.end) for k, w in wins.items()}, medians, level,
                               customers=(per_customer, ["current"])),
              est.period_stats(t, period, t_start, as_of, medians, level, customers=(per_customer, []))]
@@ -116,7 +125,8 @@ def scorecard_table(con, *, kpis=None, roles=None, attributes=None, filters=None
                       windows={k: {"label": w.label, "start_date": str(w.start), "end_date": str(w.end)}
                                for k, w in wins.items()},
                       trend_periods=[lbl for _, lbl in labels], kpis={n: CATALOGUE[n].definition for n in names},
-                      change_rules=CHANGE_RULES, level=level, targets=targets or None, options=opts,
+                      change_rules=CHANGE_RULES, level=level, targets=targets or None,
+                      targets_from=targets_from if targets else None, options=opts,
                       roles=how["roles"], roles_values=how["roles_values"], attributes=how["attributes"],
                       filters=scope(con, f).describe(), filter_rules={"events": EVENT_RULE, "feedback": FEEDBACK_RULE},
                       window_rule="the period containing as_of up to as_of; baselines: the same stretch of the "
@@ -151,6 +161,7 @@ def _row(name, by: dict, missing, target, labels, level, label) -> dict:
                   "n_customers": int(cur["n_customers"]) if cur else 0}
     if target is not None and cur:
         out["target_met"] = bool(e >= target if m.direction == "higher" else e <= target)
+        out["target_gap"] = e - target   # estimate minus target: its sign and `direction` say which side
     for wname, suffix in (("previous", ""), ("six_months", "_six_months")):
         b = by.get(wname)
         if b is None or not b["n_units"]:

@@ -12,13 +12,17 @@ belongs to exactly one period, and a date range keeps the units whose date lies 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
 
 import ibis
 import ibis.expr.types as ir
 
-from ...scope import epoch
-from .roles import ATTRIBUTE_RULES, ROLE_RULES, matches
+from ...cache import remember
+from ...scope import as_filters, epoch
+from ...sessions import SESSIONS, flag_hits, rule_of, session_rows, stored_rule
+from ...roles import ATTRIBUTE_RULES, ROLE_RULES, matches
 
 
 class Unavailable(Exception):
@@ -77,126 +81,174 @@ def _any(ev: ir.Table, cond) -> ir.BooleanValue:
 
 
 def web_hits(ctx: Context) -> ir.Table:
-    """The `web` hits, each with `first` (it starts a session: no earlier hit of the customer, or more
-    than gap_minutes after it) and `last` (no later hit within gap_minutes): one window pass. The
-    session rule is `cjworkbench.units.with_visits`'s (a gap of exactly gap_minutes stays in the
-    session), read from lag and lead instead of a running count so no second sort is needed."""
-    def build():
-        ev = ctx.events()
-        hits = ev.filter(ctx.flag(ev, "web"))
-        w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
-        gap = ibis.interval(milliseconds=int(round(ctx.gap_minutes * 60_000)))   # compared as timestamps:
-        prev, nxt = hits.event_ts.lag().over(w), hits.event_ts.lead().over(w)     # no per-row arithmetic
-        return hits.mutate(first=prev.isnull() | (hits.event_ts > prev + gap),
-                           last=nxt.isnull() | (nxt > hits.event_ts + gap))
+    """The `web` hits, each with `first` (it starts a session) and `last` (no later hit within
+    gap_minutes): `cjworkbench.sessions.flag_hits`, the one session rule."""
     ctx.role("web")
-    return ctx.once("web_hits", build)
+    return ctx.once("web_hits", lambda: flag_hits(ctx.events().filter(ctx.flag(ctx.events(), "web")),
+                                                  ctx.gap_minutes))
+
+
+def stored_sessions(ctx: Context) -> bool:
+    """Whether `sessions` can read the table the ingest stored: built with these roles and gap,
+    and no event-level or has_activity filter (a customer-level filter keeps whole customers)."""
+    f = ctx.scope.filters
+    if f.has_event_filters or f.has_activity or getattr(f, "identity", None):
+        return False
+    rule = stored_rule(ctx.con)
+    return rule is not None and rule == rule_of(ctx.roles, ctx.gap_minutes)
 
 
 def sessions(ctx: Context) -> ir.Table:
-    """One row per session of the `web` hits: start_ts, next_ts (the customer's next session start),
-    `single` (one hit only) and, for each role that is set, whether a hit of the session has it
-    (role hits joined to their session by customer and start_ts <= ts < next_ts), with the first
-    checkout_start / checkout_done hit's time (`checkout_start_ts`, `checkout_done_ts`)."""
-    def build():
-        h = web_hits(ctx)
-        s = h.filter(h.first).select("customer_id", start_ts=h.event_ts, start_date=h.event_date, single=h.last)
-        s = s.mutate(next_ts=s.start_ts.lead().over(ibis.window(group_by="customer_id", order_by="start_ts"))
-                     .fill_null(ibis.timestamp("9999-12-31 00:00:00")))
-        roles = [r for r in ("goal", "cart", "checkout_start", "checkout_done") if ctx.roles.get(r) is not None]
-        if not roles:
-            return s
-        r = h.filter(ibis.or_(*[matches(h, ctx.roles[x]) for x in roles]))
-        r = r.select("customer_id", ts=r.event_ts, **{x: matches(r, ctx.roles[x]) for x in roles})
-        j = s.left_join(r, [s.customer_id == r.customer_id, r.ts >= s.start_ts, r.ts < s.next_ts])
-        aggs = {x: j[x].fill_null(False).cast("int64").max() == 1 for x in roles}
-        aggs |= {f"{x}_ts": j.ts.min(where=j[x]) for x in ("checkout_start", "checkout_done") if x in roles}
-        return j.group_by([s.customer_id, s.start_ts, s.start_date, s.single]).aggregate(**aggs)
+    """One row per session of the `web` hits (`cjworkbench.sessions.session_rows`): start_ts,
+    start_date, hits, `single` and, for each session role that is set, whether a hit of the session
+    has it, with the first checkout_start / checkout_done hit's time. Read from the stored table
+    when it was built with the same rule (`stored_sessions`), else cut from the scoped events."""
     ctx.role("web")
-    return ctx.once("sessions", build)
+    if stored_sessions(ctx):
+        return ctx.once("sessions", lambda: ctx.scope._of_customers(ctx.con.table(SESSIONS)))
+    return unit(ctx, "sessions", _sessions)
+
+
+def _sessions(ctx: Context) -> ir.Table:
+    ev = ctx.events()
+    return session_rows(ev.filter(ctx.flag(ev, "web")), ctx.roles, ctx.gap_minutes)
 
 
 def contacts(ctx: Context) -> ir.Table:
     """One row per contact: a journey (customer_id, journey_key) with a `contact` event, over all its
     scoped events: start_ts, end_ts, resolved_ts (first `resolved` event), the sums of the handling,
     wait and cost attributes that are set, and next_ts (the customer's next contact's start)."""
-    def build():
-        ev = ctx.events()
-        keys = ev.filter(ctx.flag(ev, "contact")).select("customer_id", "journey_key").distinct()
-        jev = ev.join(keys, ["customer_id", "journey_key"])
-        aggs = {"start_ts": jev.event_ts.min(), "start_date": jev.event_date.min(), "end_ts": jev.event_ts.max()}
-        if ctx.roles.get("resolved") is not None:
-            aggs["resolved_ts"] = jev.event_ts.min(where=matches(jev, ctx.roles["resolved"]))
-        for name in ("handle_seconds", "wait_seconds", "cost"):
-            if ctx.attributes.get(name):
-                aggs[name] = ctx.num(jev, name).sum()
-        c = jev.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
-        w = ibis.window(group_by="customer_id", order_by=["start_ts", "journey_key"])
-        return c.mutate(next_ts=c.start_ts.lead().over(w), data_end_ts=ctx.data_end())
     ctx.role("contact")
-    return ctx.once("contacts", build)
+    return unit(ctx, "contacts", _contacts)
+
+
+def _contacts(ctx: Context) -> ir.Table:
+    ev = ctx.events()
+    keys = ev.filter(ctx.flag(ev, "contact")).select("customer_id", "journey_key").distinct()
+    jev = ev.join(keys, ["customer_id", "journey_key"])
+    aggs = {"start_ts": jev.event_ts.min(), "start_date": jev.event_date.min(), "end_ts": jev.event_ts.max()}
+    if ctx.roles.get("resolved") is not None:
+        aggs["resolved_ts"] = jev.event_ts.min(where=matches(jev, ctx.roles["resolved"]))
+    for name in ("handle_seconds", "wait_seconds", "cost"):
+        if ctx.attributes.get(name):
+            aggs[name] = ctx.num(jev, name).sum()
+    c = jev.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
+    w = ibis.window(group_by="customer_id", order_by=["start_ts", "journey_key"])
+    return c.mutate(next_ts=c.start_ts.lead().over(w), data_end_ts=ctx.data_end())
 
 
 def orders(ctx: Context) -> ir.Table:
     """One row per order (customer_id, journey_key of an `order` event): order_ts, and from the
     same journey's `delivered` events (`deliveries`, when that role is set) delivered_ts and days_late."""
-    def build():
-        ev = ctx.events()
-        o = ev.filter(ctx.flag(ev, "order")).group_by(["customer_id", "journey_key"]).aggregate(
-            order_ts=ev.event_ts.min(), order_date=ev.event_date.min())
-        if ctx.roles.get("delivered") is None:
-            return o
-        d = deliveries(ctx)
-        return o.left_join(d, ["customer_id", "journey_key"]).select(
-            o, *[d[k] for k in d.columns if k not in ("customer_id", "journey_key")])
     ctx.role("order")
-    return ctx.once("orders", build)
+    return unit(ctx, "orders", _orders)
+
+
+def _orders(ctx: Context) -> ir.Table:
+    ev = ctx.events()
+    o = ev.filter(ctx.flag(ev, "order")).group_by(["customer_id", "journey_key"]).aggregate(
+        order_ts=ev.event_ts.min(), order_date=ev.event_date.min())
+    if ctx.roles.get("delivered") is None:
+        return o
+    d = deliveries(ctx)
+    return o.left_join(d, ["customer_id", "journey_key"]).select(
+        o, *[d[k] for k in d.columns if k not in ("customer_id", "journey_key")])
 
 
 def deliveries(ctx: Context) -> ir.Table:
     """One row per delivered journey: delivered_ts and days_late (when the attribute is set)."""
-    def build():
-        ev = ctx.events()
-        d = ev.filter(ctx.flag(ev, "delivered"))
-        aggs = {"delivered_ts": d.event_ts.min(), "delivered_date": d.event_date.min()}
-        if ctx.attributes.get("days_late"):
-            aggs["days_late"] = ctx.num(d, "days_late").max()
-        return d.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
     ctx.role("delivered")
-    return ctx.once("deliveries", build)
+    return unit(ctx, "deliveries", _deliveries)
+
+
+def _deliveries(ctx: Context) -> ir.Table:
+    ev = ctx.events()
+    d = ev.filter(ctx.flag(ev, "delivered"))
+    aggs = {"delivered_ts": d.event_ts.min(), "delivered_date": d.event_date.min()}
+    if ctx.attributes.get("days_late"):
+        aggs["days_late"] = ctx.num(d, "days_late").max()
+    return d.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
 
 
 def emails(ctx: Context) -> ir.Table:
     """One row per campaign e-mail sent (customer_id, journey_key = the campaign): sent_ts and
     whether the same customer opened / clicked in that campaign (roles that are set)."""
-    def build():
-        ev = ctx.events()
-        sent, opened, clicked = (ctx.roles.get(r) for r in ("email_sent", "email_opened", "email_clicked"))
-        keys = ev.filter(matches(ev, sent)).select("customer_id", "journey_key").distinct()
-        e = ev.join(keys, ["customer_id", "journey_key"])
-        aggs = {"sent_ts": e.event_ts.min(where=matches(e, sent)), "sent_date": e.event_date.min(where=matches(e, sent))}
-        for name, pred in (("opened", opened), ("clicked", clicked)):
-            if pred is not None:
-                aggs[name] = _any(e, matches(e, pred))
-        return e.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
     ctx.role("email_sent")
-    return ctx.once("emails", build)
+    return unit(ctx, "emails", _emails)
+
+
+def _emails(ctx: Context) -> ir.Table:
+    ev = ctx.events()
+    sent, opened, clicked = (ctx.roles.get(r) for r in ("email_sent", "email_opened", "email_clicked"))
+    keys = ev.filter(matches(ev, sent)).select("customer_id", "journey_key").distinct()
+    e = ev.join(keys, ["customer_id", "journey_key"])
+    aggs = {"sent_ts": e.event_ts.min(where=matches(e, sent)), "sent_date": e.event_date.min(where=matches(e, sent))}
+    for name, pred in (("opened", opened), ("clicked", clicked)):
+        if pred is not None:
+            aggs[name] = _any(e, matches(e, pred))
+    return e.group_by(["customer_id", "journey_key"]).aggregate(**aggs)
 
 
 def onboardings(ctx: Context) -> ir.Table:
     """One row per customer with an `onboarding_start` event: start_ts (the first) and done_ts (the
     first `onboarding_done` event at or after it)."""
-    def build():
-        ev = ctx.events()
-        s = ev.filter(ctx.flag(ev, "onboarding_start")).group_by("customer_id").aggregate(
-            start_ts=ev.event_ts.min(), start_date=ev.event_date.min())
-        d = ev.filter(ctx.flag(ev, "onboarding_done")).select("customer_id", done=ev.event_ts)
-        j = s.left_join(d, (s.customer_id == d.customer_id) & (d.done >= s.start_ts))
-        return j.group_by([s.customer_id, s.start_ts, s.start_date]).aggregate(done_ts=j.done.min(),
-                                                                               data_end_ts=ctx.data_end())
     ctx.role("onboarding_start")
     ctx.role("onboarding_done")
-    return ctx.once("onboardings", build)
+    return unit(ctx, "onboardings", _onboardings)
+
+
+def _onboardings(ctx: Context) -> ir.Table:
+    ev = ctx.events()
+    s = ev.filter(ctx.flag(ev, "onboarding_start")).group_by("customer_id").aggregate(
+        start_ts=ev.event_ts.min(), start_date=ev.event_date.min())
+    d = ev.filter(ctx.flag(ev, "onboarding_done")).select("customer_id", done=ev.event_ts)
+    j = s.left_join(d, (s.customer_id == d.customer_id) & (d.done >= s.start_ts))
+    return j.group_by([s.customer_id, s.start_ts, s.start_date]).aggregate(done_ts=j.done.min(),
+                                                                           data_end_ts=ctx.data_end())
+
+
+def active_days(ctx: Context) -> ir.Table:
+    """One row per customer and business date with a scoped event (who was active when)."""
+    return unit(ctx, "active_days", lambda c: c.events().select("customer_id", "event_date").distinct())
+
+
+def first_events(ctx: Context) -> ir.Table:
+    """One row per customer with a scoped event: first_date and, when the role is set, `referred`
+    (the customer has a `referral` event)."""
+    def build(c: Context) -> ir.Table:
+        ev = c.events()
+        aggs = {"first_date": ev.event_date.min()}
+        if c.roles.get("referral") is not None:
+            aggs["referred"] = _any(ev, matches(ev, c.roles["referral"]))
+        return ev.group_by("customer_id").aggregate(**aggs)
+    return unit(ctx, "first_events", build)
+
+
+def whole_customers(ctx: Context) -> bool:
+    """Whether the scope only picks customers (segment, attributes, persona: no event-level,
+    has_activity or identity filter) on DuckDB: then per-customer units can be kept for everyone."""
+    f = ctx.scope.filters
+    return not (f.has_event_filters or f.has_activity or getattr(f, "identity", None)) and \
+        getattr(ctx.con, "name", "") == "duckdb"
+
+
+def unit(ctx: Context, name: str, build) -> ir.Table:
+    """`build(ctx)`, the unit rows of the scoped events. Units are per customer, so under customer-level
+    filters only (no event-level or has_activity filter) they are the rows of the matching customers
+    among everyone's: on DuckDB, everyone's rows are built once per connection and rule (roles,
+    attributes, gap, journey unit) into a temporary table, and each scope keeps its customers' rows,
+    so another period, as_of or segment reads a small table instead of the events again."""
+    if not whole_customers(ctx):
+        return ctx.once(name, lambda: build(ctx))
+    rule = json.dumps([name, ctx.roles, ctx.attributes, ctx.gap_minutes, ctx.scope.unit], sort_keys=True)
+    table = f"cjw_unit_{name}_{hashlib.sha256(rule.encode()).hexdigest()[:12]}"
+
+    def materialise() -> str:
+        whole = replace(ctx, scope=replace(ctx.scope, filters=as_filters(None)), memo={})
+        ctx.con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{table}" AS {ctx.con.compile(build(whole))}')
+        return table
+    remember(ctx.con, "table", ("measures.unit", rule), materialise)
+    return ctx.once(name, lambda: ctx.scope._of_customers(ctx.con.table(table)))
 
 
 def seconds(a, b) -> ir.FloatingValue:

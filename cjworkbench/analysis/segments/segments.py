@@ -205,6 +205,7 @@ def clusters_table(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None) 
     out["share"] = out.n_customers / out.n_customers.sum()
     out["profile"] = [", ".join(f"{c} {v:+.1f} sd" for c, v in zm.loc[i].reindex(zm.loc[i].abs().sort_values(
         ascending=False).index)[:3].items()) for i in means.index]
+    out["description"] = [describe_cluster(zm.loc[i]) for i in means.index]
     out = suppress_small(pd.concat([out, means.reset_index(drop=True)], axis=1), count="n_customers", blank=False)
     return definition(out, analysis="clusters", k=k, seed=seed, algorithm="scikit-learn KMeans, 10 starts, on "
                       "standardised features (StandardScaler); clusters numbered by size", features=list(x.columns),
@@ -217,13 +218,16 @@ def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=
     persona's fit (the rest its misfit). attrs["summary"] holds the adjusted Rand index."""
     from sklearn.metrics import adjusted_rand_score
 
-    df, _, label = cluster_labels(con, k=k, seed=seed, filters=filters, as_of=as_of, personas=personas)
+    df, _, label = cluster_labels(con, k=k, seed=seed, filters=filters, as_of=as_of, personas=personas)   # _: features
     persona = df.loc[label.index, "persona"]
     tab = pd.crosstab(persona, label)
     long = tab.stack().rename("n_customers").reset_index()
     long["share_of_persona"] = long.n_customers / long.groupby("persona").n_customers.transform("sum")
     long["share_of_cluster"] = long.n_customers / long.groupby("cluster").n_customers.transform("sum")
     long["best"] = long.share_of_persona == long.groupby("persona").share_of_persona.transform("max")
+    x = _.loc[label.index]
+    zm = ((x - x.mean()) / x.std(ddof=0).replace(0, 1)).groupby(label).mean()
+    long["description"] = long["cluster"].map({i: describe_cluster(zm.loc[i]) for i in zm.index})
     fit = long[long.best].drop_duplicates("persona").set_index("persona")
     ari = float(adjusted_rand_score(persona, label))
     long.attrs["summary"] = {"adjusted_rand_index": ari, "fit": fit.share_of_persona.to_dict(),
@@ -232,6 +236,35 @@ def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=
                       fit="share of a persona's customers in its best cluster; misfit = 1 - fit",
                       adjusted_rand_index="agreement of the two partitions beyond chance (1 = identical, about 0 = "
                       "unrelated)", filters=scope(con, filters).describe())
+
+
+def describe_cluster(z: pd.Series, *, top: int = 2, min_sd: float = 0.5) -> str:
+    """A cluster in words from the features that set it apart most (its mean standardised distance from
+    all customers, at least `min_sd`): "Many journeys, mostly app purchases"; "Close to the average
+    customer" when none does."""
+    words = []
+    for name, v in z.reindex(z.abs().sort_values(ascending=False).index).items():
+        if len(words) == top or abs(v) < min_sd:
+            break
+        words.append(_feature_words(str(name), v > 0))
+    text = ", ".join(words) or "close to the average customer"
+    return text[0].upper() + text[1:]
+
+
+def _feature_words(name: str, high: bool) -> str:
+    base = name.removeprefix("log1p_").removeprefix("attribute_")
+    if base == "recency_days":
+        return "long inactive" if high else "recently active"
+    if base == "tenure_days":
+        return "long-standing customers" if high else "new customers"
+    for prefix, what in (("purchase_share_", "purchases"), ("journey_share_", "journeys")):
+        if base.startswith(prefix):
+            return f"{'mostly' if high else 'few'} {base[len(prefix):].replace('_', ' ')} {what}"
+    if base.startswith("journeys_touchpoint="):
+        return f"{'many' if high else 'few'} journeys at {base.split('=', 1)[1]}"
+    words = base.removeprefix("n_").replace("_", " ").replace("=", " ")
+    return f"{'high' if high else 'low'} {words}" if base == "revenue" or "=" in base else \
+        f"{'many' if high else 'few'} {words}"
 
 
 def _attribute_rows(persona, me: pd.DataFrame, rest: pd.DataFrame, level) -> list[dict]:

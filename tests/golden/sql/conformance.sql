@@ -449,6 +449,7 @@ FROM (
                     "t0"."source",
                     "t0"."seq",
                     "t0"."attributes",
+                    "t0"."file_id",
                     "t0"."customer_id" AS "journey_key"
                   FROM "events" AS "t0"
                 ) AS "t4"
@@ -481,6 +482,7 @@ FROM (
                       "t9"."source",
                       "t9"."seq",
                       "t9"."attributes",
+                      "t9"."file_id",
                       "t9"."journey_key",
                       ROW_NUMBER() OVER (
                         PARTITION BY "t9"."customer_id"
@@ -506,6 +508,7 @@ FROM (
                           "t4"."source",
                           "t4"."seq",
                           "t4"."attributes",
+                          "t4"."file_id",
                           "t4"."journey_key"
                         FROM (
                           SELECT
@@ -523,6 +526,7 @@ FROM (
                             "t0"."source",
                             "t0"."seq",
                             "t0"."attributes",
+                            "t0"."file_id",
                             "t0"."customer_id" AS "journey_key"
                           FROM "events" AS "t0"
                         ) AS "t4"

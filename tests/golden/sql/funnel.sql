@@ -60,6 +60,7 @@ WITH "t15" AS (
           "t0"."source",
           "t0"."seq",
           "t0"."attributes",
+          "t0"."file_id",
           COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
         FROM "events" AS "t0"
         WHERE
@@ -96,6 +97,7 @@ WITH "t15" AS (
               "t4"."source",
               "t4"."seq",
               "t4"."attributes",
+              "t4"."file_id",
               "t4"."journey_key"
             FROM (
               SELECT
@@ -113,6 +115,7 @@ WITH "t15" AS (
                 "t0"."source",
                 "t0"."seq",
                 "t0"."attributes",
+                "t0"."file_id",
                 COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
               FROM "events" AS "t0"
               WHERE
@@ -171,6 +174,7 @@ WITH "t15" AS (
               "t0"."source",
               "t0"."seq",
               "t0"."attributes",
+              "t0"."file_id",
               COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
             FROM "events" AS "t0"
             WHERE
@@ -207,6 +211,7 @@ WITH "t15" AS (
                   "t4"."source",
                   "t4"."seq",
                   "t4"."attributes",
+                  "t4"."file_id",
                   "t4"."journey_key"
                 FROM (
                   SELECT
@@ -224,6 +229,7 @@ WITH "t15" AS (
                     "t0"."source",
                     "t0"."seq",
                     "t0"."attributes",
+                    "t0"."file_id",
                     COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
                   FROM "events" AS "t0"
                   WHERE

@@ -72,6 +72,7 @@ FROM (
     "t6"."source",
     "t6"."seq",
     "t6"."attributes",
+    "t6"."file_id",
     CAST(CAST(DATE_TRUNC('MONTH', "t6"."feedback_date") AS TIMESTAMP) AS DATE) AS "period"
   FROM (
     SELECT
@@ -90,7 +91,8 @@ FROM (
       "t4"."text",
       "t4"."source",
       "t4"."seq",
-      "t4"."attributes"
+      "t4"."attributes",
+      "t4"."file_id"
     FROM (
       SELECT
         *

@@ -28,6 +28,7 @@ FROM (
     "t14"."source",
     "t14"."seq",
     "t14"."attributes",
+    "t14"."file_id",
     "t14"."journey_key",
     "t14"."pos",
     "t14"."next_activity",
@@ -63,6 +64,7 @@ FROM (
       "t13"."source",
       "t13"."seq",
       "t13"."attributes",
+      "t13"."file_id",
       "t13"."journey_key",
       "t13"."pos",
       "t13"."next_activity",
@@ -104,6 +106,7 @@ FROM (
           "t11"."source",
           "t11"."seq",
           "t11"."attributes",
+          "t11"."file_id",
           "t11"."journey_key",
           "t11"."pos",
           "t11"."next_activity",
@@ -139,6 +142,7 @@ FROM (
             "t10"."source",
             "t10"."seq",
             "t10"."attributes",
+            "t10"."file_id",
             "t10"."journey_key",
             (
               ROW_NUMBER() OVER (
@@ -181,6 +185,7 @@ FROM (
               "t4"."source",
               "t4"."seq",
               "t4"."attributes",
+              "t4"."file_id",
               "t4"."journey_key"
             FROM (
               SELECT
@@ -198,6 +203,7 @@ FROM (
                 "t0"."source",
                 "t0"."seq",
                 "t0"."attributes",
+                "t0"."file_id",
                 COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
               FROM "events" AS "t0"
               WHERE
@@ -234,6 +240,7 @@ FROM (
                     "t4"."source",
                     "t4"."seq",
                     "t4"."attributes",
+                    "t4"."file_id",
                     "t4"."journey_key"
                   FROM (
                     SELECT
@@ -251,6 +258,7 @@ FROM (
                       "t0"."source",
                       "t0"."seq",
                       "t0"."attributes",
+                      "t0"."file_id",
                       COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
                     FROM "events" AS "t0"
                     WHERE

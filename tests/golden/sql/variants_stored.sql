@@ -89,6 +89,7 @@ FROM (
               "t10"."source",
               "t10"."seq",
               "t10"."attributes",
+              "t10"."file_id",
               "t10"."journey_key",
               "t10"."pos",
               "t10"."next_activity",
@@ -124,6 +125,7 @@ FROM (
                 "t9"."source",
                 "t9"."seq",
                 "t9"."attributes",
+                "t9"."file_id",
                 "t9"."journey_key",
                 "t9"."pos",
                 "t9"."next_activity",
@@ -165,6 +167,7 @@ FROM (
                     "t7"."source",
                     "t7"."seq",
                     "t7"."attributes",
+                    "t7"."file_id",
                     "t7"."journey_key",
                     "t7"."pos",
                     "t7"."next_activity",
@@ -200,6 +203,7 @@ FROM (
                       "t6"."source",
                       "t6"."seq",
                       "t6"."attributes",
+                      "t6"."file_id",
                       "t6"."journey_key",
                       (
                         ROW_NUMBER() OVER (
@@ -242,6 +246,7 @@ FROM (
                         "t4"."source",
                         "t4"."seq",
                         "t4"."attributes",
+                        "t4"."file_id",
                         "t4"."journey_key"
                       FROM (
                         SELECT
@@ -259,6 +264,7 @@ FROM (
                           "t0"."source",
                           "t0"."seq",
                           "t0"."attributes",
+                          "t0"."file_id",
                           COALESCE("t0"."journey_id", "t0"."customer_id") AS "journey_key"
                         FROM "events" AS "t0"
                       ) AS "t4"

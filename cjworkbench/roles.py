@@ -6,7 +6,8 @@ predicate over event columns (`{"contact": {"department": "helpdesk"}}`, every c
 one of its values). A role the caller leaves out is inferred from the data only where it is
 unambiguous: the first rule of ROLE_RULES that matches any activity (or column value) present in
 the events gives the role those values; no match leaves the role unset, and a KPI needing it
-says so (`needs roles['goal']`) instead of returning zero. Attributes (numbers kept in
+says so (`needs roles['goal']`) instead of returning zero. Roles stored in the database's designs
+(`designs: roles:`) come before inference; a role given by the caller comes before both. Attributes (numbers kept in
 `events.attributes`, e.g. handling seconds) work the same way under `attributes=`.
 """
 
@@ -17,8 +18,8 @@ import re
 import ibis
 import ibis.expr.types as ir
 
-from ...cache import execute, remember
-from ...errors import WorkbenchError, one_of
+from .cache import execute, remember
+from .errors import WorkbenchError, one_of
 
 MATCH_COLUMNS = ("activity", "channel", "department", "touchpoint", "source", "device", "stage")
 
@@ -100,7 +101,8 @@ def attribute_keys(con) -> set[str]:
 
 def resolve_roles(con, roles: dict | None = None) -> tuple[dict, dict]:
     """({role: predicate dict or None}, {role: 'given' | 'inferred from ...' | reason unset})."""
-    roles = dict(roles or {})
+    given = dict(roles or {})
+    roles = {**_designed(con), **given}
     for role in roles:
         if role not in ROLE_RULES:
             raise RolesError(one_of("role", role, ROLE_RULES))
@@ -108,7 +110,8 @@ def resolve_roles(con, roles: dict | None = None) -> tuple[dict, dict]:
     out, how = {}, {}
     for role, (_, rules) in ROLE_RULES.items():
         if roles.get(role) not in (None, "", [], ()):
-            out[role], how[role] = _check_role_value(role, roles[role]), "given"
+            out[role] = _check_role_value(role, roles[role])
+            how[role] = "given" if role in given else "designs: roles"
             continue
         inv = inventory(con) if inv is None else inv
         out[role], how[role] = None, "not found in the data"
@@ -120,6 +123,12 @@ def resolve_roles(con, roles: dict | None = None) -> tuple[dict, dict]:
     if out["checkout_done"] is None and out["goal"] is not None:
         out["checkout_done"], how["checkout_done"] = out["goal"], "the goal role"
     return out, how
+
+
+def _designed(con) -> dict:
+    """The roles the database's designs name ({} without them)."""
+    from .designs.store import design, has_design
+    return dict(design(con, "roles")) if has_design(con, "roles") else {}
 
 
 def resolve_attributes(con, attributes: dict | None = None) -> tuple[dict, dict]:

@@ -1,0 +1,218 @@
+"""What `cjw serve` adds around Voilà for many viewers: the page template, the preheated pool, the
+busy page, and the folders shared by the kernels (ADR 0004).
+
+- **Template `cjw`** (Voilà's `lab` template, extended): Voilà's `lab` page links Font Awesome 5
+  from cdn.jsdelivr.net, though its own bundle (voila.js) already carries Font Awesome 5.15 and
+  its fonts, its error pages link Font Awesome 4.5 there, and nbconvert's page imports Mermaid from
+  cdnjs.cloudflare.com; the template drops those links and the Mermaid loader (no dashboard draws
+  a diagram), so no request from a dashboard page leaves the machine. Viewers cannot pick another
+  template or theme from the URL.
+- **Busy page** (`503.html`): beyond the kernel cap (`cjworkbench.kernels.CappedKernelManager`) a
+  viewer sees "busy, retrying" and the page reloads itself after 5-10 s (spread, so a crowd does
+  not come back at once); without JavaScript a meta refresh does the same.
+- **Preheated pool**: `POOL` kernels per `PREHEATED` dashboard start with the server and run its
+  notebook up to the panel, where they wait for a viewer's URL (`KERNEL_STARTUP`);
+  a taken kernel is replaced one second later, but only into a free place under the cap
+  (`kernels.CappedKernelManager`).
+- **Shared results** (`cjworkbench.cache.SHARED_ENV`): a private folder every kernel writes its
+  aggregates to, so the next viewers read them instead of querying again. `warm_up` renders each
+  `PREHEATED` dashboard once when the server starts (then ends that kernel), so even the first
+  viewers of the default view find its aggregates there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from .cache import SHARED_ENV
+
+TEMPLATE = "cjw"
+PREHEATED = ("overview.ipynb",)   # the landing dashboard
+POOL = 4   # preheated overview kernels waiting for the next viewers (~0.27 GB each while unused); `--pool 20` for a crowd (ADR 0004)
+FILL_DELAY = 10   # seconds before a taken pool kernel is replaced: a crowd is served before the refills compete
+RETRY_SECONDS = (5, 10)   # a busy page reloads itself after a random wait in this range
+# Voilà 0.5.13's lab template: the two Font Awesome links (voila.js already bundles Font Awesome 5.15.4)
+CDN_LINKS = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/'
+             'all.min.css" type="text/css" />',
+             '<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/'
+             'v4-shims.min.css" type="text/css" />')
+
+# Run first in every dashboard kernel (an IPython startup file).
+# 1. jsonschema imports its optional IRI checker `rfc3987_syntax` with Altair, which compiles a grammar
+#    for ~1.8 s (`python -X importtime`); no dashboard validates IRIs, and jsonschema skips it if absent.
+# 2. A preheated kernel (`serve(pool=N)`, ADR 0004) runs the notebook ahead, so before the cell that builds
+#    the panel (`controls.panel(`, which reads QUERY_STRING) it imports what the viewer would wait for
+#    (DuckDB backend, analyses; no connection, so no stale snapshot), waits for the viewer's request
+#    (`voila.utils.wait_for_request`) and takes the token out.
+KERNEL_STARTUP = """import os, sys
+sys.modules.setdefault("rfc3987_syntax", None)   # written by `cjw serve`: see cjworkbench.serving
+
+if os.environ.get("VOILA_PREHEAT") == "True":
+    def _cjw_wait_for_viewer(info, _ip=get_ipython()):
+        if "controls.panel(" in (info.raw_cell or ""):
+            _ip.events.unregister("pre_run_cell", _cjw_wait_for_viewer)
+            import cjworkbench, ibis
+            from voila.utils import wait_for_request
+            from cjworkbench.serving import without_token
+            ibis.duckdb   # what the viewer would wait for: the DuckDB backend and every analysis
+            [getattr(cjworkbench, name) for name in cjworkbench.__all__]
+            wait_for_request()
+            os.environ.update(without_token(dict(os.environ)))
+
+    get_ipython().events.register("pre_run_cell", _cjw_wait_for_viewer)
+"""
+
+
+def without_token(env: dict) -> dict:
+    """`env` with the `token` parameter removed from QUERY_STRING and VOILA_REQUEST_URL."""
+    env = dict(env)
+    query = env.get("QUERY_STRING", "")
+    if "token" in query:
+        env["QUERY_STRING"] = _drop_token(query)
+    url = env.get("VOILA_REQUEST_URL", "")
+    if "token" in url:
+        parts = urlsplit(url)
+        env["VOILA_REQUEST_URL"] = urlunsplit(parts._replace(query=_drop_token(parts.query)))
+    return env
+
+
+def _drop_token(query: str) -> str:
+    return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "token"])
+
+
+def quiet_ipython_dir(path: Path) -> Path:
+    """An IPython directory for the dashboard kernels: no history (concurrent kernels sharing one
+    history database print "database is locked" on the page) and the `KERNEL_STARTUP` lines."""
+    profile = path / "profile_default"
+    (profile / "startup").mkdir(parents=True, exist_ok=True)
+    (profile / "ipython_kernel_config.py").write_text("c.HistoryManager.enabled = False\n")
+    (profile / "startup" / "00-cjworkbench.py").write_text(KERNEL_STARTUP)
+    return path
+
+
+_INDEX = """{%- extends 'voila/templates/lab/index.html.j2' -%}
+{#- written by `cjw serve` (cjworkbench.serving): the lab template without its CDN links -#}
+{%- block notebook_css -%}
+{%- set css = super() -%}
+{{ css CDN_FILTERS }}
+{%- endblock notebook_css -%}
+{#- nbconvert's loader for Mermaid diagrams (cdnjs.cloudflare.com): no dashboard draws one -#}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
+_PAGE = """<!DOCTYPE HTML>
+{#- written by `cjw serve` (cjworkbench.serving): Voilà's page.html (error pages, the file list) without its
+    Font Awesome 4.5 link to cdn.jsdelivr.net, with the lab template's styles -#}
+<html>
+  <head>
+    <meta charset="utf-8">
+    <title>{% block title %}Customer-journey workbench{% endblock %}</title>
+    <meta name="viewport" content="width=device-width, initial-scale=1.0">
+    {% block stylesheets %}
+    {% if include_css %}{{ include_css("static/index.css") }}{{ include_css("static/theme-light.css") }}{% endif %}
+    {% endblock %}
+    {% block meta %}{% endblock %}
+  </head>
+  <body data-base-url="{{ base_url }}voila/" data-voila="voila">
+    <div>
+      {% block body %}{% endblock %}
+    </div>
+    {% block scripts %}{% endblock %}
+  </body>
+</html>
+"""
+_BUSY = """{% extends "voila/templates/lab/error.html" %}
+{#- written by `cjw serve` (cjworkbench.serving): the busy page, which retries by itself -#}
+{% block stylesheets %}
+  {{ super() }}
+  <noscript><meta http-equiv="refresh" content="MAX_WAIT"></noscript>
+{% endblock %}
+{% block body %}
+  <div class="voila-error cjw-busy" style="font-family: sans-serif; margin: 4em auto; max-width: 36em">
+    <h2>The dashboards are busy</h2>
+    <p>{{ status_message }}</p>
+    <p>This page tries again by itself in a few seconds; there is no need to reload it.</p>
+  </div>
+  <script>setTimeout(function () { location.reload(); }, 1000 * (MIN_WAIT + Math.random() * (MAX_WAIT - MIN_WAIT)));</script>
+{% endblock %}
+"""
+
+
+def write_template(root: Path) -> Path:
+    """Write the `cjw` Voilà template under `root/voila/templates/`; returns `root`, a folder to put
+    first on JUPYTER_PATH."""
+    folder = root / "voila" / "templates" / TEMPLATE
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conf.json").write_text(json.dumps({"base_template": "lab"}))
+    filters = " ".join(f"| replace({json.dumps(link)}, '')" for link in CDN_LINKS)
+    (folder / "index.html.j2").write_text(_INDEX.replace("CDN_FILTERS", filters))
+    low, high = RETRY_SECONDS
+    (folder / "page.html").write_text(_PAGE)
+    (folder / "503.html").write_text(_BUSY.replace("MIN_WAIT", str(low)).replace("MAX_WAIT", str(high)))
+    return root
+
+
+def template_flags() -> list[str]:
+    """Voilà flags: the `cjw` template, and no template or theme chosen from the URL."""
+    return [f"--template={TEMPLATE}", "--VoilaConfiguration.allow_template_override=NO",
+            "--VoilaConfiguration.allow_theme_override=NO"]
+
+
+def pools(pool_size: int) -> dict:
+    """Voilà's `kernel_pools_config`: `pool_size` preheated kernels for each `PREHEATED` dashboard,
+    none for the others (a pool kernel per dashboard would hold ~0.3 GB each for nobody)."""
+    return {"default": {"pool_size": 0}, **{name: {"pool_size": pool_size} for name in PREHEATED}}
+
+
+def voila_config(folder: Path, token: str | None, pool: int) -> Path:
+    """A private folder with `voila.json` setting the token (kept off the command line, where any
+    local user could read it in the process list) and the kernel pools (`pools`)."""
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = {"Voila": {"token": token}} if token else {}
+    if pool > 0:
+        config["VoilaKernelManager"] = {"kernel_pools_config": pools(pool), "fill_delay": FILL_DELAY}
+    path = folder / "voila.json"
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(config))
+    return folder
+
+
+def serving_env(tmp: Path) -> dict[str, str]:
+    """Environment for Voilà and its kernels: the `cjw` template first on JUPYTER_PATH, and a
+    private folder for the results the kernels share (`cjworkbench.cache.SHARED_ENV`)."""
+    shared = tmp / "shared-results"
+    shared.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths = [str(write_template(tmp / "jupyter")), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+    return {"JUPYTER_PATH": os.pathsep.join(paths), SHARED_ENV: str(shared)}
+
+
+def warm_up(base: str, token: str | None = None, names=PREHEATED, timeout: float = 600) -> None:
+    """Render each of `names` once with its default filters, as a viewer would, so their results
+    are in the shared folder; then end the kernel that rendered it (through the tab-close route).
+    Failures are ignored: a viewer then simply computes the results first."""
+    import re
+    import urllib.request
+
+    import time
+    import urllib.error
+
+    headers = {"Authorization": f"token {token}"} if token else {}
+    for name in names:
+        for _ in range(20):   # busy (the pool still starting and the cap small): try again a little later
+            try:
+                request = urllib.request.Request(f"{base}/voila/render/{name}", headers=headers)
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    page = response.read().decode("utf-8", "replace")
+                kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page)
+                if kernel:
+                    urllib.request.urlopen(urllib.request.Request(f"{base}/voila/api/shutdown/{kernel[1]}", data=b"",
+                                                                  headers=headers, method="POST"), timeout=30).close()
+                break
+            except urllib.error.HTTPError as e:
+                if e.code != 503:
+                    break
+                time.sleep(5)
+            except OSError:
+                break

@@ -1,0 +1,276 @@
+"""Every dashboard page as a manager opens it, at 1440 px and on a 390 px phone (issue #16).
+
+One `cjw serve` on the 5,000-customer demo and one chromium for the module. Every dashboard is
+opened once at 1440 px, measured and photographed, then the same page is narrowed to 390 px (the
+charts follow their container) and measured and photographed again, so each page costs one kernel.
+Asserted at both widths: no horizontal scroll and no chart (SVG, canvas, image) or view box wider
+than the window; every chart has its axis titles and labels (non-empty SVG text, never "undefined");
+the headline band (`.cjw-headline`); no developer error text; no request leaves the machine (a
+request to any other host is aborted and recorded). Also: the landing page at `/`, and a URL full of
+bad values (an unknown renderer and channel, an impossible date range, a 10,000-character value)
+said once, short, above the controls. Screenshots: tests/artifacts/pages/<page>-<width>.png.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium")
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.py"))
+NAMES = [p.stem for p in NOTEBOOKS]
+WIDTHS = (1440, 390)
+SHOTS = ROOT / "tests" / "artifacts" / "pages"
+LOAD_MS = 600_000  # every page at once: 8 cold kernels on 2 cores shared with other work
+ERROR_TEXT = ("Traceback", "There was an error when executing cell", "Exception", "Error:")
+LOCAL = ("127.0.0.1", "localhost", "[::1]")
+
+MEASURE = """() => {
+  const W = window.innerWidth, out = {width: W, scroll: document.documentElement.scrollWidth, wide: [], charts: []};
+  for (const e of document.querySelectorAll('.cjw-view, .cjw-panel, .cjw-headline, .cjw-chart svg.marks, canvas, .cjw-view img')) {
+    const r = e.getBoundingClientRect();
+    if (r.width > 0 && (r.right > W + 1 || r.left < -1))
+      out.wide.push(`${e.tagName}.${e.getAttribute('class') || ''} ${Math.round(r.left)}..${Math.round(r.right)}`);
+  }
+  for (const c of document.querySelectorAll('.cjw-chart')) {
+    const svg = c.querySelector('svg.marks');
+    const texts = svg ? [...svg.querySelectorAll('text')].map(t => t.textContent.trim()) : [];
+    const titles = svg ? [...svg.querySelectorAll('.role-axis-title text, .role-title-text text')].map(t => t.textContent.trim()) : [];
+    out.charts.push({svg: !!svg, texts: texts.filter(t => t).length, empty_titles: titles.filter(t => !t).length,
+                     bad: texts.filter(t => /^(undefined|NaN|null)$/.test(t)).slice(0, 3),
+                     width: svg ? Math.round(svg.getBoundingClientRect().width) : 0});
+  }
+  return out;
+}"""
+SETTLED = """(w) => [...document.querySelectorAll('.cjw-chart svg.marks')].every(s => s.getBoundingClientRect().right <= w + 1)"""
+DONE = """() => {
+  const views = [...document.querySelectorAll('.cjw-view')];
+  return views.length > 0 && views.every(v => v.querySelector(
+    '.cjw-chart svg.marks, .cjw-table table, .cjw-error, .cjw-missing, .cjw-headline'));
+}"""
+
+
+# -- without a browser: the process map's simplification and the landing page ------------------------
+
+def _edges(rows) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["from_activity", "to_activity", "n_transitions", "median_seconds"])
+
+
+def test_rare_activities_collapse_into_one_other_node():
+    """R1 and R2 carry 2 and 1 of 103 events (under 3 %): they become `(other)`, their edges add
+    up, and the median time of a merged edge is the transition-weighted median of its medians."""
+    from cjworkbench.charts.process_map import collapse_rare
+
+    table = _edges([("(start)", "A", 100, None), ("A", "B", 50, 10.0), ("A", "R1", 2, 30.0), ("A", "R2", 1, 90.0),
+                    ("R1", "B", 2, 5.0), ("R2", "(end)", 1, None), ("B", "(end)", 52, None), ("A", "(end)", 47, None)])
+    out, rare = collapse_rare(table, 3)
+    assert rare == ["R1", "R2"]
+    got = out.set_index(["from_activity", "to_activity"])
+    assert got.loc[("A", "(other)"), "n_transitions"] == 3 and got.loc[("A", "(other)"), "median_seconds"] == 30.0
+    assert got.loc[("(other)", "B"), "n_transitions"] == 2 and got.loc[("(other)", "(end)"), "n_transitions"] == 1
+    assert out["n_transitions"].sum() == table["n_transitions"].sum()
+    assert collapse_rare(table, 1)[1] == []            # only R2 is under 1 %: one rare activity is left alone
+    from cjworkbench.charts import ChartError, transitions_chart
+    with pytest.raises(ChartError, match="rare_percent must be"):
+        transitions_chart(table, rare_percent=150)
+    spec = transitions_chart(table, rare_percent=3).to_dict()
+    assert "(other)" in str(spec) and "2 activities with under 3 % of events" in str(spec)
+
+
+def test_a_page_chart_takes_its_containers_width_and_a_report_keeps_a_number(demo_db):
+    """Live pages get `width: container` (legend below, caption as text); the report's SVG keeps pixels."""
+    import cjworkbench as cjw
+    from cjworkbench import charts
+    from cjworkbench.charts.theme import fit_to_page
+    from cjworkbench.db import connect
+
+    con = connect(demo_db[0])
+    chart = charts.variants_chart(cjw.variants_table(con))
+    live, caption = fit_to_page(chart)
+    spec = live.to_dict()
+    assert spec["width"] == "container" and spec["config"]["legend"]["orient"] == "bottom"
+    assert spec["data"] and any(v for v in spec["datasets"].values())  # the data came along with the chart
+    assert caption and caption[-1].rstrip().endswith(".") and "Filters: none." in " ".join(caption)
+    report = chart.to_dict()
+    assert isinstance(report["vconcat"][0]["width"], int)
+
+
+def test_the_landing_page_says_dates_and_last_refresh(demo_db, tmp_path):
+    from cjworkbench.landing import data_summary, landing_html
+
+    summary = data_summary(demo_db[0])
+    import duckdb
+    with duckdb.connect(str(demo_db[0]), read_only=True) as con:
+        first, last = con.execute("select min(event_ts)::date, max(event_ts)::date from events").fetchone()
+        refreshed = con.execute("select max(finished_ts) from ingest_runs where status = 'ok'").fetchone()[0]
+    assert summary == {"first": str(first), "last": str(last), "customers": 5000,
+                       "refreshed": f"{refreshed:%Y-%m-%d %H:%M} UTC"}
+    page = landing_html([{"file": "a.ipynb", "title": "<A & B>", "description": "what it says"}], summary)
+    assert f"Journeys from {first} to {last}; 5,000 customers; last refreshed {refreshed:%Y-%m-%d %H:%M} UTC." in page
+    assert '<a href="voila/render/a.ipynb"><b>&lt;A &amp; B&gt;</b>' in page and "http" not in page
+
+
+# -- in chromium -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        pytest.skip("Debian chromium is not installed; `make system` (as root) installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+    from .test_browser import FLAGS
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(demo_db, browser):
+    from .test_browser import Server
+
+    # one kernel per page plus the bad-URL page; no preheated pool (tests/test_serve_viewers.py tests it)
+    srv = Server(demo_db[0], "--max-sessions", str(len(NAMES) + 4), "--pool", "0")
+    yield srv
+    srv.stop()
+
+
+def _open(browser, url: str, width: int, leaks: list):
+    """A page in its own context; any request to another host is aborted and kept in `leaks`."""
+    ctx = browser.new_context(viewport={"width": width, "height": 2400 if width > 1000 else 6000})
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("data:", "blob:")) or urlsplit(url).hostname in ("127.0.0.1", "localhost", "::1"):
+            return r.continue_()
+        leaks.append(url)
+        return r.abort()
+
+    ctx.route("**/*", route)
+    page = ctx.new_page()
+    page.goto(url, wait_until="commit", timeout=LOAD_MS)
+    return page
+
+
+def _shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _look(page) -> dict:
+    found = page.evaluate(MEASURE)
+    found["text"] = page.inner_text("body")
+    found["headline"] = len(page.query_selector_all(".cjw-headline"))
+    found["errors"] = [e.inner_text() for e in page.query_selector_all(".cjw-error")]
+    return found
+
+
+@pytest.fixture(scope="module")
+def measured(server, browser):
+    """{(page, width): what was measured}, every page rendered once and looked at at both widths."""
+    leaks: dict[str, list] = {name: [] for name in NAMES}
+    pages = {name: _open(browser, f"{server.base}/voila/render/{name}.ipynb", WIDTHS[0], leaks[name])
+             for name in NAMES}
+    out, started = {}, time.monotonic()
+    try:
+        for name, page in pages.items():
+            try:  # all pages load at once; a slow one is waited for from the start, not after the others
+                left = max(10_000, LOAD_MS - 1000 * (time.monotonic() - started))
+                page.wait_for_function(DONE, timeout=left, polling=250)
+                page.wait_for_load_state("load", timeout=LOAD_MS)
+            except Exception as exc:  # noqa: BLE001  that page's tests fail with what it showed
+                _shot(page, f"{name}-timeout")
+                views = page.evaluate("() => [...document.querySelectorAll('.cjw-view')].map(v => v.innerText.slice(0, 200))")
+                out.update({(name, width): {"timeout": f"{type(exc).__name__}; views: {views}; server: "
+                                                       f"{server.log[-1500:]}"} for width in WIDTHS})
+                continue
+            for width in WIDTHS:
+                page.set_viewport_size({"width": width, "height": 2400 if width > 1000 else 6000})
+                try:  # the charts follow the new width (vega listens to window resizes)
+                    page.wait_for_function(SETTLED, arg=width, timeout=10_000, polling=200)
+                except Exception:  # noqa: BLE001  measured below: the assertion says which element
+                    pass
+                time.sleep(0.5)
+                out[(name, width)] = {**_look(page), "leaks": list(leaks[name])}
+                _shot(page, f"{name}-{width}")
+        print(f"{len(pages)} pages rendered and measured at {WIDTHS} in {time.monotonic() - started:.0f} s")
+        yield out
+    finally:
+        for page in pages.values():
+            page.context.close()
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("name", NAMES)
+def test_the_page_fits_and_says_everything(measured, name, width):
+    m = measured[(name, width)]
+    assert "timeout" not in m, m.get("timeout")
+    assert m["scroll"] <= m["width"], f"the page scrolls sideways: {m['scroll']} px in {m['width']} px"
+    assert not m["wide"], f"wider than the {width} px window: {m['wide']}"
+    assert m["charts"], "no chart on the page"
+    for i, chart in enumerate(m["charts"]):
+        assert chart["svg"] and chart["texts"] >= 2 and not chart["empty_titles"] and not chart["bad"], (i, chart)
+    assert not [t for t in ERROR_TEXT if t in m["text"]], m["text"][:1500]
+    assert not m["errors"], m["errors"]
+    assert not m["leaks"], f"requests that left the machine: {sorted(set(m['leaks']))[:5]}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_page_opens_with_its_headline(measured, name):
+    m = measured[(name, WIDTHS[0])]
+    assert "timeout" not in m, m.get("timeout")
+    assert m["headline"] >= 1, "no element with class cjw-headline"
+
+
+def test_charts_use_the_width_of_the_page(measured):
+    """At 1440 px a single chart is drawn about as wide as the content (not a third of it); at 390 px
+    every chart is inside the window."""
+    single = [c["width"] for c in measured[("journey_explorer", 1440)]["charts"]]
+    assert min(single) >= 900, single
+    assert all(c["width"] <= 390 for c in measured[("journey_explorer", 390)]["charts"])
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_landing_page_lists_the_dashboards_with_the_datas_dates(server, browser, demo_db, width):
+    leaks = []
+    page = _open(browser, f"{server.base}/", width, leaks)
+    try:
+        page.wait_for_selector(".cjw-dashboards a", timeout=LOAD_MS)
+        hrefs = page.eval_on_selector_all(".cjw-dashboards a", "els => els.map(e => e.getAttribute('href'))")
+        assert sorted(hrefs) == sorted(f"voila/render/{n}.ipynb" for n in NAMES)
+        text = page.inner_text("body")
+        assert re.search(r"Journeys from \d{4}-\d\d-\d\d to \d{4}-\d\d-\d\d; 5,000 customers; last refreshed "
+                         r"\d{4}-\d\d-\d\d \d\d:\d\d UTC\.", text), text
+        assert ".ipynb" not in text and page.evaluate("document.documentElement.scrollWidth") <= width
+        assert not leaks
+        _shot(page, f"landing-{width}")
+        page.goto(f"{server.base}/voila/tree", timeout=LOAD_MS)  # Voilà's file list is gone too
+        page.wait_for_selector(".cjw-dashboards", timeout=LOAD_MS)
+    finally:
+        page.context.close()
+
+
+def test_bad_url_values_are_one_short_message_and_the_page_renders(server, browser):
+    leaks = []
+    query = "?renderer=evil&channel=pigeon&start_date=2026-05-01&end_date=2026-01-31&segment=" + "x" * 10_000
+    page = _open(browser, f"{server.base}/voila/render/journey_explorer.ipynb{query}", 390, leaks)
+    try:
+        page.wait_for_function(DONE, timeout=LOAD_MS, polling=250)
+        errors = [e.inner_text() for e in page.query_selector_all(".cjw-error")]
+        assert len(errors) == 1, errors
+        said = errors[0]
+        assert "Unknown renderer 'evil'" in said and "pigeon" in said and "2026-05-01" in said, said
+        assert "x" * 100 not in said and len(said) < 1200, len(said)
+        assert page.query_selector(".cjw-panel .cjw-error"), "the message sits with the controls"
+        assert page.query_selector_all(".cjw-chart svg.marks")
+        assert not [t for t in ERROR_TEXT if t in page.inner_text("body")]
+        _shot(page, "journey_explorer-bad-url-390")
+    finally:
+        page.context.close()

@@ -1,0 +1,113 @@
+"""`cjw serve` for many viewers (issue #16, ADR 0004), in Debian's chromium through Playwright: no
+request from a dashboard page leaves the machine, a viewer beyond the cap sees the busy page that
+retries by itself and gets in once a place is free, and closing a tab ends its kernel at once (the
+shutdown beacon), not after the idle timeout. One server: a pool of one preheated overview kernel
+under a cap of two kernels, on the 5,000-customer demo."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed; `make system` "
+                                "(as root) installs it with apt-get install -y chromium")
+sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LOAD_MS = 300_000   # a kernel takes 10-20 s on 2 idle cores; far more while other jobs run
+IDLE = 600          # culling would take 10 minutes: a kernel gone sooner was ended by its tab's beacon
+
+
+@pytest.fixture(scope="module")
+def server(demo_db):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "cjworkbench.cli", "serve", "--db", str(demo_db[0]), "--port",
+                             str(port), "--no-browser", "--max-sessions", "2", "--pool", "1", "--idle-timeout",
+                             str(IDLE)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+    log = lambda: "".join(lines)   # noqa: E731
+    deadline = time.monotonic() + LOAD_MS / 1000
+    # up, and the start-up render of the overview (`serving.warm_up`) done and its kernel ended
+    while not re.search(r"Kernel shutdown: [0-9a-f-]{36}", log()):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("cjw serve did not start and warm up:\n" + log()[-4000:])
+        time.sleep(0.5)
+    yield f"http://127.0.0.1:{port}", log
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0, log()[-3000:]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, requests: list | None = None, failed: list | None = None):
+    ctx = browser.new_context(viewport={"width": 1440, "height": 1800})
+    page = ctx.new_page()
+    if requests is not None:
+        page.on("request", lambda r: requests.append(r.url))
+    if failed is not None:
+        page.on("requestfailed", lambda r: failed.append(r.url))
+    page.goto(url, wait_until="commit", timeout=LOAD_MS)
+    return page
+
+
+def test_no_request_leaves_the_machine_and_a_closed_tab_ends_its_kernel(server, browser):
+    base, log = server
+    requests, failed = [], []
+    page = _open(browser, f"{base}/voila/render/overview.ipynb", requests, failed)
+    page.wait_for_selector("svg.marks", timeout=LOAD_MS)   # the first chart, from the preheated kernel
+    page.wait_for_load_state("networkidle", timeout=LOAD_MS)
+    outside = [u for u in requests if not u.startswith((base, "data:", "blob:"))]
+    assert requests and not outside, outside
+    assert not failed, failed
+    kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page.content())[1]
+    assert f"Kernel shutdown: {kernel}" not in log()
+    page.close(run_before_unload=True)   # as a person closes the tab: Voilà's page sends its beacon
+    page.context.close()
+    deadline = time.monotonic() + 30
+    while f"Kernel shutdown: {kernel}" not in log():
+        assert time.monotonic() < deadline, "the closed tab's kernel lives on:\n" + log()[-3000:]
+        time.sleep(0.25)
+    assert "'_xsrf' argument missing" not in log()
+
+
+def test_a_viewer_beyond_the_cap_sees_a_busy_page_that_gets_in_by_itself(server, browser):
+    base, log = server
+    refills = log().count("Kernel pool of overview.ipynb is filled")
+    first = _open(browser, f"{base}/voila/render/overview.ipynb")   # the pool's kernel; the pool refills: 2 of 2
+    first.wait_for_selector("svg.marks", timeout=LOAD_MS)
+    deadline = time.monotonic() + LOAD_MS / 1000
+    while log().count("Kernel pool of overview.ipynb is filled") == refills:
+        assert time.monotonic() < deadline, log()[-3000:]
+        time.sleep(0.25)
+    requests, failed = [], []
+    second = _open(browser, f"{base}/voila/render/index.ipynb", requests, failed)
+    second.wait_for_selector(".cjw-busy", timeout=LOAD_MS)
+    text = second.inner_text("body")
+    assert "all 2 sessions are in use" in text and "tries again by itself" in text and "Traceback" not in text
+    assert not [u for u in requests if not u.startswith((base, "data:", "blob:"))]
+    first.close(run_before_unload=True)   # a place frees up: the busy page's own retry gets in
+    first.context.close()
+    second.wait_for_selector("a[href$='.ipynb']", timeout=LOAD_MS)
+    assert "busy" not in second.inner_text("body").lower()
+    second.context.close()
