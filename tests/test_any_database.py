@@ -194,7 +194,7 @@ def chromium():
 def test_every_dashboard_renders_on_the_database(databases, chromium, name):
     tb, browser = chromium
     started = time.perf_counter()
-    srv = tb.Server(databases[name], "--max-sessions", str(len(NAMES) + 2))
+    srv = tb.Server(databases[name], "--max-sessions", str(len(NAMES) + 2), "--pool", "0")   # one kernel per page
     pages = {}
     try:
         pages = {nb: tb._open(browser, f"{srv.base}/voila/render/{nb}.ipynb") for nb in NAMES}

@@ -7,7 +7,6 @@ under a cap of two kernels, on the 5,000-customer demo."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -17,14 +16,7 @@ import time
 
 import pytest
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed; `make system` "
-                                "(as root) installs it with apt-get install -y chromium")
-sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LOAD_MS = 300_000   # a kernel takes 10-20 s on 2 idle cores; far more while other jobs run
+from .test_browser import CHROMIUM, FLAGS, LOAD_MS, pytestmark, sync_api  # noqa: F401 (one chromium set-up)
 IDLE = 600          # culling would take 10 minutes: a kernel gone sooner was ended by its tab's beacon
 
 
