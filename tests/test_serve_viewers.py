@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from .test_browser import CHROMIUM, FLAGS, LOAD_MS, pytestmark, sync_api  # noqa: F401 (one chromium set-up)
+from .test_browser import LOAD_MS, browser, pytestmark  # noqa: F401 (one chromium set-up, one fixture)
 IDLE = 600          # culling would take 10 minutes: a kernel gone sooner was ended by its tab's beacon
 
 
@@ -42,14 +42,6 @@ def server(demo_db):
     yield f"http://127.0.0.1:{port}", log
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0, log()[-3000:]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield b
-        b.close()
 
 
 def _open(browser, url: str, requests: list | None = None, failed: list | None = None):
