@@ -21,6 +21,7 @@ _LAZY = {
     "recontact_table": ".analysis.journeys.gaps",
     "switch_gaps_table": ".analysis.journeys.gaps",
     "switch_matrix_table": ".analysis.journeys.gaps",
+    "linkage_effect_table": ".analysis.stitching",
     "kpi_map_table": ".analysis.design.kpis",
     "kpi_relation_table": ".analysis.design.kpis",
     "kpi_table": ".analysis.measures",
@@ -100,6 +101,8 @@ __all__ = [
     "funnel_table", "funnel_times_table", "funnel_dropoff_next_table",
     "switch_matrix_table", "switch_gaps_table", "recontact_table",
     "retention_table", "lifecycle_table", "sessions_table",
+    # identity across silos: what linking customer_ids into persons changed
+    "linkage_effect_table",
     # designed vs actual, KPIs, segments
     "conformance_table", "deviations_table", "kpi_map_table", "kpi_relation_table",
     "personas_table", "clusters_table", "persona_clusters_table", "rfm_table", "segments_table",

@@ -20,8 +20,10 @@ Shared between dashboard kernels: `cjw serve` gives every kernel a private folde
 A `result` remembered on a DuckDB connection under a text key is also kept there as a file named
 by the key and the database file's identity (path, size, modification time, inode: a refresh
 that swaps the file in starts afresh), so the 2nd-20th viewer of a dashboard reads the first
-viewer's aggregates instead of running the query again. A file lock per key makes viewers who
-arrive together wait for one query instead of each running it.
+viewer's aggregates instead of running the query again. `object` memos on such a connection (the
+small facts a page looks up first: the roles inventory, an instrument list, the data's last date)
+are shared the same way when their value pickles. A file lock per key makes viewers who arrive
+together wait for one query instead of each running it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ T = TypeVar("T")
 SIZES = {"expression": 256, "sql": 256, "result": 16, "object": 8}
 SHARED_ENV = "CJW_SHARED_CACHE"   # a folder only the serving user can write: results shared by its kernels
 SHARED_FILES = 2000               # past this many files in the folder, the oldest half goes
+PRIVATE = {("cache.database_identity",)}   # `object` memos never shared: what names the shared files
 
 
 def remember(holder, kind: str, key, build: Callable[[], T], *, size: int | None = None) -> T:
@@ -47,7 +50,13 @@ def remember(holder, kind: str, key, build: Callable[[], T], *, size: int | None
     if key in memo:
         memo.move_to_end(key)
         return memo[key]
-    value = memo[key] = shared(holder, key, build) if kind == "result" else build()
+    if kind == "result":
+        value = shared(holder, key, build)
+    elif kind == "object" and key not in PRIVATE:   # small facts about the data (an inventory, a set of values)
+        value = shared(holder, ("object", key), build)
+    else:
+        value = build()
+    memo[key] = value
     while len(memo) > (size or SIZES.get(kind, 64)):
         memo.popitem(last=False)
     return value
@@ -74,8 +83,12 @@ def shared(con, key, build: Callable[[], T]) -> T:
                     return pickle.load(f)
             value = build()
             tmp = path.with_suffix(f".{os.getpid()}.tmp")
-            with open(tmp, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            try:
+                with open(tmp, "wb") as f:
+                    pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            except (pickle.PicklingError, TypeError, AttributeError):   # not data: this process keeps it alone
+                tmp.unlink(missing_ok=True)
+                return value
             os.replace(tmp, path)
             _trim(Path(folder))
             return value

@@ -106,13 +106,15 @@ DDL = {
         run_id VARCHAR NOT NULL, change VARCHAR NOT NULL, person_id VARCHAR NOT NULL,
         earlier_person_ids VARCHAR[], new_person_id VARCHAR)""",
     # what ingest kept of each record's identifying keys and comparison fields: keyed hashes and coarse
-    # values only (birth year, 4-character postcode), so a refresh can re-link without the raw exports
+    # values only (birth year, 4-character postcode), so a refresh can re-link without the raw exports;
+    # file_id: the file a key came from (a replaced file's keys go with its rows)
     "identity_keys": """CREATE TABLE identity_keys (customer_id VARCHAR NOT NULL, source VARCHAR NOT NULL,
-        kind VARCHAR NOT NULL, key VARCHAR NOT NULL)""",
+        kind VARCHAR NOT NULL, key VARCHAR NOT NULL, file_id BIGINT)""",
     "identity_fields": """CREATE TABLE identity_fields (customer_id VARCHAR NOT NULL, source VARCHAR NOT NULL,
         name_h VARCHAR, name_code VARCHAR, first_h VARCHAR, first_code VARCHAR, last_h VARCHAR, last_code VARCHAR,
         birth_year INTEGER, birth_date_h VARCHAR, postcode VARCHAR, address_h VARCHAR, email_h VARCHAR, phone_h VARCHAR,
-        phone_head VARCHAR, phone_tail VARCHAR, national_id_h VARCHAR)""",
+        phone_head VARCHAR, phone_tail VARCHAR, national_id_h VARCHAR, ip_h VARCHAR, agent_h VARCHAR, ip_day VARCHAR,
+        file_id BIGINT)""",
 }
 
 CANONICAL_TABLES = ("customers", "events", "feedback")

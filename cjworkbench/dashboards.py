@@ -206,10 +206,8 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
     with tempfile.TemporaryDirectory(prefix="cjw-serve-") as tmp:
         folder = Path(tmp) / "dashboards"
         listed = build_dashboards(folder, notebooks=notebooks)
-        from .display import BUNDLE_ENV, write_offline_bundle
-
         env = {**dashboard_env(), "CJW_DB": str(db), "IPYTHONDIR": str(quiet_ipython_dir(Path(tmp) / "ipython")),
-               BUNDLE_ENV: str(write_offline_bundle(Path(tmp) / "jupyterchart.js")), **serving_env(Path(tmp))}
+               **serving_env(Path(tmp))}   # with the chart widgets' JavaScript served once (`serving.chart_module`)
         command = voila_command(folder, port=port, ip=ip, max_kernels=max_kernels, idle_timeout=idle_timeout,
                                 config_dir=voila_config(Path(tmp) / "config", token, pool), preheat=pool > 0)
         from .landing import with_landing  # `/`: the landing page (dates, last refresh), not a file list

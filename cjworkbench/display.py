@@ -120,9 +120,15 @@ def table_html(df) -> str:
              f"<thead><tr>{''.join(head)}</tr></thead><tbody>{body}</tbody></table>")
     from .charts.theme import definition_sentences
 
-    note = suppression_note(df)   # what is hidden stays in sight; the method is one click away
-    method = " ".join(n for n in (definition_sentences(definition) if definition else []) if n)
-    style = "color:#666;font-size:smaller;max-width:60em"
-    return (table + (f'<p style="{style}">{html.escape(note)}</p>' if note else "")
+    return table + method_html([suppression_note(df)], definition_sentences(definition) if definition else [])
+
+
+def method_html(notes, method) -> str:
+    """Under a chart, a table or the headline band: the `notes` in sight (what is hidden, what is cut),
+    the `method` sentences folded under "How is this calculated?" (one click away, never ten grey lines
+    under every chart). '' when both are empty."""
+    notes, method = " ".join(n for n in notes if n), " ".join(m for m in method if m)
+    style = "color:#666;font-size:smaller;line-height:1.4;max-width:60em;margin:2px 0 6px 0"
+    return ((f'<p class="cjw-note" style="{style}">{html.escape(notes)}</p>' if notes else "")
             + (f'<details class="cjw-method" style="{style}"><summary>How is this calculated?</summary>'
-               f"<p>{html.escape(method)}</p></details>" if method else ""))
+               f'<p style="margin:4px 0">{html.escape(method)}</p></details>' if method else ""))

@@ -26,7 +26,8 @@ def export_parquet(db_path: str | Path, out_dir: str | Path) -> dict[str, int]:
     with duckdb.connect(str(db_path), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
         present = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        stored = DESIGN_TABLES + tuple(DERIVED) + (SESSIONS, RULE_TABLE)   # so Spark reads what DuckDB reads
+        # so Spark reads what DuckDB reads; persons: identity="person" (pseudonymised ids only)
+        stored = DESIGN_TABLES + tuple(DERIVED) + (SESSIONS, RULE_TABLE, "persons")
         extra = tuple(t for t in stored if t in present)
         for table in CANONICAL_TABLES + BOOKKEEPING_TABLES + extra:
             target = out_dir / table

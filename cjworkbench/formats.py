@@ -237,7 +237,7 @@ def period_name(label) -> str:
 
 # ---- names people read: the `labels:` design, else raw snake_case names humanised
 NAME_COLUMNS = ("activity", "from_activity", "to_activity", "name", "touchpoint", "driver", "theme", "step",
-                "variant", "from_value", "to_value", "item", "label", "first_deviation_step")
+                "variant", "from_value", "to_value", "item", "label", "first_deviation_step", "metric", "baseline")
 PATH_SEPARATOR = " → "
 _page_labels: dict[str, str] = {}
 
@@ -252,15 +252,20 @@ def display_name(name, labels=None) -> str:
     """The name a person reads for a raw activity, touchpoint, driver or column name: `labels` (default:
     the page's, `use_labels`), else a snake_case name in words ("order_shipped" -> "Order shipped",
     "n_steps" -> "Steps", "nps" -> "NPS"); a name without an underscore stays as written ("web",
-    "Resolve ticket"), and a path "a → b" is named step by step."""
+    "Resolve ticket"), a path "a → b" (or "nps @ delivery", "checkout: checkout_start") is named part by
+    part, and "view_cart (repeated)" keeps its note."""
     if is_missing(name):
         return MISSING
     text = str(name)
     table = _page_labels if labels is None else labels
     if text in table:
         return str(table[text])
-    if PATH_SEPARATOR in text:
-        return PATH_SEPARATOR.join(display_name(part, labels) for part in text.split(PATH_SEPARATOR))
+    for sep in (PATH_SEPARATOR, " · ", " @ ", ": "):   # a path, "nps @ delivery", "checkout: checkout_start"
+        if sep in text:
+            return sep.join(display_name(part, labels) for part in text.split(sep))
+    head, _, note = text.partition(" (")
+    if note.endswith(")") and head and " " not in head:   # "view_cart (repeated)": the name, then the note
+        return f"{display_name(head, labels)} ({note}"
     if text in COLUMN_TITLES or text.startswith("n_"):
         return column_title(text)
     if text in ACRONYMS:

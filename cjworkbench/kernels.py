@@ -46,6 +46,28 @@ def _accept_shutdown_beacon() -> None:
 
 
 _accept_shutdown_beacon()
+HEARTBEAT_JOIN = 2.0   # seconds the server waits for a kernel client's heartbeat thread to end
+
+
+def _bounded_heartbeat_stop() -> None:
+    """Never let one kernel client's heartbeat thread stop the server. Voilà ends each render by
+    stopping its kernel client's channels on the server's only event loop; jupyter_client 8.10's
+    `HBChannel.stop` joins the heartbeat thread without a timeout, and a thread caught awaiting its
+    async ZMQ socket never ends: observed (py-spy, 2026-12-05) with twenty viewers arriving at once,
+    the whole server then hung and nineteen pages never came. The thread is a daemon; after a
+    bounded wait its socket is closed and the server goes on (ADR 0004)."""
+    from jupyter_client.channels import HBChannel
+
+    def stop(self) -> None:
+        self._running = False
+        self._exit.set()
+        self.join(HEARTBEAT_JOIN)
+        self.close()
+
+    HBChannel.stop = stop
+
+
+_bounded_heartbeat_stop()
 
 
 class CappedKernelManager(AsyncMappingKernelManager):

@@ -56,7 +56,6 @@ def changes_summary(table: pd.DataFrame, *, top: int = 3) -> str:
 
 
 # ---- the headline band (`analysis.headline.headline_table`): one sentence and the figures beside it
-COLOURS = {"better": "#2e7d32", "worse": "#c62828", "no clear change": "#666666", "": "#666666"}
 ARROWS = {"better": "▲", "worse": "▼"}
 
 
@@ -125,10 +124,13 @@ def headline_html(table: pd.DataFrame) -> str:
 
     from . import formats
 
+    from .charts.theme import VERDICT   # here, not at import: charts.changes imports this module
+    from .display import method_html
+
     esc = html.escape
     cards = []
     for _, r in table[table["available"].astype(bool)].iterrows():
-        colour = COLOURS.get(r["verdict"] or "", "#666666")
+        colour = VERDICT.get(r["verdict"] or "", "#666666")   # the one palette of every page
         if r["change"] == r["change"]:
             vs = f"{ARROWS.get(r['verdict'], '')} {'+' if r['change'] > 0 else '−' if r['change'] < 0 else ''}" \
                  f"{_change(r['kind'], r['change'])} vs {figure_value(r['kind'], r['previous'])}"
@@ -154,8 +156,7 @@ def headline_html(table: pd.DataFrame) -> str:
             f'{esc(headline_sentence(table))}</p><div style="display:flex;flex-wrap:wrap;gap:8px">{"".join(cards)}</div>'
             + "".join(f'<p style="color:#777;font-size:0.8em;margin:6px 0 0">Not shown — {esc(t)}</p>'
                       for t in left_out)
-            + '<details style="font-size:0.8em;color:#555;margin-top:6px"><summary>How is this calculated?</summary>'
-            + "".join(f"<p>{esc(m)}</p>" for m in method if m) + "</details></div>")
+            + method_html([], method) + "</div>")
 
 
 HEADLINE_MIME = "application/vnd.cjw.headline+json"   # the headline's figures beside its HTML in a report

@@ -180,7 +180,8 @@ class Scope:
         f = self.filters
         if not (f.attributes or f.persona or (segment and f.segment)):
             return None
-        cust = self.table("customers")
+        self.table("customers")   # an unknown identity, or "person" without a persons table: the error here
+        cust = self.con.table("customers")   # the records' own fields (persona rules read these); persons below
         if f.segment and segment:
             cust = cust.filter(cust.segment.isin(_values(f.segment)))
         for key, value in f.attributes.items():
@@ -191,7 +192,12 @@ class Scope:
 
             who = persona_of(self.con, f.personas or design(self.con, "personas"))
             cust = cust.semi_join(who.filter(who.persona.isin(_strs(f.persona))), "customer_id")
-        return cust.select("customer_id")
+        ids = cust.select("customer_id")
+        if f.identity != "person":
+            return ids
+        p = self.con.table("persons")   # identity="person": the persons of the matching records
+        j = ids.left_join(p, ids.customer_id == p.customer_id)
+        return j.select(customer_id=ibis.coalesce(j.person_id, j.customer_id)).distinct()
 
     def _of_customers(self, t: ir.Table, **kw) -> ir.Table:
         ids = self._customer_ids(**kw)

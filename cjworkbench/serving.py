@@ -45,9 +45,9 @@ CDN_LINKS = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawe
 #    for ~1.8 s (`python -X importtime`); no dashboard validates IRIs, and jsonschema skips it if absent.
 # 2. A preheated kernel (`serve(pool=N)`, ADR 0004) runs the notebook ahead, so before the cell that builds
 #    the panel (`controls.panel(`, which reads QUERY_STRING) it imports what the viewer would wait for
-#    (DuckDB backend, analyses; no connection, so no stale snapshot), waits for the viewer's request
-#    (`voila.utils.wait_for_request`) and takes the token out.
-KERNEL_STARTUP = """import os, sys
+#    (DuckDB backend, analyses), rehearses the rest of the notebook once with its default parameters
+#    (`rehearse`), waits for the viewer's request (`voila.utils.wait_for_request`) and takes the token out.
+KERNEL_STARTUP = """import os, sys, time
 sys.modules.setdefault("rfc3987_syntax", None)   # written by `cjw serve`: see cjworkbench.serving
 
 if os.environ.get("VOILA_PREHEAT") == "True":
@@ -56,14 +56,56 @@ if os.environ.get("VOILA_PREHEAT") == "True":
             _ip.events.unregister("pre_run_cell", _cjw_wait_for_viewer)
             import cjworkbench, ibis
             from voila.utils import wait_for_request
-            from cjworkbench.serving import without_token
+            from cjworkbench.serving import rehearse, without_token
             ibis.duckdb   # what the viewer would wait for: the DuckDB backend and every analysis
             [getattr(cjworkbench, name) for name in cjworkbench.__all__]
-            wait_for_request()
+            rehearse(_ip, os.environ.get("CJW_NOTEBOOK", ""))
+            os.environ.pop("SERVER_SOFTWARE", None)   # set again by the viewer's request
+            for _ in range(100):   # Voilà gives up connecting after 5 s (a busy server): never draw without the URL
+                wait_for_request()
+                if "SERVER_SOFTWARE" in os.environ:
+                    break
+                time.sleep(1)
             os.environ.update(without_token(dict(os.environ)))
 
     get_ipython().events.register("pre_run_cell", _cjw_wait_for_viewer)
 """
+
+
+def rehearse(shell, notebook: str) -> None:
+    """Run `notebook`'s cells from the one that builds the panel to the end once, in a copy of the
+    kernel's namespace, before any viewer comes (ADR 0004): no URL yet, so with the notebook's
+    default parameters. Its output is discarded and every widget it made is closed, so a viewer sees
+    only what its own run draws; what stays is what does not depend on the URL: the first-use work
+    of Altair, jsonschema, pandas and the widgets, and the default view's aggregates in the shared
+    folder. A failure is left for the viewer's own run to report."""
+    import sys
+
+    from IPython.utils.capture import capture_output
+
+    widgets = sys.modules.get("ipywidgets.widgets.widget")   # loaded by the notebook's `controls` import
+    if widgets is None:   # no widget registry to clean up after the rehearsal: skip it
+        return
+    _instances = widgets._instances
+    try:
+        cells = [c for c in json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"]
+                 if c["cell_type"] == "code"]
+        sources = ["".join(c["source"]) for c in cells]
+        first = next(i for i, src in enumerate(sources) if "controls.panel(" in src)
+    except (OSError, ValueError, KeyError, StopIteration):
+        return
+    before, namespace = set(_instances), dict(shell.user_ns)
+    try:
+        with capture_output():
+            for src in sources[first:]:
+                exec(compile(shell.transform_cell(src), notebook, "exec"), namespace)  # noqa: S102
+    except Exception:  # noqa: BLE001
+        pass
+    finally:
+        for key in set(_instances) - before:
+            widget = _instances.get(key)
+            if widget is not None:
+                widget.close()
 
 
 def without_token(env: dict) -> dict:
@@ -163,7 +205,8 @@ def template_flags() -> list[str]:
 def pools(pool_size: int) -> dict:
     """Voilà's `kernel_pools_config`: `pool_size` preheated kernels for each `PREHEATED` dashboard,
     none for the others (a pool kernel per dashboard would hold ~0.3 GB each for nobody)."""
-    return {"default": {"pool_size": 0}, **{name: {"pool_size": pool_size} for name in PREHEATED}}
+    return {"default": {"pool_size": 0}, **{name: {"pool_size": pool_size, "kernel_env_variables": {
+        "CJW_NOTEBOOK": name}} for name in PREHEATED}}
 
 
 def voila_config(folder: Path, token: str | None, pool: int) -> Path:
@@ -179,13 +222,38 @@ def voila_config(folder: Path, token: str | None, pool: int) -> Path:
     return folder
 
 
+def chart_module(template_root: Path, tmp: Path) -> Path:
+    """JupyterChart's offline JavaScript (0.9 MB) as a static file of the `cjw` template, and a file
+    with the few lines every chart widget carries instead: they import that file from the server. A
+    chart's widget state otherwise carries the whole bundle (two charts: 2 MB per viewer through the
+    kernel, the server and the page, which evaluates it once per chart); now the page loads it once
+    and the browser keeps it. Returns the small file (`display.BUNDLE_ENV`)."""
+    import hashlib
+
+    from .display import write_offline_bundle
+
+    bundle = write_offline_bundle(tmp / "jupyterchart.js").read_bytes()
+    name = f"jupyterchart.{hashlib.sha256(bundle).hexdigest()[:12]}.js"   # a new bundle, a new name: cacheable
+    static = template_root / "voila" / "templates" / TEMPLATE / "static"
+    static.mkdir(parents=True, exist_ok=True)
+    (static / name).write_bytes(bundle)
+    stub = tmp / "jupyterchart-import.js"   # the page's <body data-base-url="{base}voila/">
+    stub.write_text(f"const url = new URL(document.body.dataset.baseUrl + 'templates/{TEMPLATE}/static/{name}', "
+                    f"document.baseURI);\nconst module = await import(url.href);\nexport default module.default;\n")
+    return stub
+
+
 def serving_env(tmp: Path) -> dict[str, str]:
-    """Environment for Voilà and its kernels: the `cjw` template first on JUPYTER_PATH, and a
-    private folder for the results the kernels share (`cjworkbench.cache.SHARED_ENV`)."""
+    """Environment for Voilà and its kernels: the `cjw` template first on JUPYTER_PATH, the chart
+    widgets' JavaScript served from it (`chart_module`), and a private folder for the results the
+    kernels share (`cjworkbench.cache.SHARED_ENV`)."""
+    from .display import BUNDLE_ENV
+
     shared = tmp / "shared-results"
     shared.mkdir(mode=0o700, parents=True, exist_ok=True)
-    paths = [str(write_template(tmp / "jupyter")), *filter(None, [os.environ.get("JUPYTER_PATH")])]
-    return {"JUPYTER_PATH": os.pathsep.join(paths), SHARED_ENV: str(shared)}
+    root = write_template(tmp / "jupyter")
+    paths = [str(root), *filter(None, [os.environ.get("JUPYTER_PATH")])]
+    return {"JUPYTER_PATH": os.pathsep.join(paths), SHARED_ENV: str(shared), BUNDLE_ENV: str(chart_module(root, tmp))}
 
 
 def warm_up(base: str, token: str | None = None, names=PREHEATED, timeout: float = 600) -> None:

@@ -42,7 +42,7 @@ controls.headline(panel, "designed_vs_actual", design=controls.designed("journey
 
 # %% [markdown]
 # ## Conformance: how closely journeys follow the design
-# Journeys by fitness (the share of the required steps done in the designed order); green bars reached the goal. Mass on the right with little green means the design itself does not lead to the goal.
+# Journeys by fitness (the share of the required steps done in the designed order); blue bars reached the goal. Mass on the right with little blue means the design itself does not lead to the goal.
 
 # %%
 controls.show(panel, cjw.conformance_table, charts.conformance_chart, count=None, requires=("events", "journey"),

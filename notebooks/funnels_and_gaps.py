@@ -80,3 +80,11 @@ controls.show(panel, cjw.switch_matrix_table, charts.switch_matrix_chart, requir
 controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_with", requires=("events", "channels"),
               by=switch_of, unit=unit, n_resamples=500,
               outcome_activity=outcome)
+
+# %% [markdown]
+# ## What linking identities changed
+# The same counts by each export's own customer number (before) and by person (after: the records the `identity:` block linked): customers merged into one person, journeys that now cross channels, and the app → phone hand-off with its gap, which may show only once the silos are joined.
+
+# %%
+controls.show_table(panel, cjw.linkage_effect_table, rows=None, count=None, requires=("events", "identity"),
+                    outcome_activity=outcome)

@@ -38,8 +38,8 @@ controls.headline(panel, "overview", top=controls.option("top_hotspots", top_hot
 
 # %% [markdown]
 # ## KPI scorecard
-# The journey KPIs for the month up to the end date: value, change against the previous month (green is better,
-# red is worse) and the trend; a KPI the data cannot give says which mapping it needs.
+# The journey KPIs for the month up to the end date: value, change against the previous month (blue is better,
+# orange is worse) and the trend; a KPI the data cannot give says which mapping it needs.
 
 # %%
 controls.show(panel, cjw.scorecard_table, charts.scorecard_chart, requires=("events", "roles"))

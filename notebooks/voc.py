@@ -60,7 +60,7 @@ controls.show_table(panel, cjw.feedback_on_journey_table, requires=("feedback", 
 
 # %% [markdown]
 # ## Sentiment: the tone of the comments
-# Share of negative, neutral and positive comments per touchpoint; a large red part shows where customers are unhappy in their own words.
+# Share of negative, neutral and positive comments per touchpoint; a large orange part shows where customers are unhappy in their own words.
 
 # %%
 controls.show(panel, cjw.sentiment_table, charts.sentiment_chart, count="n_answers", requires=("feedback", "texts"),
@@ -76,7 +76,7 @@ controls.show(panel, cjw.theme_impact_table, charts.theme_impact_chart, count="n
 
 # %% [markdown]
 # ## Drivers: the moments of truth that move the score
-# Journey facts (a late delivery, a repeat contact, a channel switch, ...) in one model: the bars show how much of the explained score each one carries, red points are the moments of truth.
+# Journey facts (a late delivery, a repeat contact, a channel switch, ...) in one model: the bars show how much of the explained score each one carries, coloured points are the moments of truth (blue raises the score, orange lowers it).
 
 # %%
 controls.show(panel, cjw.drivers_table, charts.drivers_chart, count="n_answers", requires=("feedback", "events", "score"),

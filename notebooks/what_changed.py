@@ -49,7 +49,7 @@ controls.headline(panel, "what_changed", period=period, baseline=baseline, funne
 
 # %% [markdown]
 # ## Changes: the figures that moved most
-# Each line is a change with its 95 % interval; red is worse, green is better, grey has no good direction
+# Each line is a change with its 95 % interval; orange is worse, blue is better, grey has no good direction
 # (a variant's share). Faded lines could be chance: with this many comparisons, only the solid ones hold
 # up after the Benjamini-Hochberg correction. In the dashboard, the "To" date picks the period's last day.
 

@@ -39,21 +39,24 @@ SOCIAL = "Social-media answers carry no score"
 NO_VOC = ["feedback"] * 5
 # the sections of each notebook that say what is missing, in page order (keys of controls.needs.SENTENCES;
 # "funnel" and SOCIAL are the option-dependent sentences); a notebook not listed says nothing
-DESIGNED = {"overview": ["kpi_map"], "personas_and_segments": ["personas", "personas"], "voc": NO_VOC}
+# no example config has an `identity:` block: funnels_and_gaps' last section says so on every database
+DESIGNED = {"overview": ["kpi_map"], "personas_and_segments": ["personas", "personas"], "voc": NO_VOC,
+            "funnels_and_gaps": ["identity"]}
 EXPECTED = {
-    "helpdesk": {**DESIGNED, "actions": ["touchpoints"], "funnels_and_gaps": ["channels", "channels"]},
+    "helpdesk": {**DESIGNED, "actions": ["touchpoints"], "funnels_and_gaps": ["channels", "channels", "identity"]},
     "receipt": DESIGNED,
     "olist": {**DESIGNED, "designed_vs_actual": ["journey", "journey"]},
     "cdnow": {**DESIGNED, "designed_vs_actual": ["journey", "journey"],
-              "funnels_and_gaps": ["funnel", "funnel", "channels", "channels"]},
-    "weblog": {**DESIGNED, "designed_vs_actual": ["journey", "journey"], "funnels_and_gaps": ["channels", "channels"]},
+              "funnels_and_gaps": ["funnel", "funnel", "channels", "channels", "identity"]},
+    "weblog": {**DESIGNED, "designed_vs_actual": ["journey", "journey"],
+               "funnels_and_gaps": ["channels", "channels", "identity"]},
     "airline_tweets": {"actions": ["events"] * 4, "designed_vs_actual": ["events"] * 2,
-                       "funnels_and_gaps": ["events"] * 4, "journey_explorer": ["events"] * 4,
+                       "funnels_and_gaps": ["events"] * 5, "journey_explorer": ["events"] * 4,
                        "overview": ["events", "kpi_map", "events"],
                        "personas_and_segments": ["events", "events", "personas", "events"],
                        "voc": [SOCIAL, "events", SOCIAL, "events"], "what_changed": ["events"] * 2},
     "events_only": {**DESIGNED, "actions": ["touchpoints"], "designed_vs_actual": ["journey", "journey"],
-                    "funnels_and_gaps": ["channels", "channels"]},
+                    "funnels_and_gaps": ["channels", "channels", "identity"]},
 }
 # helpdesk_xes is the help-desk log again (from XES, duplicates kept): it carries the same designs (checked
 # below) and so needs no second run of every notebook

@@ -144,7 +144,7 @@ def _simulate(chain, counts, keep, n_walks, rng) -> float:
     return conv / n_walks
 
 
-@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("order", [1, 2, 3])
 def test_removal_effects_equal_a_brute_force_simulation(order):
     rng = np.random.default_rng(5)
     p = _random_paths(rng, n_paths=300, n_channels=4)

@@ -218,7 +218,8 @@ def _digest(svg: str) -> str:
 
 def test_a_shared_filter_redraws_the_chart(dashboards):
     page = dashboards["overview"]
-    caption = "() => document.querySelector('.cjw-view .cjw-chart').parentElement.innerText"
+    # the caption under the chart (its method folded under "How is this calculated?": textContent, not innerText)
+    caption = "() => document.querySelector('.cjw-view .cjw-chart').parentElement.textContent"
     assert "Business" not in page.evaluate(caption)
     segment = page.locator(".cjw-panel select").first
     try:

@@ -14,6 +14,7 @@ import vl_convert as vlc
 import cjworkbench
 from cjworkbench import charts
 from cjworkbench.charts import ChartError, process_map_layout
+from cjworkbench.charts.theme import MIN_N, VERDICT
 from cjworkbench.errors import WorkbenchError
 from cjworkbench.privacy import suppress_small
 
@@ -174,7 +175,8 @@ def test_transitions_chart(tables):
     busiest = table[(table.from_activity != table.to_activity) & (table.from_activity != "(start)")
                     & (table.to_activity != "(end)")].nlargest(25, "n_transitions")
     assert len(inner) == 25 and set(inner["n_transitions"]) == set(busiest["n_transitions"])
-    nodes = chart_data(spec, "area").set_index("activity")
+    nodes = chart_data(spec, "area").set_index("activity_raw")   # laid out by raw name, labelled in words
+    assert nodes.loc["checkout_start", "activity"] == "Checkout start"
     assert nodes.loc["checkout_start", "column"] < nodes.loc["checkout_payment", "column"] \
         < nodes.loc["checkout_confirmed", "column"] < nodes.loc["(end)", "column"]
 
@@ -197,9 +199,11 @@ def test_variants_and_paths_and_hotspots(tables):
                  expect_enc={("x", "share", "quantitative"), ("y", "variant", "nominal")},
                  expect_caption=(f"N variants: {v.attrs['definition']['n_variants']}.",))
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
-    assert y["sort"] == v.sort_values("rank")["variant"].tolist()        # ranked, 'other' last
+    from cjworkbench.formats import display_name
+    assert y["sort"] == [display_name(x, {}) for x in v.sort_values("rank")["variant"]]   # ranked, 'other' last
+    assert y["sort"][0].startswith("Order placed → Order shipped")                        # in words, step by step
     check(charts.paths_around_chart(tables["paths"]), expect_marks={"bar"}, expect_enc={("y", "variant", "nominal")},
-          expect_caption=("Anchor: checkout_start.",), title="Paths after checkout_start")
+          expect_caption=("Anchor: checkout_start.",), title="Paths after Checkout start")
     spec = check(charts.hotspots_chart(tables["hotspots"]), expect_marks={"bar", "text"},
                  expect_enc={("x", "hours_lost", "quantitative"), ("color", "kind", "nominal")})
     assert len(chart_data(spec, "hours_lost")) == len(tables["hotspots"])
@@ -208,9 +212,9 @@ def test_variants_and_paths_and_hotspots(tables):
 def test_funnel_chart(tables):
     f = tables["funnel"]
     spec = check(charts.funnel_chart(f), expect_marks={"bar", "text"},
-                 expect_enc={("y", "n", "quantitative"), ("color", "part", "nominal"), ("x", "step_label", "nominal")},
+                 expect_enc={("y", "n", "quantitative"), ("color", "part", "nominal"), ("x", "step_text", "nominal")},
                  expect_caption=("Window: 7d from entry.", "Order: ordered", "segment = Premium", TIES,
-                                 "Steps: view_product → checkout_start → checkout_payment → checkout_confirmed."))
+                                 "Steps: View product → Checkout start → Checkout payment → Checkout confirmed."))
     data = chart_data(spec, "part")
     reached = data[data["part"] == "reached"].sort_values("step")
     dropped = data[data["part"] != "reached"].sort_values("step")
@@ -220,6 +224,8 @@ def test_funnel_chart(tables):
     row = f.iloc[3]
     assert reached["label_text"].iloc[3] == (f"{row.conversion_from_start:.1%} of start\n"
                                              f"{row.conversion_from_previous:.1%} of previous")
+    assert reached["step_text"].tolist() == ["1. View product", "2. Checkout\nstart", "3. Checkout\npayment",
+                                             "4. Checkout\nconfirmed"]   # in words, wrapped for a phone
     by = charts.funnel_chart(tables["funnel_by"]).to_dict()
     assert by["vconcat"][0]["facet"]["row"]["field"] == "segment"
 
@@ -354,15 +360,18 @@ def test_drivers_and_theme_impact_charts():
                              ("color", "moment", "nominal")},
                  expect_caption=("Outcome: csat.", "Method: relative weights."))
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
-    assert y["sort"] == ["repeat_contact", "channel_switch", "transfer"]
-    data = chart_data(spec, "effect").set_index("driver")
+    assert y["sort"] == ["Repeat contact", "Channel switch", "transfer"]
+    data = chart_data(spec, "effect").set_index("driver_raw")
     assert "statement" not in data.columns
-    assert data["moment"].to_dict() == {"repeat_contact": "moment of truth", "channel_switch": "moment of truth",
+    assert data["moment"].to_dict() == {"repeat_contact": "lowers the score (moment of truth)",
+                                        "channel_switch": "lowers the score (moment of truth)",
                                         "transfer": "no clear effect"}
+    colour = next(d["encoding"]["color"] for d in _walk(spec) if "encoding" in d and "color" in d["encoding"])
+    assert colour["scale"]["range"] == [VERDICT["better"], VERDICT["worse"], VERDICT["not significant"]]
     no_verdict = drivers.drop(columns="moment_of_truth").assign(high=[0.16, -0.8, 0.1])   # channel_switch crosses 0
     no_verdict.attrs = drivers.attrs
-    data = chart_data(charts.drivers_chart(no_verdict).to_dict(), "effect").set_index("driver")
-    assert data["moment"].to_dict() == {"repeat_contact": "clear effect", "channel_switch": "no clear effect",
+    data = chart_data(charts.drivers_chart(no_verdict).to_dict(), "effect").set_index("driver_raw")
+    assert data["moment"].to_dict() == {"repeat_contact": "lowers the score", "channel_switch": "no clear effect",
                                         "transfer": "no clear effect"}
     themes = pd.DataFrame({"theme": ["friendly_staff", "late_delivery", "price"], "impact": [2.0, -6.0, -0.4],
                            "low": [1.0, -8.0, -1.5], "high": [3.0, -4.0, 0.7], "n_theme": [200, 300, 40],
@@ -372,7 +381,10 @@ def test_drivers_and_theme_impact_charts():
                  expect_enc={("x", "impact", "quantitative"), ("x", "low", "quantitative"), ("x2", "high", None),
                              ("color", "direction", "nominal")}, expect_caption=("Instrument: nps.",))
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
-    assert y["sort"] == ["late_delivery", "price", "friendly_staff"]     # most harmful first
+    assert y["sort"] == ["Late delivery", "price", "Friendly staff"]     # most harmful first, in words
+    data = chart_data(spec, "impact").set_index("theme_raw")
+    assert data["direction"].to_dict() == {"late_delivery": "lowers the score", "price": "no clear impact",
+                                           "friendly_staff": "raises the score"}
 
 
 def test_sentiment_chart_both_shapes():
@@ -516,7 +528,7 @@ def test_p_values_read_as_words_in_tooltips():
     spec = charts.drivers_chart(drivers).to_dict()
     assert tooltips(spec)["p-value"]["field"] == "p_text"
     assert chart_data(spec, "p_text").set_index("driver")["p_text"].to_dict() == {"transfer": "0.60",
-                                                                                   "repeat_contact": "< 0.001"}
+                                                                                   "Repeat contact": "< 0.001"}
     assert tooltips(spec)["relative weight"]["format"] == ".1%"
 
 
@@ -527,3 +539,85 @@ def test_hotspot_and_process_map_times_read_in_words(tables):
     edges = chart_data(charts.transitions_chart(tables["transitions"]).to_dict(), "median_time")
     from cjworkbench import formats
     assert edges["median_time"].tolist() == [formats.duration(s) for s in edges["median_seconds"]]
+
+
+# -- business language, one palette, honest small groups (issue #16) -----------------------------------
+
+def test_charts_name_things_as_the_labels_design_says_and_keep_the_raw_name_in_the_tooltip():
+    """`labels` (the database's `labels:` design, passed in by the dashboard) names activities inside
+    the chart; other snake_case names read in words; the raw name stays in the tooltip."""
+    table = pd.DataFrame({"rank": [1, 2], "variant": ["order_placed → order_shipped", "web"],
+                          "n_journeys": [30, 20], "share": [0.6, 0.4]})
+    table.attrs["definition"] = {"analysis": "variants", "filters": {}}
+    spec = charts.variants_chart(table, labels={"order_shipped": "Parcel sent"}).to_dict()
+    y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
+    assert y["sort"] == ["Order placed → Parcel sent", "web"]
+    assert tooltips(spec)["in the data"]["field"] == "variant_raw"
+    assert chart_data(spec, "variant_raw")["variant_raw"].tolist() == ["order_placed → order_shipped", "web"]
+    named = [n for n in charts.__all__ if n.endswith("_chart") and n not in ("retention_chart", "lifecycle_chart",
+                                                                              "scorecard_chart")]
+    import inspect
+    assert [n for n in named if "labels" not in inspect.signature(getattr(charts, n)).parameters] == []
+
+
+def test_one_better_worse_palette_colour_blind_safe_across_pages():
+    """Every page colours better / worse from `theme.VERDICT` (blue / orange, no red-green pair); the
+    old reds and greens are gone from the charts, the scorecard and the headline band."""
+    from pathlib import Path
+
+    from cjworkbench.narrative import headline_html
+    assert VERDICT["better"] != VERDICT["worse"] and set(VERDICT) == {"better", "worse", "not significant", "no data"}
+    root = Path(cjworkbench.__file__).parent
+    old = ("#e45756", "#54a24b", "#c62828", "#2e7d32")
+    sources = [*sorted((root / "charts").glob("*.py")), root / "narrative.py"]
+    assert [(p.name, c) for p in sources for c in old if c in p.read_text()] == [("theme.py", "#e45756"),
+                                                                                  ("theme.py", "#54a24b")]  # CATEGORY only
+    from cjworkbench.charts.scorecard import COLOURS
+    assert COLOURS["better"] == VERDICT["better"] and COLOURS["worse"] == VERDICT["worse"]
+    band = pd.DataFrame([{"figure": "x", "label": "Conversion", "value": 0.5, "previous": 0.6, "change": -0.1,
+                          "low": -0.12, "high": -0.08, "p_value": 0.001, "kind": "share", "better": "higher",
+                          "verdict": "worse", "detail": "", "period": "", "source": "funnel_table",
+                          "available": True, "reason": ""}])
+    assert f"border-left:4px solid {VERDICT['worse']}" in headline_html(band)
+
+
+def test_a_near_empty_group_is_drawn_faded_with_too_few_instead_of_a_confident_gap():
+    """app → email seen in 3 journeys (+55 points, interval −20 to +90) is faded and dashed with
+    "too few (n=3)" in place of its difference; app → phone (n=400) reads as before, coloured worse."""
+    df = pd.concat([_gaps(1, 1, 1e-6), _gaps(1, 1, 0.2).assign(
+        to_value="email", n_with=3, rate_with=0.9, rate_diff=0.55, rate_diff_low=-0.2, rate_diff_high=0.9)],
+        ignore_index=True)
+    df.attrs = _gaps(1, 1, 0.2).attrs
+    spec = charts.switch_gaps_chart(df).to_dict()
+    data = chart_data(spec, "diff_label").set_index("switch")
+    assert data.loc["app → email", "diff_label"] == "too few (n=3)" == data.loc["app → email", "caution"]
+    assert data.loc["app → phone", "diff_label"].startswith("-10.0 pts (-15.0 to -5.0)")
+    assert data.loc["app → phone", "verdict"] == "worse" and data.loc["app → email", "verdict"] == "not significant"
+    faded = [d["encoding"]["opacity"] for d in _walk(spec) if "opacity" in (d.get("encoding") or {})]
+    assert faded and all(o["condition"]["test"] == "datum.caution != ''" and o["condition"]["value"] == 0.3
+                         for o in faded)
+    from cjworkbench.charts.theme import caution
+    assert caution([MIN_N - 1, MIN_N, 500], [-0.1, -0.1, -0.4], [0.1, 0.1, 0.3], wide=0.5) == \
+        [f"too few (n={MIN_N - 1})", "", "interval too wide (n=500)"]
+
+
+def test_a_page_keeps_the_notes_in_sight_and_folds_the_method():
+    """`uncaptioned` splits a chart's caption: the privacy note stays under the chart, the method goes
+    into the same "How is this calculated?" fold the tables and the headline use."""
+    from cjworkbench.charts.theme import fit_to_page, uncaptioned
+    from cjworkbench.display import method_html
+
+    table = suppress_small(pd.DataFrame({"rank": [1, 2], "variant": ["a", "b"], "n_journeys": [30, 2],
+                                         "share": [0.9, 0.1], "n_customers": [30, 2]}), k=10)
+    table.attrs["definition"] = {**table.attrs.get("definition", {}), "analysis": "variants", "unit": "journey",
+                                 "filters": {}}
+    chart = charts.variants_chart(table)
+    inner, notes, method = uncaptioned(chart)
+    assert notes == ["Privacy: 1 group with fewer than 10 customers not shown."]
+    assert method[0] == "Unit: journey." and "Filters: none." in method
+    assert "title" not in inner.to_dict() or inner.to_dict()["title"] != chart.to_dict()["title"]
+    markup = method_html(notes, method)
+    assert markup.index("Privacy: 1 group") < markup.index("<details") < markup.index("Unit: journey.")
+    assert "<summary>How is this calculated?</summary>" in markup
+    fitted, lines = fit_to_page(chart)
+    assert fitted.to_dict()["width"] == "container" and lines == [*notes, *method]

@@ -234,8 +234,8 @@ def test_clickstream_mess_matches_truth(demo):
     assert len(lines) - len(set(lines)) == m["duplicate_lines"]
     assert 0.001 < m["duplicate_lines"] / len(lines) < 0.003
     rows = list(csv.reader(dict.fromkeys(lines)))
-    assert sum(len(r) != 7 for r in rows) == m["malformed_lines"] == 7
-    kinds = Counter(_local_kind(r[2]) for r in rows if len(r) == 7)
+    assert sum(len(r) != 9 for r in rows) == m["malformed_lines"] == 7   # 9 fields: device_id and ip (issue #17)
+    kinds = Counter(_local_kind(r[2]) for r in rows if len(r) == 9)
     assert kinds["bad"] == m["unparseable_timestamps"] == 5
     assert kinds["gap"] == m["nonexistent_local_times"] >= 3
     assert kinds["fold"] == m["ambiguous_local_times"] > 0

@@ -163,6 +163,22 @@ def test_effects_equal_hand_written_ols_with_hc3(built):
     assert all(m["low"] > 0 or m["high"] < 0 for m in mot)
 
 
+def test_no_resamples_gives_point_estimates_and_nan_intervals(built):
+    con, _ = built
+    names = ["repeat_contact", "channel_switch", "transfer", "wait_minutes"]
+    boot = drivers_table(con, outcome="csat", facts=names, n_resamples=30).set_index("driver")
+    point = drivers_table(con, outcome="csat", facts=names, n_resamples=0).set_index("driver")
+    # the same fit and weights; only the bootstrap interval of the weights is gone (NaN, said in attrs)
+    for col in ("effect", "low", "high", "p_value", "relative_weight", "raw_weight"):
+        assert point.loc[names, col].to_numpy(float) == pytest.approx(boot.loc[names, col].to_numpy(float))
+    assert point[["rw_low", "rw_high"]].isna().all().all() and boot[["rw_low", "rw_high"]].notna().all().all()
+    assert "no interval (n_resamples=0)" in point.attrs["definition"]["relative_weight"]
+    assert "30 seeded bootstrap resamples" in boot.attrs["definition"]["relative_weight"]
+    assert point.loc["repeat_contact", "rank"] == 1 and point.attrs["moments_of_truth"][0]["driver"] == "repeat_contact"
+    with pytest.raises(FilterError, match="n_resamples must be a whole number >= 0"):
+        drivers_table(con, outcome="csat", facts=names, n_resamples=-1)
+
+
 def _shapley_r2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """LMG: each predictor's R² gain averaged over all orders, by brute force over the subsets."""
     n, p = x.shape

@@ -147,7 +147,7 @@ def test_sentence_and_band_in_words_and_units():
                                         "-20.0 pts (significant, p < 0.001).")
     band = headline_html(table)
     assert 'class="cjw-headline"' in band and "<details" in band and "How is this calculated?" in band
-    assert "▼ −1.7 points vs 78.0 %" in band and "#c62828" in band
+    assert "▼ −1.7 points vs 78.0 %" in band and "#b35806" in band   # worse: the one palette (charts.theme.VERDICT)
     assert "Not shown — Worst theme: The database carries no themes design." in band
     assert band.count('class="cjw-figure"') == 2          # the missing figure is no card, no zero
     record = headline_record(table)

@@ -136,6 +136,20 @@ def test_every_kpi_by_hand(tiny):
     assert not review["available"] and "instrument 'review'" in review["reason"] and math.isnan(review["estimate"])
 
 
+def test_review_score_by_hand(tmp_path):
+    """Review stars (the one KPI the tiny log has no answers for): 4, 2 and 5 stars, mean 11/3 with
+    its Student t interval; the answers' own dates set the period."""
+    reviews = [(c, at(d, 9), "review", s, 1, 5, "higher_is_better") for c, d, s in (("A", 7, 4), ("B", 7, 2), ("C", 8, 5))]
+    con = write_db(tmp_path / "db.duckdb", feedback=FEEDBACK + reviews)
+    row = kpi_table(con, kpis=["review_score"]).iloc[0]
+    stars = np.array([4.0, 2.0, 5.0])
+    half = stats.t.ppf(0.975, 2) * stars.std(ddof=1) / math.sqrt(3)
+    assert (row["estimate"], row["n_units"]) == (pytest.approx(11 / 3), 3)
+    assert (row["low"], row["high"]) == pytest.approx((11 / 3 - half, 11 / 3 + half))
+    day = kpi_table(con, kpis=["review_score"], filters={"start_date": "2026-03-09"}).iloc[0]   # day 8
+    assert (day["estimate"], day["n_units"]) == (5.0, 1)
+
+
 def test_roles_are_inferred_not_hard_coded(tiny):
     d = kpi_table(tiny, kpis=["conversion_rate"]).attrs["definition"]
     assert d["roles_values"]["goal"] == {"activity": ["checkout_confirmed"]}

@@ -8,7 +8,10 @@ than the window; every chart has its axis titles and labels (non-empty SVG text,
 the headline band (`.cjw-headline`); no developer error text; no request leaves the machine (a
 request to any other host is aborted and recorded). Also: the landing page at `/`, and a URL full of
 bad values (an unknown renderer and channel, an impossible date range, a 10,000-character value)
-said once, short, above the controls. Screenshots: tests/artifacts/pages/<page>-<width>.png.
+said once, short, above the controls. Every chart's method is folded under "How is this calculated?"
+(`display.method_html`), and the journey explorer opened at 390 px from the start (not narrowed after
+it drew) fits with its journeys named whole. Screenshots: tests/artifacts/pages/<page>-<width>.png and
+journey_explorer-direct-390.png.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ SHOTS = ROOT / "tests" / "artifacts" / "pages"
 LOAD_MS = 600_000  # every page at once: 8 cold kernels on 2 cores shared with other work
 ERROR_TEXT = ("Traceback", "There was an error when executing cell", "Exception", "Error:")
 LOCAL = ("127.0.0.1", "localhost", "[::1]")
+DIRECT = "journey_explorer-direct"   # the page loaded at 390 px from the start
 
 MEASURE = """() => {
   const W = window.innerWidth, out = {width: W, scroll: document.documentElement.scrollWidth, wide: [], charts: []};
@@ -39,6 +43,11 @@ MEASURE = """() => {
     if (r.width > 0 && (r.right > W + 1 || r.left < -1))
       out.wide.push(`${e.tagName}.${e.getAttribute('class') || ''} ${Math.round(r.left)}..${Math.round(r.right)}`);
   }
+  out.unfolded = [...document.querySelectorAll('.cjw-view')].filter(v => v.querySelector('.cjw-chart') &&
+    !v.querySelector('details.cjw-method')).length;
+  out.variants = [...document.querySelectorAll('.cjw-chart svg.marks')].filter(s => s.textContent.includes(
+    'Most common journeys')).map(s => { const r = s.getBoundingClientRect();
+      return [Math.round(r.left), Math.round(r.right), [...s.querySelectorAll('.mark-text text')].map(t => t.textContent).join('|')]; });
   for (const c of document.querySelectorAll('.cjw-chart')) {
     const svg = c.querySelector('svg.marks');
     const texts = svg ? [...svg.querySelectorAll('text')].map(t => t.textContent.trim()) : [];
@@ -178,6 +187,9 @@ def measured(server, browser):
     leaks: dict[str, list] = {name: [] for name in NAMES}
     pages = {name: _open(browser, f"{server.base}/voila/render/{name}.ipynb", WIDTHS[0], leaks[name])
              for name in NAMES}
+    # and the journey explorer opened at phone width from the start (not narrowed after it drew)
+    leaks[DIRECT] = []
+    pages[DIRECT] = _open(browser, f"{server.base}/voila/render/journey_explorer.ipynb", 390, leaks[DIRECT])
     out, started = {}, time.monotonic()
     try:
         for name, page in pages.items():
@@ -191,7 +203,7 @@ def measured(server, browser):
                 out.update({(name, width): {"timeout": f"{type(exc).__name__}; views: {views}; server: "
                                                        f"{server.log[-1500:]}"} for width in WIDTHS})
                 continue
-            for width in WIDTHS:
+            for width in (WIDTHS if name != DIRECT else (390,)):
                 page.set_viewport_size({"width": width, "height": 2400 if width > 1000 else 6000})
                 try:  # the charts follow the new width (vega listens to window resizes)
                     page.wait_for_function(SETTLED, arg=width, timeout=10_000, polling=200)
@@ -220,6 +232,20 @@ def test_the_page_fits_and_says_everything(measured, name, width):
     assert not [t for t in ERROR_TEXT if t in m["text"]], m["text"][:1500]
     assert not m["errors"], m["errors"]
     assert not m["leaks"], f"requests that left the machine: {sorted(set(m['leaks']))[:5]}"
+    assert m["unfolded"] == 0, f"{m['unfolded']} charts without their method folded under 'How is this calculated?'"
+
+
+def test_the_variants_chart_fits_when_the_page_is_loaded_at_phone_width(measured):
+    """The journey explorer opened at 390 px from the start (screenshot journey_explorer-direct-390.png):
+    no sideways scroll, every chart inside the window, the variants chart drawn with its labels."""
+    m = measured[(DIRECT, 390)]
+    assert "timeout" not in m, m.get("timeout")
+    assert m["scroll"] <= 390 and not m["wide"], (m["scroll"], m["wide"])
+    assert m["variants"] and all(0 <= left and right <= 390 for left, right, _ in m["variants"]), m["variants"]
+    assert all(c["svg"] and c["texts"] >= 2 and not c["bad"] for c in m["charts"]), m["charts"]
+    labels = m["variants"][0][2]   # the journeys in words, whole above their bars (not cut to "Order place…")
+    assert "Order placed → Order shipped → Order delivered" in labels.split("|"), labels
+    assert not re.search(r"[a-z]+_[a-z]+", labels), labels
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -154,7 +154,10 @@ def test_no_raw_email_phone_or_name_in_the_database_file(demo_db):
                                    all_varchar = true) UNION
         SELECT cust_no FROM read_csv('{exports / "contact_cases.csv"}', all_varchar = true, ignore_errors = true)
             WHERE NOT regexp_matches(cust_no, '^C[0-9]+$') UNION
+        SELECT unnest([device_id, ip]) FROM read_csv('{exports / "web_clickstream.csv.gz"}', all_varchar = true,
+                                                      ignore_errors = true) UNION
         SELECT unnest([guest_email, guest_name, guest_phone]) FROM o""")
+    assert raw.execute("SELECT count(*) FROM v WHERE regexp_matches(v, '^10[.]')").fetchone()[0] > 1000   # home IPs
     assert raw.execute("SELECT count(*) FROM v WHERE v LIKE '%@%'").fetchone()[0] > 1000
     raw.execute(f"ATTACH '{path}' AS db (READ_ONLY)")
     cols = raw.execute("""SELECT table_name, column_name, data_type FROM duckdb_columns()

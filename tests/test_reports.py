@@ -76,7 +76,7 @@ def test_report_writes_offline_html_and_index(demo_report, capsys):
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [LOCK]   # no build folder left behind
     changed = (folder / "what_changed.html").read_text()
     svgs = [s for s in _svgs(changed) if "role-mark" in s]   # vl-convert's marks: a drawn Vega chart
-    assert len(svgs) == 1 and "checkout_payment" in svgs[0] and "What changed in 2026-06" in svgs[0]
+    assert len(svgs) == 1 and "Checkout payment" in svgs[0] and "What changed in 2026-06" in svgs[0]   # display names
     assert "every compared figure, most certain first" in changed and "changes_table(" not in changed   # markdown kept, no code
     tiny = (folder / "tiny.html").read_text()
     assert "window 2026-06-01 .. 2026-06-30, interactive=False, renderer=svg" in tiny

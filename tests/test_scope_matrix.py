@@ -21,6 +21,7 @@ count columns are read through `_col` / `_attr`, which accept the old and the ne
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import inspect
 import math
@@ -388,6 +389,30 @@ def _switch_gaps_actual(ctx, df):
     return {(r.from_value, r.to_value): (int(r.n_with), int(r.n_without)) for r in df.itertuples()}
 
 
+def _linkage_actual(ctx, df):
+    d = df.set_index("measure")
+    return [(int(d.loc["n_units", side]), int(d.loc["n_multi_channel", side])) for side in ("before", "after")]
+
+
+def _linkage_expected(ctx, f):
+    """Customers (before) and persons (after, every customer_id replaced by its person from the
+    `persons` table) with in-scope events, and of them those in more than one channel; a customer
+    filter keeps the persons of the matching customers."""
+    persons = ctx.con.table("persons").execute()
+    m = dict(zip(persons["customer_id"], persons["person_id"]))
+    out = []
+    for side in ("customer", "person"):
+        ref = ctx.ref
+        if side == "person":
+            keep = {m.get(c, c) for c in ref.customers(f)}
+            ref = copy.copy(ref)
+            ref.ev = ref.ev.assign(customer_id=ref.ev["customer_id"].map(lambda c: m.get(c, c)))
+            ref.customers = lambda _f, keep=keep: keep
+        per = ref.events(f, unit="customer").groupby("customer_id")["channel"].nunique()
+        out.append((len(per), int((per > 1).sum())))
+    return out
+
+
 def _recontact_actual(ctx, df):
     r = df.iloc[0]
     return int(_col(df, "n_contacts", "n_events").iloc[0]), int(r["n_customers"])
@@ -670,6 +695,8 @@ CASES = [
          _switch_gaps_actual, lambda c, f: _switch_gaps(c.ref.events(f))),
     Case("recontact_table", lambda c, f: cj.recontact_table(c.con, filters=f), _recontact_actual,
          _recontact_expected),
+    Case("linkage_effect_table", lambda c, f: cj.linkage_effect_table(c.con, filters=f), _linkage_actual,
+         _linkage_expected),
     Case("retention_table", lambda c, f: cj.retention_table(c.con, filters=f), _retention_actual,
          lambda c, f: (_n_journeys(c, f, "customer"),) * 2),
     Case("lifecycle_table", lambda c, f: cj.lifecycle_table(c.con, filters=f),

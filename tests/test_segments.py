@@ -69,6 +69,17 @@ def con(tmp_path_factory):
     return _ingest(tmp_path_factory.mktemp("segments"), rows, EVENTS)
 
 
+def test_ids_with_events_but_no_customers_row_are_counted_not_silently_dropped(con, tmp_path):
+    assert "left_out" not in clusters_table(con, k=2, seed=0).attrs["definition"]   # every id has a row
+    guests = [("G1", "g1", 1, "view", "web", "desktop", ""), ("G1", "g2", 1.1, "order", "web", "", 9),
+              ("G2", "g3", 2, "view", "app", "app", "")]
+    with_guests = _ingest(tmp_path, [",".join(c[:4]) for c in CUSTOMERS], EVENTS + guests)
+    assert clusters_table(with_guests, k=2, seed=0).n_customers.sum() == 6
+    said = "2 ids with events in scope have no customers row and are not clustered"
+    assert clusters_table(with_guests, k=2, seed=0).attrs["definition"]["left_out"] == said
+    assert persona_clusters_table(with_guests, personas=PERSONAS, k=2, seed=0).attrs["definition"]["left_out"] == said
+
+
 def test_persona_rules_first_match_wins(con):
     got = dict(persona_of(con, PERSONAS).execute().itertuples(index=False))
     assert got == {c[0]: c[4] for c in CUSTOMERS}

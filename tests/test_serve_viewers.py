@@ -1,11 +1,13 @@
 """`cjw serve` for many viewers (issue #16, ADR 0004), in Debian's chromium through Playwright: no
 request from a dashboard page leaves the machine, a viewer beyond the cap sees the busy page that
 retries by itself and gets in once a place is free, and closing a tab ends its kernel at once (the
-shutdown beacon), not after the idle timeout. One server: a pool of one preheated overview kernel
-under a cap of two kernels, on the 5,000-customer demo."""
+shutdown beacon), not after the idle timeout; a preheated kernel, which rehearsed the default view
+before any viewer came, draws the figures of the viewer's own URL. One server: a pool of one
+preheated overview kernel under a cap of two kernels, on the 5,000-customer demo."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import signal
 import socket
@@ -13,7 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from pathlib import Path
 
+import ibis
 import pytest
 
 from .test_browser import LOAD_MS, browser, pytestmark  # noqa: F401 (one chromium set-up, one fixture)
@@ -95,3 +100,55 @@ def test_a_viewer_beyond_the_cap_sees_a_busy_page_that_gets_in_by_itself(server,
     second.wait_for_selector("a[href$='.ipynb']", timeout=LOAD_MS)
     assert "busy" not in second.inner_text("body").lower()
     second.context.close()
+
+
+def _viewers():
+    """benchmarks/viewers.py, whose `first_chart` is a viewer at the protocol level (what voila.js asks)."""
+    spec = importlib.util.spec_from_file_location("viewers", Path(__file__).parents[1] / "benchmarks" / "viewers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hotspot_counts(states: dict) -> list[int]:
+    """n_journeys of the rows the hotspots chart draws, from the page's widget states: exactly one such
+    chart (a widget the rehearsal made and left open would be a second, with the default view's rows)."""
+    charts = [[row["n_journeys"] for row in rows] for state in states.values()
+              for rows in (state.get("spec") or {}).get("datasets", {}).values() if rows and "hours_lost" in rows[0]]
+    assert len(charts) == 1, f"{len(charts)} hotspots charts in the widget states"
+    return charts[0]
+
+
+def test_a_preheated_kernel_draws_the_figures_of_the_viewers_own_url(server, demo_db):
+    import cjworkbench as cjw
+    from cjworkbench.scope import Filters
+
+    base, log = server
+    first_chart = _viewers().first_chart
+    con = ibis.duckdb.connect(str(demo_db[0]), read_only=True)
+    segments = con.table("customers").segment.value_counts().execute()
+    segment = segments.sort_values("segment_count")["segment"].iloc[0]   # the smallest: furthest from all
+
+    def expected(filters):
+        t = cjw.hotspots_table(con, filters=filters, top=12)
+        return [int(n) for n in t["n_journeys"] if n >= 10]   # the dashboard hides groups under k_min = 10
+
+    views = {}
+    for name, query in (("segment", f"?segment={segment}"), ("all", "")):
+        # each takes the pool's kernel, which ran the default view before this viewer came
+        used, filled = log().count("Using pre-heated kernel"), log().count("Kernel pool of overview.ipynb is filled")
+        got = first_chart(f"{base}/voila/render/overview.ipynb{query}", timeout=LOAD_MS / 1000)
+        assert got["chart"] < float("inf") and log().count("Using pre-heated kernel") == used + 1, log()[-3000:]
+        views[name] = got
+        urllib.request.urlopen(urllib.request.Request(f"{base}/voila/api/shutdown/{got['kernel']}", data=b"",
+                                                      method="POST"), timeout=60).close()
+        deadline = time.monotonic() + LOAD_MS / 1000   # the pool refills before the next viewer
+        while name != "all" and log().count("Kernel pool of overview.ipynb is filled") == filled:
+            assert time.monotonic() < deadline, log()[-3000:]
+            time.sleep(0.25)
+    chosen = [s for s in views["segment"]["states"].values() if s.get("description") == "Segment"]
+    assert [s["_options_labels"][s["index"]] for s in chosen] == [segment]
+    assert _hotspot_counts(views["segment"]["states"]) == expected(Filters(segment=segment))
+    assert _hotspot_counts(views["all"]["states"]) == expected(Filters())
+    assert expected(Filters(segment=segment)) != expected(Filters())
+    assert all(len(s.get("_esm", "")) < 2000 for s in views["all"]["states"].values())   # the bundle: served once

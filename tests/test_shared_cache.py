@@ -98,3 +98,24 @@ def test_only_text_keys_on_database_files_are_shared(db):
     assert list(shared.glob("*.pkl")) == []
     remember(con, "result", ("k", 1, None), lambda: 4)
     assert len(list(shared.glob("*.pkl"))) == 1
+
+
+def test_facts_about_the_data_are_shared_and_what_does_not_pickle_stays_in_its_process(db):
+    path, shared = db
+    built = []
+
+    def inventory(con):
+        built.append(1)
+        return set(con.sql("SELECT x FROM t WHERE x > 8").execute()["x"])
+
+    first = ibis.duckdb.connect(str(path), read_only=True)   # a preheated kernel's rehearsal (serving.rehearse)
+    assert remember(first, "object", ("inventory",), lambda: inventory(first)) == {9, 10}
+    second = ibis.duckdb.connect(str(path), read_only=True)   # the viewer's own connection, later
+    assert remember(second, "object", ("inventory",), lambda: inventory(second)) == {9, 10}
+    assert built == [1] and len(list(shared.glob("*.pkl"))) == 1
+    assert remember(second, "result", ("inventory",), lambda: 7) == 7   # an object and a result never collide
+
+    scorer = remember(first, "object", ("scorer",), lambda: (lambda text: len(text)))   # code, not data
+    assert scorer("abc") == 3 and len(list(shared.glob("*.pkl"))) == 2 and not list(shared.glob("*.tmp"))
+    identity = remember(second, "object", ("cache.database_identity",), lambda: None)   # names the files itself
+    assert identity is not None and identity[0] == os.path.realpath(path)

@@ -140,6 +140,8 @@ PARITY = {
     "switch_gaps_table": lambda c, d: cj.switch_gaps_table(c, by="channel", unit="customer",
                                                            outcome_activity="order_placed", n_resamples=20),
     "recontact_table": lambda c, d: cj.recontact_table(c),
+    # identity across silos: reads the exported `persons` table (identity="person" on Spark too)
+    "linkage_effect_table": lambda c, d: cj.linkage_effect_table(c, filters=F),
     "retention_table": lambda c, d: cj.retention_table(c, period="month", mode="on_or_after", filters=F),
     "lifecycle_table": lambda c, d: cj.lifecycle_table(c, period="quarter"),
     "sessions_table": lambda c, d: cj.sessions_table(c),

@@ -5,27 +5,28 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+from .names import name, named, raw_tip
 from .theme import CATEGORY, captioned, empty_chart, require, shown
 
 MODEL_LABELS = {"first": "first touch", "last": "last touch", "linear": "linear", "time_decay": "time decay",
                 "position": "position (40/20/40)", "markov": "Markov removal effect", "shapley": "Shapley"}
 
 
-def attribution_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def attribution_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
     """Horizontal bars of attributed conversions per channel (one colour per model when several are
     compared), each with its interval as a rule."""
     d = table.attrs.get("definition", {}) if isinstance(table, pd.DataFrame) else {}
     unit = d.get("touch", "channel")
     require(table, ("model", unit, "estimate", "share", "low", "high"), chart="attribution_chart",
             source="attribution_table()")
-    title = title or f"What each {unit} is worth: conversions attributed ({d.get('conversion', 'conversion')})"
+    title = title or f"What each {unit} is worth: conversions attributed ({name(d.get('conversion', 'conversion'), labels)})"
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title, "No conversion paths for these filters."), table)
-    df = df.assign(model_label=df["model"].map(lambda m: MODEL_LABELS.get(m, m)))
+    df = named(df.assign(model_label=df["model"].map(lambda m: MODEL_LABELS.get(m, m))), [unit], labels)
     order = (df.groupby(unit)["estimate"].sum().sort_values(ascending=False).index.tolist())
     models = list(dict.fromkeys(df["model_label"]))
-    tip = [alt.Tooltip(f"{unit}:N", title=unit), alt.Tooltip("model_label:N", title="model"),
+    tip = [alt.Tooltip(f"{unit}:N", title=unit), *raw_tip(df, unit), alt.Tooltip("model_label:N", title="model"),
            alt.Tooltip("estimate:Q", title="attributed conversions", format=",.1f"),
            alt.Tooltip("share:Q", title="share", format=".1%"),
            alt.Tooltip("low:Q", title="low", format=",.1f"), alt.Tooltip("high:Q", title="high", format=",.1f")]

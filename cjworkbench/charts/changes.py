@@ -7,25 +7,30 @@ import pandas as pd
 
 from ..narrative import changes_summary
 from .. import formats
-from .theme import captioned, empty_chart, ensure_theme, require
+from .names import name
+from .theme import VERDICT, captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("rank", "area", "item", "metric", "baseline", "change", "low", "high", "significant", "better")
 _UNITS = {"conversion": "points", "share": "points", "top_box_rate": "points", "low_effort_rate": "points",
-          "nps": "NPS points", "median_seconds": "seconds (median)", "mean_score": "score (mean)"}
+          "nps": "NPS points", "median_seconds": "hours (median)", "mean_score": "score (mean)"}
 
 
-def changes_chart(table, *, top: int = 15):
+def changes_chart(table, *, top: int = 15, labels=None):
     """The `top` ranked rows of `changes_table` as change ± interval, one panel per unit (rates in
-    percentage points), coloured by better / worse / either way, faded when not significant."""
+    percentage points, times in hours), coloured better / worse (`theme.VERDICT`; grey: either way),
+    faded when not significant; items by their display names (`labels`)."""
     require(table, COLUMNS, chart="changes_chart", source="changes_table")
     ensure_theme()
     df = table.head(top).copy()
     if df.empty:
         return captioned(empty_chart("What changed", "No figures to compare for this period."), table)
     scale = df["metric"].isin(["conversion", "share", "top_box_rate", "low_effort_rate"]).map({True: 100, False: 1})
+    scale = scale.where(df["metric"] != "median_seconds", 1 / 3600)
     for col in ("change", "low", "high"):
         df[col] = df[col] * scale
     df["unit"] = [_UNITS.get(m, m.replace("_", " ")) for m in df["metric"]]
+    df["item_raw"] = df["item"].astype(str)
+    df["item"] = [name(i, labels) for i in df["item"]]
     df["label"] = [f"{r.rank}. {r.item} ({r.metric.replace('_', ' ')}, vs {r.baseline.replace('_', ' ')})"
                    for r in df.itertuples()]
     worse = (df["better"] == "higher") == (df["change"] < 0)
@@ -37,13 +42,15 @@ def changes_chart(table, *, top: int = 15):
     for unit, part in df.groupby("unit", sort=False):
         base = alt.Chart(part).encode(y=alt.Y("label:N", sort=list(part["label"]), title=None,
                                                       axis=alt.Axis(labelLimit=420)))
-        tips = [alt.Tooltip("item:N", title="Item"), alt.Tooltip("metric:N", title="Metric"),
+        tips = [alt.Tooltip("item:N", title="Item"), alt.Tooltip("item_raw:N", title="in the data"),
+                alt.Tooltip("metric:N", title="Metric"),
                 alt.Tooltip("change:Q", title=f"Change ({unit})", format=",.2f"),
                 alt.Tooltip("low:Q", title="Low", format=",.2f"), alt.Tooltip("high:Q", title="High", format=",.2f"),
                 alt.Tooltip("p_text:N", title="p-value"), alt.Tooltip("n_current:Q", title="count now", format=","),
                 alt.Tooltip("n_previous:Q", title="count before", format=",")]
         colour = alt.Color("direction:N", title="Change is", scale=alt.Scale(
-            domain=["worse", "better", "either way"], range=["#e45756", "#54a24b", "#9e9e9e"]))
+            domain=["better", "worse", "either way"],
+            range=[VERDICT["better"], VERDICT["worse"], VERDICT["not significant"]]))
         opacity = alt.Opacity("significance:N", title=None, scale=alt.Scale(
             domain=["significant", "not significant"], range=[1.0, 0.35]))
         rule = base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title=f"Change in {unit}"), x2="high:Q",
@@ -52,9 +59,10 @@ def changes_chart(table, *, top: int = 15):
         zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#666666", strokeDash=[4, 3]).encode(x="zero:Q")
         panels.append(alt.layer(zero, rule, dot).properties(width=420, height=max(40, 22 * len(part))))
     d = table.attrs.get("definition", {})
+    in_words = table.assign(item=[name(i, labels) for i in table["item"]])   # the summary names items in words too
     title = alt.TitleParams(f"What changed in {d.get('current', {}).get('label', 'the period')}: the {len(df)} "
                             f"top-ranked figures", subtitle=[line.lstrip("- ") for line in
-                                                             changes_summary(table, top=2).splitlines()],
+                                                             changes_summary(in_words, top=2).splitlines()],
                             subtitleFontSize=11, subtitleColor="#666666")
     chart = alt.vconcat(*panels, title=title).resolve_scale(x="independent")
     skipped = "; ".join(f"{k} ({v})" for k, v in (d.get("skipped") or {}).items())

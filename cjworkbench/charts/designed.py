@@ -6,7 +6,9 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from .theme import CATEGORY, GREY, captioned, empty_chart, require, shown
+from .names import name, named, raw_tip
+from .theme import (CATEGORY, GREY, INK, VERDICT, WIDE_SHARES, captioned, caution, empty_chart, require, shown,
+                    verdict_colour, verdict_of)
 
 DEVIATION_COLUMNS = ("category", "step", "n_journeys", "n_deviating", "deviation_rate", "deviation_rate_low",
                      "deviation_rate_high", "impact", "impact_low", "impact_high")
@@ -15,17 +17,22 @@ IMPACT_UNITS = {"completion": ("completion, percentage points", "+.1f", "+d", 10
                 "time": ("median hours to the goal", "+.1f", "+d", 1 / 3600),
                 "nps": ("NPS points", "+.1f", "+d", 1.0), "csat": ("CSAT points", "+.2f", "+.1f", 1.0),
                 "ces": ("CES effort points", "+.2f", "+.1f", 1.0), "cost": ("cost per journey", "+.2f", "+.1f", 1.0)}
+BETTER = {"completion": "higher", "time": "lower", "nps": "higher", "csat": "higher", "cost": "lower"}  # ces: a scale's own
 
 
-def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: str | None = None) -> alt.VConcatChart:
+def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: str | None = None,
+                     labels=None) -> alt.VConcatChart:
     """Per deviation and step of `deviations_table`: the share of journeys deviating (Wilson
-    interval) beside the impact on the outcome vs conforming journeys (its interval, a zero line).
-    Rows without any deviating journey are left out; with `by=`, one colour per group."""
+    interval) beside the impact on the outcome vs conforming journeys (its interval, a zero line),
+    coloured better / worse when the interval excludes zero (`theme.VERDICT`). Rows without any
+    deviating journey are left out; with `by=`, one colour per group; fewer than `theme.MIN_N`
+    deviating journeys: faded, with "too few (n=…)"."""
     require(table, DEVIATION_COLUMNS, chart="deviations_chart", source="deviations_table()")
     d = table.attrs.get("definition", {})
     outcome = d.get("outcome", "completion")
     axis_title, fmt, axis_fmt, factor = IMPACT_UNITS.get(outcome, (f"impact on {outcome}", "+.2f", "+.1f", 1.0))
-    title = title or f"Deviations from the designed {d.get('journey', 'journey')} and their impact on {outcome}"
+    title = title or (f"Deviations from the designed {name(d.get('journey', 'journey'), labels)} and their impact "
+                      f"on {outcome}")
     group = d.get("by") if d.get("by") in table.columns else None
     df = shown(table)
     df = df[df["n_deviating"].fillna(0) > 0]
@@ -33,12 +40,17 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
         df = df[df["step"] != "(any step)"]
     if df.empty:
         return captioned(empty_chart(title, "No deviating journeys for these filters."), table)
+    df = named(df, ["step"], labels)
     df = df.assign(what=df["category"].str.replace("_", " ") + " · " + df["step"].astype(str),
-                   **{f"effect{s}": df[f"impact{s}"] * factor for s in ("", "_low", "_high")})
+                   **{f"effect{s}": df[f"impact{s}"] * factor for s in ("", "_low", "_high")},
+                   caution=caution(df["n_deviating"], df["impact_low"], df["impact_high"],
+                                   wide=WIDE_SHARES if outcome == "completion" else None))
+    df["verdict"] = [verdict_of(v, lo, hi, BETTER.get(outcome)) for v, lo, hi in
+                     zip(df["impact"], df["impact_low"], df["impact_high"])]
     order = list(dict.fromkeys(df.sort_values(["category", "step"], kind="stable")["what"]))
     y = alt.Y("what:N", title=None, sort=order, axis=alt.Axis(labelLimit=300))
     tip = ([alt.Tooltip(f"{group}:N")] if group else []) + [
-        alt.Tooltip("category:N", title="deviation"), alt.Tooltip("step:N", title="step"),
+        alt.Tooltip("category:N", title="deviation"), alt.Tooltip("step:N", title="step"), *raw_tip(df, "step"),
         alt.Tooltip("n_deviating:Q", title="deviating journeys", format=","),
         alt.Tooltip("n_journeys:Q", title="journeys", format=","),
         alt.Tooltip("deviation_rate:Q", title="rate", format=".1%"),
@@ -46,8 +58,9 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
         alt.Tooltip("deviation_rate_high:Q", title="rate high", format=".1%"),
         alt.Tooltip("effect:Q", title=f"impact ({axis_title})", format=fmt),
         alt.Tooltip("effect_low:Q", title="impact low", format=fmt),
-        alt.Tooltip("effect_high:Q", title="impact high", format=fmt)]
-    enc = {"tooltip": tip}
+        alt.Tooltip("effect_high:Q", title="impact high", format=fmt), alt.Tooltip("verdict:N", title="impact is"),
+        alt.Tooltip("caution:N", title="read with care")]
+    enc = {"tooltip": tip, "opacity": alt.condition("datum.caution != ''", alt.value(0.3), alt.value(1.0))}
     if group:
         enc |= {"yOffset": alt.YOffset(f"{group}:N"), "color": alt.Color(f"{group}:N", title=group)}
     base = alt.Chart(df).encode(y=y, **enc)
@@ -59,22 +72,24 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
         x2="deviation_rate_high:Q")
         + base.mark_point(filled=True, size=60, **colour).encode(x="deviation_rate:Q")).properties(
         width=260, height=height, title="How often (95 % interval)")
-    impact_colour = {} if group else {"color": CATEGORY[3]}
+    impact_colour = {} if group else {"color": verdict_colour(title="Impact is", domain=["better", "worse",
+                                                                                         "not significant"])}
     zero = alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
-    impact = (zero + base_right.mark_rule(strokeWidth=2, **impact_colour).encode(
-        x=alt.X("effect_low:Q", title=axis_title, axis=alt.Axis(format=axis_fmt)), x2="effect_high:Q")
-        + base_right.mark_point(filled=True, size=60, **impact_colour).encode(x="effect:Q")).properties(
-        width=260, height=height, title="Impact vs conforming journeys")
-    chart = alt.hconcat(rate, impact).properties(title=title)
+    impact = (zero + base_right.mark_rule(strokeWidth=2).encode(
+        x=alt.X("effect_low:Q", title=axis_title, axis=alt.Axis(format=axis_fmt)), x2="effect_high:Q", **impact_colour)
+        + base_right.mark_point(filled=True, size=60).encode(x="effect:Q", **impact_colour)
+        + base_right.transform_filter("datum.caution != ''").mark_text(dy=-9, fontSize=9, color=INK).encode(
+            x="effect:Q", text="caution:N")).properties(width=260, height=height, title="Impact vs conforming journeys")
+    chart = alt.hconcat(rate, impact).resolve_scale(color="independent").properties(title=title)
     return captioned(chart, table, keys=("rate", "impact"))
 
 
-def conformance_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def conformance_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
     """Journeys of `conformance_table` by fitness (share of required steps done in order),
     split by whether they reached the goal. Aggregated here: no journey-level row is embedded."""
     require(table, ("fitness", "completed"), chart="conformance_chart", source="conformance_table()")
     d = table.attrs.get("definition", {})
-    title = title or f"How closely journeys follow the designed {d.get('journey', 'journey')}"
+    title = title or f"How closely journeys follow the designed {name(d.get('journey', 'journey'), labels)}"
     df = shown(table)
     if "open_window" in df.columns:
         df = df[~df["open_window"].fillna(False).astype(bool)]
@@ -90,7 +105,7 @@ def conformance_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.V
                 sort=list(dict.fromkeys(counts.sort_values("fitness")["fitness_label"])), axis=alt.Axis(labelAngle=0)),
         y=alt.Y("n_journeys:Q", title="journeys", stack="zero"),
         color=alt.Color("outcome:N", title=None, scale=alt.Scale(domain=["reached the goal", "did not reach it"],
-                                                                 range=[CATEGORY[2], "#d5dce6"])),
+                                                                 range=[VERDICT["better"], "#d5dce6"])),
         tooltip=[alt.Tooltip("fitness_label:O", title="fitness"), alt.Tooltip("outcome:N", title="outcome"),
                  alt.Tooltip("n_journeys:Q", title="journeys", format=","),
                  alt.Tooltip("share:Q", title="share of all journeys", format=".1%")],

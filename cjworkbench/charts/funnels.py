@@ -3,11 +3,15 @@ drop-offs went next."""
 
 from __future__ import annotations
 
+import textwrap
+
 import altair as alt
 import pandas as pd
 
 from ..deprecation import deprecated_alias
-from .theme import CATEGORY, ChartError, captioned, empty_chart, require, share_bars, shown
+from .names import name, named
+from .bars import share_bars
+from .theme import CATEGORY, INK, VERDICT, ChartError, captioned, empty_chart, require, shown
 
 FUNNEL_COLUMNS = ("step", "label", "previous_step", "n_entered", "conversion_from_start",
                   "conversion_from_previous", "n_dropped", "median_seconds_to_step", "p90_seconds_to_step",
@@ -22,7 +26,7 @@ def _by(table: pd.DataFrame) -> str | None:
     return extra[0] if extra else None
 
 
-def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel") -> alt.VConcatChart:
+def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel", labels=None) -> alt.VConcatChart:
     """Bars of `funnel_table`: units reaching each step (dark) with the units lost since the
     previous step on top (light), labelled with conversion from the start and from the previous
     step; one panel per `by` value."""
@@ -32,12 +36,13 @@ def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel") -> alt.VConcatCh
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    df = df.assign(step_label=df["step"].astype(str) + ". " + df["label"].astype(str))
+    df = df.assign(step_label=df["step"].astype(str) + ". " + df["label"].map(lambda v: name(v, labels)))
+    df["step_text"] = df["step_label"].map(lambda t: "\n".join(textwrap.wrap(t, 16)))   # axis lines on a phone
     df["label_text"] = [
         "100 %" if s == df["step"].min() else f"{a:.1%} of start\n{b:.1%} of previous"
         for s, a, b in zip(df["step"], df["conversion_from_start"], df["conversion_from_previous"])]
     df["top"] = df["n_entered"] + df["n_dropped"]
-    keys = ["step", "step_label", "label_text", "top", "n_entered", "n_dropped", "conversion_from_start",
+    keys = ["step", "step_label", "step_text", "label_text", "top", "n_entered", "n_dropped", "conversion_from_start",
             "conversion_from_previous"] + ([group] if group else [])
     long = df[keys].melt(id_vars=[k for k in keys if k not in ("n_entered", "n_dropped")],
                          value_vars=["n_entered", "n_dropped"], var_name="part", value_name="n")
@@ -48,8 +53,8 @@ def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel") -> alt.VConcatCh
         alt.Tooltip("n:Q", title="count", format=","),
         alt.Tooltip("conversion_from_start:Q", title="conversion from start", format=".1%"),
         alt.Tooltip("conversion_from_previous:Q", title="conversion from previous", format=".1%")]
-    x = alt.X("step_label:N", title=None, sort=list(dict.fromkeys(df.sort_values("step")["step_label"])),
-              axis=alt.Axis(labelAngle=0, labelLimit=150))
+    x = alt.X("step_text:N", title=None, sort=list(dict.fromkeys(df.sort_values("step")["step_text"])),
+              axis=alt.Axis(labelAngle=0, labelLimit=150, labelExpr="split(datum.label, '\\n')"))
     bars = alt.Chart().mark_bar().encode(
         x=x, y=alt.Y("n:Q", title="units", stack="zero", axis=alt.Axis(format="~s")),
         color=alt.Color("part:N", title=None, scale=alt.Scale(domain=list(PARTS), range=[CATEGORY[0], "#d5dce6"]),
@@ -61,22 +66,22 @@ def funnel_chart(table: pd.DataFrame, *, title: str = "Funnel") -> alt.VConcatCh
     layer = alt.layer(bars, text, data=long).properties(width=width, height=180 if group else 260)
     chart = (layer.facet(row=alt.Row(f"{group}:N", title=group)) if group else layer).properties(
         title=alt.TitleParams(title, subtitle="Dark: units that reached the step; light: lost since the previous step"))
-    return captioned(chart, table, keys=("optional", "exclude"), notes=[_steps_note(table)])
+    return captioned(chart, table, keys=("optional", "exclude"), notes=[_steps_note(table, labels)])
 
 
-def _steps_note(table: pd.DataFrame) -> str:
+def _steps_note(table: pd.DataFrame, labels=None) -> str:
     steps = table.attrs.get("definition", {}).get("steps") or []
     parts = []
     for s in steps:
         if isinstance(s, dict):
             cond = ", ".join(f"{k} {'/'.join(map(str, v)) if isinstance(v, list) else v}"
                              for k, v in s.items() if k != "label")
-            parts.append(f"{s.get('label')} ({cond})" if cond and cond != f"activity {s.get('label')}" else
-                         str(s.get("label")))
+            parts.append(f"{name(s.get('label'), labels)} ({cond})" if cond and cond != f"activity {s.get('label')}"
+                         else name(s.get("label"), labels))
     return f"Steps: {' → '.join(parts)}." if parts else ""
 
 
-def funnel_times_chart(table: pd.DataFrame, *, title: str = "Time to convert") -> alt.VConcatChart:
+def funnel_times_chart(table: pd.DataFrame, *, title: str = "Time to convert", labels=None) -> alt.VConcatChart:
     """Bars of `funnel_times_table`: share of converted units per time bin (entry to last step),
     with the cumulative share as a line on the same 0-100 % axis."""
     require(table, ("bin", "lower_seconds", "n_converted", "share", "cumulative_share"),
@@ -92,13 +97,13 @@ def funnel_times_chart(table: pd.DataFrame, *, title: str = "Time to convert") -
     base = alt.Chart(df).encode(x=x, tooltip=tip)
     bars = base.mark_bar(color=CATEGORY[0]).encode(
         y=alt.Y("share:Q", title="share of converted units", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])))
-    line = base.mark_line(color=CATEGORY[1], point=alt.OverlayMarkDef(color=CATEGORY[1])).encode(y="cumulative_share:Q")
+    line = base.mark_line(color=INK, point=alt.OverlayMarkDef(color=INK)).encode(y="cumulative_share:Q")
     chart = (bars + line).properties(width=max(320, 60 * len(df)), height=220, title=alt.TitleParams(
         title, subtitle="Bars: share converting in each time band; line: share converted by the end of the band"))
-    return captioned(chart, table, keys=("bin_rule",), notes=[_steps_note(table)])
+    return captioned(chart, table, keys=("bin_rule",), notes=[_steps_note(table, labels)])
 
 
-def funnel_dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def funnel_dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
     """Bars of `funnel_dropoff_next_table`: what the units that dropped off did next."""
     require(table, ("next_activity", "n_dropped", "share"), chart="funnel_dropoff_next_chart",
             source="funnel_dropoff_next_table()")
@@ -108,9 +113,10 @@ def funnel_dropoff_next_chart(table: pd.DataFrame, *, title: str | None = None) 
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    chart = share_bars(df, label="next_activity", count="n_dropped", label_title="next", count_title="units",
-                       x_title="share of the drop-offs", rest="(end)", colour=CATEGORY[3], title=title)
-    return captioned(chart, table, keys=("next_rule",), notes=[_steps_note(table)])
+    chart = share_bars(named(df, ["next_activity"], labels), label="next_activity", count="n_dropped",
+                       label_title="next", count_title="units", x_title="share of the drop-offs", rest="(end)",
+                       colour=VERDICT["worse"], title=title)   # where the lost units went: the worse colour
+    return captioned(chart, table, keys=("next_rule",), notes=[_steps_note(table, labels)])
 
 
 dropoff_next_chart = deprecated_alias(funnel_dropoff_next_chart, "dropoff_next_chart")

@@ -7,13 +7,15 @@ import altair as alt
 import pandas as pd
 
 from ..deprecation import deprecated_alias
-from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, share_bars, shown
+from .names import name, named, raw_tip
+from .bars import share_bars
+from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, shown
 
 END = "(end)"
 
 
-def step_matrix_chart(table: pd.DataFrame, *, top: int = 15,
-                      title: str = "What happens at each step") -> alt.VConcatChart:
+def step_matrix_chart(table: pd.DataFrame, *, top: int = 15, title: str = "What happens at each step",
+                      labels=None) -> alt.VConcatChart:
     """Heatmap of `step_matrix_table`: share of journeys whose k-th step is each activity; the
     `top` activities by total share, each step's remaining activities summed into '(other)'."""
     require(table, ("step", "activity", "n_journeys", "share"), chart="step_matrix_chart",
@@ -26,12 +28,13 @@ def step_matrix_chart(table: pd.DataFrame, *, top: int = 15,
     df = df.assign(activity=df["activity"].where(df["activity"].isin(kept + [END]), "(other)"))
     df = df.groupby(["step", "activity"], as_index=False)[["n_journeys", "share"]].sum()
     order = kept + (["(other)"] if "(other)" in set(df["activity"]) else []) + [END]
-    df = df.assign(label=df["share"].map(lambda s: f"{s:.0%}" if s >= 0.05 else ""))
+    df = named(df.assign(label=df["share"].map(lambda s: f"{s:.0%}" if s >= 0.05 else "")), ["activity"], labels)
+    order = [name(a, labels) for a in order]
     base = alt.Chart(df).encode(
         x=alt.X("step:O", title="step in the journey", axis=alt.Axis(labelAngle=0)),
         y=alt.Y("activity:N", title=None, sort=order),
         tooltip=[alt.Tooltip("step:O", title="step"), alt.Tooltip("activity:N", title="activity"),
-                 alt.Tooltip("n_journeys:Q", title="journeys", format=","),
+                 *raw_tip(df, "activity"), alt.Tooltip("n_journeys:Q", title="journeys", format=","),
                  alt.Tooltip("share:Q", title="share of journeys", format=".1%")])
     rect = base.mark_rect().encode(color=alt.Color("share:Q", title="share of journeys",
                                                    scale=alt.Scale(scheme="blues", domain=[0, 1]),
@@ -44,50 +47,44 @@ def step_matrix_chart(table: pd.DataFrame, *, top: int = 15,
     return captioned(chart, table, keys=("max_steps",))
 
 
-def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys") -> alt.VConcatChart:
+def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys", labels=None) -> alt.VConcatChart:
     """Horizontal bars of `variants_table`: share of journeys following each activity sequence;
     the 'other (N variants)' row in grey."""
     require(table, ("rank", "variant", "n_journeys", "share"), chart="variants_chart", source="variants_table()")
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    df = df.assign(other=df["variant"].str.startswith("other ("), label=df["share"].map(lambda s: f"{s:.1%}"))
-    tip = [alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("variant:N", title="journey"),
-           alt.Tooltip("n_journeys:Q", title="journeys", format=",")]
-    tip += [alt.Tooltip(f"{c}:Q", title=t, format=",") for c, t in (("n_customers", "customers"),
-                                                                  ("n_steps", "steps")) if c in df.columns]
-    tip.append(alt.Tooltip("share:Q", title="share of journeys", format=".1%"))
-    ranked = list(df.sort_values("rank", kind="stable")["variant"])
-    base = alt.Chart(df).encode(y=alt.Y("variant:N", title=None, sort=ranked,
-                                        axis=alt.Axis(labelLimit=420)),
-                                x=alt.X("share:Q", title="share of journeys", axis=alt.Axis(format="%")),
-                                tooltip=tip)
-    bars = base.mark_bar().encode(color=alt.condition("datum.other", alt.value(GREY), alt.value(CATEGORY[0])))
-    text = base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")
-    chart = (bars + text).properties(width=360, height=max(120, 22 * len(df)), title=title)
+    df = named(df.assign(other=df["variant"].str.startswith("other (")), ["variant"], labels)
+    extra = [alt.Tooltip("rank:Q", title="rank")] + [
+        alt.Tooltip(f"{c}:Q", title=t, format=",") for c, t in (("n_customers", "customers"), ("n_steps", "steps"))
+        if c in df.columns]
+    chart = share_bars(df.sort_values("rank", kind="stable"), label="variant", count="n_journeys", label_title="journey",
+                       count_title="journeys", x_title="share of journeys", rest=["other"], colour=CATEGORY[0],
+                       title=title, tips=extra)
     return captioned(chart, table, keys=("n_variants",))
 
 
-def paths_around_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def paths_around_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
     """Flows around an anchor (`paths_around_table`): share of journeys taking each path after
     (or before) the first anchor event."""
     require(table, ("variant", "n_journeys", "share"), chart="paths_around_chart", source="paths_around_table()")
     d = table.attrs.get("definition", {})
     if title is None:
-        title = f"Paths {'before' if 'before' in d.get('analysis', '') else 'after'} {d.get('anchor', 'the anchor')}"
+        anchor = name(d["anchor"], labels) if d.get("anchor") else "the anchor"
+        title = f"Paths {'before' if 'before' in d.get('analysis', '') else 'after'} {anchor}"
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    chart = share_bars(df, label="variant", count="n_journeys", label_title="path", count_title="journeys",
-                       x_title="share of journeys with the anchor", rest=END, colour=CATEGORY[0], title=title,
-                       axis=alt.Axis(labelLimit=420))
+    chart = share_bars(named(df, ["variant"], labels), label="variant", count="n_journeys", label_title="path",
+                       count_title="journeys", x_title="share of journeys with the anchor", rest=END,
+                       colour=CATEGORY[0], title=title)
     return captioned(chart, table, keys=("max_steps",))
 
 
 paths_chart = deprecated_alias(paths_around_chart, "paths_chart")
 
 
-def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost") -> alt.VConcatChart:
+def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost", labels=None) -> alt.VConcatChart:
     """Ranked bars of `hotspots_table`: hours lost per transition, activity or rework loop."""
     require(table, ("rank", "kind", "name", "volume", "hours_lost"), chart="hotspots_chart",
             source="hotspots_table()")
@@ -96,16 +93,18 @@ def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost") ->
         return captioned(empty_chart(title), table)
     median = df["median_seconds"] if "median_seconds" in df.columns else pd.Series(float("nan"), index=df.index)
     df = df.assign(median_time=median.map(duration_text), label=df["hours_lost"].map(lambda h: f"{h:,.0f} h"))
+    df = named(df, ["name"], labels)
     base = alt.Chart(df).encode(
         y=alt.Y("name:N", title=None, sort=list(df.sort_values("rank", kind="stable")["name"]),
                 axis=alt.Axis(labelLimit=320)),
         x=alt.X("hours_lost:Q", title="hours lost"),
         tooltip=[alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("kind:N", title="kind"),
-                 alt.Tooltip("name:N", title="where"), alt.Tooltip("volume:Q", title="volume", format=","),
+                 alt.Tooltip("name:N", title="where"), *raw_tip(df, "name"),
+                 alt.Tooltip("volume:Q", title="volume", format=","),
                  alt.Tooltip("hours_lost:Q", title="hours lost", format=",.0f"),
                  alt.Tooltip("median_time:N", title="median wait")])
-    bars = base.mark_bar().encode(color=alt.Color("kind:N", title="kind",
-                                                  scale=alt.Scale(domain=["transition", "activity", "rework"])))
+    kinds = alt.Scale(domain=["transition", "activity", "rework"], range=[CATEGORY[0], CATEGORY[4], CATEGORY[5]])
+    bars = base.mark_bar().encode(color=alt.Color("kind:N", title="kind", scale=kinds))   # kinds: no verdict colour
     chart = (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")).properties(
         width=360, height=max(120, 22 * len(df)), title=title)
     return captioned(chart, table, keys=("ranking",))

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..deprecation import deprecated_alias
+from .names import named, raw_tip
 from .theme import GREY, ChartError, captioned, duration_text, empty_chart, require, shown
 
 START, END, OTHER = "(start)", "(end)", "(other)"
@@ -204,7 +205,7 @@ def _weighted_median(values: pd.Series, weights: pd.Series) -> float:
 
 
 def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float = 0,
-                      title: str = "Process map") -> alt.VConcatChart:
+                      title: str = "Process map", labels=None) -> alt.VConcatChart:
     """Transition graph left to right: circles sized by events, edges wide by transitions and
     coloured by median time between the two activities; start/end edges thin, grey, dashed.
     `rare_percent` > 0 draws the activities under that share of events as one `(other)` node."""
@@ -218,7 +219,7 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float
     n_cols, n_rows = int(nodes["column"].max()) + 1, int(nodes.groupby("column").size().max())
     width, height = max(360, WIDTH_PER_COLUMN * n_cols), max(200, HEIGHT_PER_ROW * n_rows)
     half = max(n_rows / 2, 1.0)
-    edges = _edge_fields(edges)
+    edges = named(_edge_fields(edges), ["from_activity", "to_activity"], labels)  # laid out by raw name
     x_scale = alt.Scale(domain=[-0.5, n_cols - 0.5])
     y_scale = alt.Scale(domain=[-half, half], reverse=True)  # rows grow downwards
 
@@ -226,6 +227,7 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float
         return {"x": alt.X(f"{x}:Q", scale=x_scale, axis=None), "y": alt.Y(f"{y}:Q", scale=y_scale, axis=None)}
 
     tip = [alt.Tooltip("from_activity:N", title="from"), alt.Tooltip("to_activity:N", title="to"),
+           *raw_tip(edges, "from_activity", "from, in the data"), *raw_tip(edges, "to_activity", "to, in the data"),
            alt.Tooltip("n_transitions:Q", title="transitions", format=","),
            alt.Tooltip("n_journeys:Q", title="journeys", format=","),
            alt.Tooltip("median_time:N", title="median time between"),
@@ -246,7 +248,9 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float
     arrows = base.transform_calculate(angle=angle).mark_point(
         shape="triangle-right", filled=True, color="#555555", opacity=0.8, size=40).encode(
         **xy("mx", "my"), angle=alt.Angle("angle:Q", scale=None), tooltip=tip)
-    node_tip = [alt.Tooltip("activity:N", title="activity"), alt.Tooltip("volume:Q", title="events", format=","),
+    nodes = named(nodes, ["activity"], labels)
+    node_tip = [alt.Tooltip("activity:N", title="activity"), *raw_tip(nodes, "activity"),
+                alt.Tooltip("volume:Q", title="events", format=","),
                 alt.Tooltip("n_loops:Q", title="repeats (self-loops)", format=","),
                 alt.Tooltip("column:Q", title="position")]
     nodes = nodes.assign(area=60 + 840 * nodes["volume"] / max(int(nodes["volume"].max()), 1))

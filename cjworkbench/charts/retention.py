@@ -7,7 +7,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from .theme import CATEGORY, captioned, empty_chart, period_label, require, shown
+from .theme import CATEGORY, VERDICT, captioned, empty_chart, period_label, require, shown
 
 STATUSES = (("n_new", "new"), ("n_returning", "returning"), ("n_resurrecting", "resurrecting"),
             ("n_dormant", "dormant"))
@@ -75,7 +75,7 @@ def lifecycle_chart(table: pd.DataFrame, *, title: str = "Customer lifecycle") -
     long = df.melt(id_vars=["period"], value_vars=[c for c, _ in STATUSES], var_name="status", value_name="n")
     long["status"] = long["status"].map(dict(STATUSES))
     long["order"] = long["status"].map({s: i for i, (_, s) in enumerate(STATUSES)})
-    colours = [CATEGORY[2], CATEGORY[0], CATEGORY[4], CATEGORY[3]]
+    colours = [CATEGORY[4], CATEGORY[0], CATEGORY[5], VERDICT["worse"]]   # dormant: the worse colour of every page
     chart = alt.Chart(long).mark_bar().encode(
         x=alt.X("period:O", title=None, sort=sorted(long["period"].unique())),
         y=alt.Y("n:Q", title="customers", stack="zero"),

@@ -7,11 +7,12 @@ import altair as alt
 import pandas as pd
 
 from .. import formats
-from .theme import GREY, MUTED, captioned, empty_chart, ensure_theme, require
+from .theme import MUTED, VERDICT, captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("kpi", "label", "estimate", "target", "change", "p_value", "better", "unit", "trend", "available",
            "reason", "direction")
-COLOURS = {"better": "#54a24b", "worse": "#e45756", "no change": GREY, "": GREY}
+COLOURS = {"better": VERDICT["better"], "worse": VERDICT["worse"], "no change": VERDICT["not significant"],
+           "": VERDICT["not significant"]}   # the one palette of every page (`theme.VERDICT`)
 
 
 def value_text(value, unit: str, *, signed: bool = False) -> str:
@@ -93,7 +94,7 @@ def _sparklines(df: pd.DataFrame) -> alt.Chart:
 
 def scorecard_chart(table: pd.DataFrame):
     """The scorecard as a table-like chart: KPI, value, target (✓ met / ✗ missed), change against the
-    previous period (green better, red worse, by the KPI's direction; its p-value) and a sparkline of
+    previous period (blue better, orange worse, by the KPI's direction; its p-value) and a sparkline of
     the trend periods. KPIs that cannot be computed show the mapping they need."""
     require(table, COLUMNS, chart="scorecard_chart", source="scorecard_table")
     ensure_theme()
@@ -108,7 +109,7 @@ def scorecard_chart(table: pd.DataFrame):
         _column(df, "met", "", 20), _column(df, "target_text", "Target (gap)", 130),
         _column(df, "change_text", "Change vs previous", 190, colour), _sparklines(df), spacing=8,
         title=alt.TitleParams(f"KPI scorecard, {d.get('windows', {}).get('current', {}).get('label', 'this period')}",
-                              subtitle="Change: green is better, red is worse, in each KPI's own direction; "
+                              subtitle="Change: blue is better, orange is worse, in each KPI's own direction; "
                                        f"trend: the last {len(d.get('trend_periods') or [])} periods.",
                               subtitleColor=MUTED, subtitleFontSize=11))
     return captioned(chart, _noted(table))

@@ -6,25 +6,29 @@ import altair as alt
 import pandas as pd
 
 from .. import formats
+from .names import name, named, raw_tip
 from .theme import GREY, captioned, empty_chart, require, shown
 
 
-def survival_chart(table: pd.DataFrame, *, title: str | None = None, max_days: float | None = None) -> alt.VConcatChart:
+def survival_chart(table: pd.DataFrame, *, title: str | None = None, max_days: float | None = None,
+                   labels=None) -> alt.VConcatChart:
     """Step lines of the share still without the outcome against days since the start, one per
     group, with the pointwise interval as a band; medians in the tooltip."""
     require(table, ("group", "time_days", "estimate", "low", "high", "n_at_risk"), chart="survival_chart",
             source="survival_table()")
     d = table.attrs.get("definition", {})
-    what = d.get("event") or "churn"
+    what = name(d["event"], labels) if d.get("event") else "churn"
     title = title or f"Time to {what}: share of customers still without it"
     df = shown(table)
     if max_days is not None:
         df = df[df["time_days"] <= max_days]
     if df.empty:
         return captioned(empty_chart(title, "No customers for these filters."), table)
-    df = df.assign(low=df["low"].fillna(df["estimate"]), high=df["high"].fillna(df["estimate"]))
+    df = named(df.assign(low=df["low"].fillna(df["estimate"]), high=df["high"].fillna(df["estimate"])), ["group"],
+               labels)
     groups = sorted(df["group"].astype(str).unique())
-    tip = [alt.Tooltip("group:N", title=d.get("by") or "group"), alt.Tooltip("time_days:Q", title="days", format=",.1f"),
+    tip = [alt.Tooltip("group:N", title=d.get("by") or "group"), *raw_tip(df, "group"),
+           alt.Tooltip("time_days:Q", title="days", format=",.1f"),
            alt.Tooltip("estimate:Q", title="still without it", format=".1%"),
            alt.Tooltip("low:Q", title="low", format=".1%"), alt.Tooltip("high:Q", title="high", format=".1%"),
            alt.Tooltip("n_at_risk:Q", title="at risk", format=",")]
@@ -41,20 +45,22 @@ def survival_chart(table: pd.DataFrame, *, title: str | None = None, max_days: f
     return captioned(chart, table, keys=("stop", "censoring", "curve"))
 
 
-def hazard_chart(table: pd.DataFrame, *, title: str | None = None) -> alt.VConcatChart:
+def hazard_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
     """Hazard ratio of each group against the reference (log scale) with its interval; groups whose
     proportional-hazards check fails (ph_p_value < 0.05) are drawn hollow."""
     require(table, ("group", "estimate", "low", "high", "p_value", "ph_p_value", "n_customers"),
             chart="hazard_chart", source="hazard_table()")
     d = table.attrs.get("definition", {})
-    title = title or f"How fast each group reaches {d.get('event') or 'churn'} (hazard ratio vs {d.get('reference')})"
+    event = name(d["event"], labels) if d.get("event") else "churn"
+    title = title or f"How fast each group reaches {event} (hazard ratio vs {name(d.get('reference'), labels)})"
     df = shown(table)
     df = df[df["low"].notna()]
     if df.empty:
         return captioned(empty_chart(title, "One group only: nothing to compare."), table)
+    df = named(df, ["group"], labels)
     df = df.assign(ph_ok=df["ph_p_value"].isna() | (df["ph_p_value"] >= 0.05),
                    p_text=df["p_value"].map(formats.p_value), ph_p_text=df["ph_p_value"].map(formats.p_value))
-    tip = [alt.Tooltip("group:N"), alt.Tooltip("estimate:Q", title="hazard ratio", format=".2f"),
+    tip = [alt.Tooltip("group:N"), *raw_tip(df, "group"), alt.Tooltip("estimate:Q", title="hazard ratio", format=".2f"),
            alt.Tooltip("low:Q", title="low", format=".2f"), alt.Tooltip("high:Q", title="high", format=".2f"),
            alt.Tooltip("p_text:N", title="p-value"),
            alt.Tooltip("ph_p_text:N", title="proportional hazards check p"),

@@ -25,8 +25,6 @@ CATEGORY = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#
 GREY = "#9e9e9e"
 INK = "#333333"
 MUTED = "#666666"
-
-
 def theme_config() -> dict:
     """The workbench theme: quiet axes, readable titles, a colour-blind-safe category palette."""
     return {"config": {
@@ -58,6 +56,52 @@ def use_theme(*, enable: bool = True) -> str:
 def ensure_theme() -> None:
     """Enable the workbench theme unless the user already chose another one."""
     use_theme(enable=alt.theme.active in ("default", THEME))
+
+
+# The one better/worse palette of every page (what changed, funnels and gaps, the scorecard, the headline
+# band, impacts and effects): blue is better, orange is worse (told apart with red-green colour
+# blindness, and dark enough for text on white: contrast 5.9 and 4.9), grey is a change that is not
+# significant (or a direction nobody set), light grey is no data. A legend or the text beside a mark
+# always says which is which.
+VERDICT = {"better": "#2166ac", "worse": "#b35806", "not significant": "#767676", "no data": "#d9d9d9"}
+PAIR = ("#7b3294", "#4d4d4d")   # two groups compared (with / without, exposed / comparable): not better/worse
+
+
+def verdict_colour(field: str = "verdict", *, title: str | None = "Change is", domain=None, legend=True) -> alt.Color:
+    """A colour encoding of `field` (values: keys of VERDICT, or `domain` labels in the same order)."""
+    keys = list(VERDICT)[:len(domain)] if domain else list(VERDICT)
+    scale = alt.Scale(domain=list(domain or keys), range=[VERDICT[k] for k in keys])
+    return alt.Color(f"{field}:N", title=title, scale=scale,
+                     legend=alt.Legend(orient="bottom") if legend is True else legend)
+
+
+def verdict_of(change, low=None, high=None, better: str | None = "higher") -> str:
+    """'better' / 'worse' when the interval [low, high] excludes zero (no interval: any change),
+    in the direction `better` ("higher" / "lower"); 'not significant' otherwise; 'no data' without a change."""
+    if change is None or change != change:
+        return "no data"
+    clear = low is None or high is None or low != low or high != high or low > 0 or high < 0
+    if not clear or change == 0 or better not in ("higher", "lower"):
+        return "not significant"
+    return "better" if (change > 0) == (better == "higher") else "worse"
+
+
+# A group this small, or whose interval is wider than the chart's `wide` (for a difference of two
+# shares: 0.5, i.e. 50 points of a 200-point range), is drawn faded and labelled "too few (n=…)"
+# instead of as a confident mark; its numbers stay in the table and the tooltip says why.
+MIN_N = 30
+WIDE_SHARES = 0.5
+
+
+def caution(n, low=None, high=None, *, wide: float | None = None) -> list[str]:
+    """Per row: '' for a group to read as drawn, 'too few (n=12)' under MIN_N, 'interval too wide
+    (n=85)' when `high - low` exceeds `wide`."""
+    n = list(pd.Series(n, dtype="float64"))
+    widths = (list(pd.Series(high, dtype="float64").to_numpy() - pd.Series(low, dtype="float64").to_numpy())
+              if wide is not None and low is not None and high is not None else [float("nan")] * len(n))
+    return [f"too few (n={int(k):,})" if k == k and k < MIN_N else
+            f"interval too wide (n={int(k) if k == k else 0:,})" if w == w and w > wide else ""
+            for k, w in zip(n, widths)]
 
 
 # -- the caption ---------------------------------------------------------------------------------
@@ -127,16 +171,32 @@ def definition_caption(definition: dict | None, *, keys: tuple[str, ...] = (), n
 def captioned(chart, table: pd.DataFrame, *, keys: tuple[str, ...] = (), notes=(), width: int = 110):
     """`chart` with the definition of `table` (and its privacy note) as a caption under it."""
     ensure_theme()
-    notes = [*notes, suppression_note(table)]
+    notes = [n for n in (*notes, suppression_note(table)) if n]
     lines = definition_caption(table.attrs.get("definition"), keys=keys, notes=notes, width=width)
     caption = alt.TitleParams(text=lines, orient="bottom", anchor="start", fontSize=10, fontWeight="normal",
                               color=MUTED, offset=14, lineHeight=13)
-    return alt.vconcat(chart, title=caption)
+    # a page shows the notes under the chart and folds the method (`uncaptioned`, `display.method_html`)
+    parts = {"notes": notes, "method": definition_sentences(table.attrs.get("definition"), keys=keys)}
+    return alt.vconcat(chart, title=caption, usermeta={"cjw_caption": parts})
+
+
+def uncaptioned(chart) -> tuple[object, list[str], list[str]]:
+    """(the chart without its caption, the caption's notes, its method sentences) of a `captioned()`
+    chart, so a page can keep the notes in sight and fold the method; any other chart as it is."""
+    lines = _caption_lines(chart)
+    if lines is None:
+        return chart, [], []
+    parts = chart.usermeta.get("cjw_caption", {}) if isinstance(chart.usermeta, dict) else {}
+    inner = chart.vconcat[0]
+    if chart.data is not alt.Undefined and inner.data is alt.Undefined:
+        inner = inner.properties(data=chart.data)  # Altair moved the shared data up to the vconcat
+    return inner, list(parts.get("notes", [])), list(parts.get("method", lines))
 
 
 # -- on a page: the width of its container ----------------------------------------------------------
 
-PAGE_LEGEND = {"orient": "bottom", "direction": "horizontal", "columns": 3, "labelLimit": 160}
+PAGE_LEGEND = {"orient": "bottom", "direction": "horizontal", "labelLimit": 160,   # 2 columns on a phone
+               "columns": alt.ExprRef("containerSize()[0] < 560 ? 2 : 3")}
 # On a page, long titles and axis labels are cut (with "…", the tooltip keeps the whole) to the
 # container's width rather than squeezing the plot to nothing on a phone (Vega expression
 # `containerSize()`: the width of the element the chart is drawn in).
@@ -169,15 +229,13 @@ def _limit_labels(obj) -> None:
 
 
 def fit_to_page(chart) -> tuple[object, list[str]]:
-    """(chart, caption lines) for a live page: a single or layered chart takes the width of its
-    container (Vega-Lite `width="container"`, redrawn when the window resizes) with its legends
-    below it, and the caption is handed back as text for the page to show under the chart (Vega-Lite
-    sizes only single and layered views to their container). Concatenated charts keep their sizes
-    (the page scales them down to fit); reports keep fixed widths (vl-convert needs a number)."""
-    lines = _caption_lines(chart)
-    inner = chart.vconcat[0] if lines is not None else chart
-    if lines is not None and chart.data is not alt.Undefined and inner.data is alt.Undefined:
-        inner = inner.properties(data=chart.data)  # Altair moved the shared data up to the vconcat
+    """(chart, caption lines) for a live page: the chart without its caption (`uncaptioned`; the lines
+    handed back for the page to show), a single or layered chart taking the width of its container
+    (Vega-Lite `width="container"`, redrawn when the window resizes) with its legends below it.
+    Concatenated charts keep their sizes (Vega-Lite sizes only single and layered views to their
+    container; the page scales them down to fit); reports keep fixed widths (vl-convert needs a number)."""
+    inner, notes, method = uncaptioned(chart)
+    lines = [*notes, *method]
     if isinstance(inner, alt.Chart) and (inner.encoding is alt.Undefined or all(
             getattr(inner.encoding, k, alt.Undefined) is alt.Undefined for k in ("row", "column", "facet"))) \
             or isinstance(inner, alt.LayerChart):
@@ -186,8 +244,7 @@ def fit_to_page(chart) -> tuple[object, list[str]]:
         inner = inner.configure_legend(**PAGE_LEGEND).configure_title(limit=PAGE_TITLE_LIMIT).configure_axis(
             labelLimit=PAGE_LABEL_LIMIT)
         _limit_labels(inner)
-        return inner, lines or []
-    return chart, []
+    return inner, lines
 
 
 # -- helpers every chart uses -----------------------------------------------------------------------
@@ -242,20 +299,3 @@ def empty_chart(title: str, message: str = "No rows for these filters.") -> alt.
     """A chart that says there is nothing to draw (dashboards show it instead of an error)."""
     return alt.Chart(pd.DataFrame({"message": [message]}), title=title).mark_text(
         fontSize=13, color=MUTED, align="left").encode(text="message:N").properties(width=400, height=40)
-
-
-def share_bars(df: pd.DataFrame, *, label: str, count: str, label_title: str, count_title: str,
-               x_title: str, rest: str, colour: str, title: str, axis=None) -> alt.LayerChart:
-    """Horizontal bars of `share` per `label` with a percentage at each bar's end; the `rest`
-    row (such as `(end)`) in grey. Rows keep their order; each bar is labelled on the axis."""
-    df = df.assign(share_text=df["share"].map(lambda s: f"{s:.1%}"))
-    base = alt.Chart(df).encode(
-        y=alt.Y(f"{label}:N", title=None, sort=list(df[label]), axis=alt.Axis() if axis is None else axis),
-        x=alt.X("share:Q", title=x_title, axis=alt.Axis(format="%")),
-        tooltip=[alt.Tooltip(f"{label}:N", title=label_title),
-                 alt.Tooltip(f"{count}:Q", title=count_title, format=","),
-                 alt.Tooltip("share:Q", title="share", format=".1%")])
-    bars = base.mark_bar().encode(color=alt.condition(alt.datum[label] == rest, alt.value(GREY), alt.value(colour)))
-    return (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="share_text:N")).properties(
-        width=360, height=max(100, 22 * len(df)), title=title)
-

@@ -11,7 +11,9 @@ import pandas as pd
 
 from ..deprecation import deprecated_alias, renamed_kwargs
 from .. import formats
-from .theme import CATEGORY, GREY, ChartError, captioned, empty_chart, period_label, require, shown
+from .names import named, raw_tip
+from .theme import (CATEGORY, GREY, VERDICT, ChartError, captioned, caution, empty_chart, period_label, require,
+                    shown, verdict_colour, verdict_of)
 
 NOT_GROUPS = {"period", "instrument", "measure", "metric", "small", "suppressed", "label", "direction", "scale",
               "method", "unit", "kind", "statement", "reference"}
@@ -31,13 +33,14 @@ def _groups(df: pd.DataFrame, by) -> list[str]:
     return [c for c in df.columns if c not in NOT_GROUPS and text(df[c])]
 
 
-def _with_group(df: pd.DataFrame, groups: list[str]) -> pd.DataFrame:
+def _with_group(df: pd.DataFrame, groups: list[str], labels=None) -> pd.DataFrame:
+    df = named(df, groups, labels)
     label = df[groups].astype(str).agg(" · ".join, axis=1) if groups else pd.Series("all", index=df.index)
     return df.assign(group=label)
 
 
 @renamed_kwargs(group="by")
-def scores_chart(table: pd.DataFrame, *, by=None, title: str | None = None) -> alt.VConcatChart:
+def scores_chart(table: pd.DataFrame, *, by=None, title: str | None = None, labels=None) -> alt.VConcatChart:
     """Score (`estimate`) per period of `scores_table` as a line with its interval as a band
     (`low`..`high`), one colour per group (`by`). Small groups (`small`: n_answers below the table's
     min_n) are drawn as hollow points and flagged in the tooltip; suppressed groups (privacy) are
@@ -50,7 +53,7 @@ def scores_chart(table: pd.DataFrame, *, by=None, title: str | None = None) -> a
     if df.empty:
         return captioned(empty_chart(title), table)
     groups = _groups(df, by)
-    df = _with_group(df, groups)
+    df = _with_group(df, groups, labels)
     period = table.attrs.get("definition", {}).get("period")
     df["period"] = df["period"].map(lambda v: period_label(v, period if isinstance(period, str) else None))
     df["small"] = df["small"].fillna(False).astype(bool) if "small" in df.columns else False
@@ -88,27 +91,31 @@ def _score_title(instrument) -> str:
     return {"nps": "NPS (-100 to 100)", "csat": "CSAT", "ces": "CES effort"}.get(instrument, "score")
 
 
-def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score") -> alt.VConcatChart:
+def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score", labels=None) -> alt.VConcatChart:
     """Driver importance (relative weight: share of the explained variance, with its interval)
     beside the effect of each driver on the outcome (with its interval and a zero line); drivers
-    flagged `moment_of_truth` (else: whose interval excludes zero) in red, the others in grey."""
+    flagged `moment_of_truth` (else: whose interval excludes zero) coloured by the effect's sign
+    (`theme.VERDICT`: blue raises the score, orange lowers it), the others grey; drivers by their
+    display names (`labels`), the raw name in the tooltip."""
     require(table, ("driver", "relative_weight", "rw_low", "rw_high", "effect", "low", "high"),
             chart="drivers_chart", source="drivers_table()")
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
-    df = df.sort_values("relative_weight", ascending=False, kind="stable")
+    df = named(df.sort_values("relative_weight", ascending=False, kind="stable"), ["driver"], labels)
     order = list(df["driver"].astype(str))
     extra = [c for c in ("p_value", "n_answers", "prevalence", "rank") if c in df.columns]
     if "moment_of_truth" in df.columns:
-        flag, labels = df["moment_of_truth"].fillna(False).astype(bool), ["moment of truth", "no clear effect"]
+        flag, what = df["moment_of_truth"].fillna(False).astype(bool), " (moment of truth)"
     else:  # no verdict in the table: colour by whether the effect's interval excludes zero
-        flag, labels = (df["low"] > 0) | (df["high"] < 0), ["clear effect", "no clear effect"]
-    df = df[["driver", "relative_weight", "rw_low", "rw_high", "effect", "low", "high"] + extra].assign(
-        moment=flag.map({True: labels[0], False: labels[1]}))
+        flag, what = (df["low"] > 0) | (df["high"] < 0), ""
+    kinds = [f"raises the score{what}", f"lowers the score{what}", "no clear effect"]
+    df = df[["driver", "driver_raw", "relative_weight", "rw_low", "rw_high", "effect", "low", "high"] + extra].assign(
+        moment=[kinds[2] if not f else kinds[0] if e > 0 else kinds[1] for f, e in zip(flag, df["effect"])])
     if "p_value" in df.columns:
         df = df.assign(p_text=df["p_value"].map(formats.p_value))
-    tip = [alt.Tooltip("driver:N"), alt.Tooltip("relative_weight:Q", title="relative weight", format=".1%"),
+    tip = [alt.Tooltip("driver:N"), *raw_tip(df, "driver"),
+           alt.Tooltip("relative_weight:Q", title="relative weight", format=".1%"),
            alt.Tooltip("rw_low:Q", title="weight low", format=".1%"),
            alt.Tooltip("rw_high:Q", title="weight high", format=".1%"),
            alt.Tooltip("effect:Q", title="effect", format="+.3~f"),
@@ -123,7 +130,7 @@ def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score") 
         x=alt.X("relative_weight:Q", title="share of explained variance", axis=alt.Axis(format="%")))
         + left.mark_rule(color="#333333").encode(x="rw_low:Q", x2="rw_high:Q")).properties(
         width=260, height=height, title="Importance (relative weight, 95 % interval)")
-    colour = alt.Color("moment:N", title=None, scale=alt.Scale(domain=labels, range=[CATEGORY[3], GREY]))
+    colour = verdict_colour("moment", title=None, domain=kinds)
     right = alt.Chart(df).encode(y=alt.Y("driver:N", sort=order, axis=None), tooltip=tip, color=colour)
     zero = alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
     effect = (zero + right.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title="effect on the outcome"),
@@ -134,10 +141,11 @@ def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score") 
     return captioned(chart, table, keys=("model", "method"))
 
 
-def theme_impact_chart(table: pd.DataFrame, *,
-                       title: str = "Impact of each theme on the score") -> alt.VConcatChart:
+def theme_impact_chart(table: pd.DataFrame, *, title: str = "Impact of each theme on the score",
+                       labels=None) -> alt.VConcatChart:
     """Impact of each theme with its interval (score of all answers minus the score without the
-    theme): most harmful themes on top, a zero line, the number of answers in the tooltip."""
+    theme): most harmful themes on top, a zero line, the number of answers in the tooltip; coloured
+    by `theme.VERDICT` when the interval excludes zero; fewer than `theme.MIN_N` answers: faded."""
     require(table, ("theme", "impact", "low", "high", "n_theme"), chart="theme_impact_chart",
             source="theme_impact_table()")
     df = shown(table)
@@ -146,16 +154,21 @@ def theme_impact_chart(table: pd.DataFrame, *,
     df = df.sort_values("impact", kind="stable")
     extra = [c for c in df.columns if c not in ("theme", "impact", "low", "high", "n_theme")
              and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
-    df = df[["theme", "impact", "low", "high", "n_theme"] + extra].assign(
-        direction=lambda x: x["impact"].map(lambda v: "lowers the score" if v < 0 else "raises the score"))
-    tip = [alt.Tooltip("theme:N", title="theme"), alt.Tooltip("impact:Q", title="impact", format="+.2f"),
+    kinds = ["raises the score", "lowers the score", "no clear impact"]
+    df = named(df[["theme", "impact", "low", "high", "n_theme"] + extra], ["theme"], labels).assign(
+        direction=lambda x: [kinds[["better", "worse"].index(v)] if v in ("better", "worse") else kinds[2]
+                             for v in map(verdict_of, x["impact"], x["low"], x["high"])],
+        caution=lambda x: caution(x["n_theme"]))
+    tip = [alt.Tooltip("theme:N", title="theme"), *raw_tip(df, "theme"),
+           alt.Tooltip("impact:Q", title="impact", format="+.2f"),
            alt.Tooltip("low:Q", title="interval low", format="+.2f"),
            alt.Tooltip("high:Q", title="interval high", format="+.2f"),
-           alt.Tooltip("n_theme:Q", title="answers with the theme", format=",")]
+           alt.Tooltip("n_theme:Q", title="answers with the theme", format=","),
+           alt.Tooltip("caution:N", title="read with care")]
     tip += [alt.Tooltip(f"{c}:Q", title=formats.column_title(c), format=",.4~g") for c in extra]
-    base = alt.Chart(df).encode(y=alt.Y("theme:N", title=None, sort=list(df["theme"].astype(str))), tooltip=tip)
-    colour = alt.Color("direction:N", title=None, scale=alt.Scale(domain=["lowers the score", "raises the score"],
-                                                                  range=[CATEGORY[3], CATEGORY[2]]))
+    base = alt.Chart(df).encode(y=alt.Y("theme:N", title=None, sort=list(df["theme"].astype(str))), tooltip=tip,
+                                opacity=alt.condition("datum.caution != ''", alt.value(0.3), alt.value(1.0)))
+    colour = verdict_colour("direction", title=None, domain=kinds)
     zero = alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
     chart = (zero + base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title="impact"), x2="high:Q", color=colour)
              + base.mark_point(filled=True, size=70).encode(x="impact:Q", color=colour)).properties(
@@ -169,7 +182,8 @@ MEANS = ("mean_compound", "compound_mean", "mean_sentiment", "sentiment_mean", "
 
 
 @renamed_kwargs(group="by")
-def sentiment_chart(table: pd.DataFrame, *, by=None, title: str = "Sentiment by group") -> alt.VConcatChart:
+def sentiment_chart(table: pd.DataFrame, *, by=None, title: str = "Sentiment by group",
+                    labels=None) -> alt.VConcatChart:
     """Sentiment per group: 100 % stacked bars when the table has negative / neutral / positive
     shares (e.g. `share_negative`), else the mean compound score with its interval (`low`/`high`)."""
     if not isinstance(table, pd.DataFrame):
@@ -183,7 +197,7 @@ def sentiment_chart(table: pd.DataFrame, *, by=None, title: str = "Sentiment by 
     if df.empty:
         return captioned(empty_chart(title), table)
     groups = [g for g in _groups(df, by) if g not in shares.values()]
-    df = _with_group(df, groups)
+    df = _with_group(df, groups, labels)
     order = list(dict.fromkeys(df["group"]))
     y = alt.Y("group:N", title=" · ".join(groups) or None, sort=order)
     n_tip = [alt.Tooltip("n_answers:Q", title="answers", format=",")] if "n_answers" in df.columns else []
@@ -196,7 +210,8 @@ def sentiment_chart(table: pd.DataFrame, *, by=None, title: str = "Sentiment by 
         chart = alt.Chart(long).mark_bar().encode(
             y=y, x=alt.X("share:Q", title="share of comments", stack="normalize", axis=alt.Axis(format="%")),
             color=alt.Color("label:N", title=None, scale=alt.Scale(domain=["negative", "neutral", "positive"],
-                                                                  range=[CATEGORY[3], "#cfcfcf", CATEGORY[2]])),
+                                                                  range=[VERDICT["worse"], "#cfcfcf",
+                                                                         VERDICT["better"]])),
             order=alt.Order("order:Q"),
             tooltip=[alt.Tooltip("group:N"), alt.Tooltip("label:N", title="sentiment"),
                      alt.Tooltip("share:Q", format=".1%")] + n_tip)

@@ -37,6 +37,8 @@ SENTENCES = {
     "roles": "No KPI roles in this database (no activity plays a part the KPI library knows): name them under "
              "`designs: roles:` in the ingest config, e.g. `goal: order_placed`.",
     "themes": "No theme taxonomy in this database: add `designs: themes:` to the ingest config.",
+    "identity": "Not shown — no `identity:` block in the config, so no customer numbers were linked into persons: "
+                "add one (README, Identity across silos) and run `cjw ingest` again.",
 }
 MEMO = 64  # remembered answers per panel (each need once, plus the filters seen)
 FUNNEL = ("No funnel in this database: no journey has two different activities. Add `designs: funnels:` to the "
@@ -81,6 +83,7 @@ CHECKS = {
     "kpi_map": lambda con: _has_design(con, "kpi_map"),
     "roles": _roles,
     "themes": lambda con: _has_design(con, "themes"),
+    "identity": lambda con: "persons" in con.list_tables(),
 }
 
 

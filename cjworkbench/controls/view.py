@@ -8,20 +8,19 @@ seen before, costs no query. With `interactive=False` it displays a static SVG (
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass
 
 import altair as alt
 import ipywidgets as w
 from IPython.display import HTML, display
 
-from ..display import chart_svg, message_html, static, table_html
+from ..display import chart_svg, message_html, method_html, static, table_html
 from .needs import missing, note_html, unmatched
 from .panel import Panel
 from .widgets import Control, make_widget, problem, safe, value_of
-from ..analysis.headline import table_result
+from ..analysis.headline import labels_of, table_result
 from ..cache import remember
-from ..charts.theme import fit_to_page
+from ..charts.theme import fit_to_page, uncaptioned
 
 CACHE_SIZE = 8  # tables kept per view (small aggregates)
 
@@ -84,6 +83,16 @@ class View:
                       else _design(self.panel, c) if isinstance(c, Designed) else c)
         return out
 
+    def _chart_options(self) -> dict:
+        """The chart's own options, plus the database's display names (`labels:` design) when the chart
+        takes `labels` (every chart naming activities, touchpoints, channels or drivers does)."""
+        import inspect
+
+        options = self._values("chart")
+        if "labels" not in options and "labels" in inspect.signature(self.chart).parameters:
+            options["labels"] = labels_of(self.panel.con) if self.panel.con is not None else {}
+        return options
+
     def result(self):
         """The privacy-checked table, or the chart drawn from it."""
         from ..privacy import suppress_small
@@ -100,7 +109,7 @@ class View:
         if self.count is not None:
             df = suppress_small(df, k=self.panel.k_min, count=self.count)
         if self.chart is not None:
-            return self.chart(df, **self._values("chart"))
+            return self.chart(df, **self._chart_options())
         df = df if self.columns is None else df[[c for c in self.columns if c in df.columns]]
         return df if self.rows is None else df.head(self.rows)
 
@@ -121,9 +130,10 @@ class View:
             self.message.value = note_html(text)
             self.body.layout.display = "none"
             return
-        out, caption = self.result(), []
-        if self.chart is not None and self.panel.renderer != "svg":
-            out, caption = fit_to_page(out)  # as wide as the page; the caption as text under it
+        out, caption = self.result(), ""
+        if self.chart is not None:   # the notes under the chart, its method folded (`display.method_html`)
+            caption = method_html(*uncaptioned(out)[1:])
+            out = fit_to_page(out)[0] if self.panel.renderer != "svg" else uncaptioned(out)[0]
         old = self.body.children[0] if self.body.children else None
         if self.chart is None or self.panel.renderer == "svg":  # markup in an HTML widget, updated in place
             markup = table_html(out) if self.chart is None else chart_svg(out)
@@ -141,7 +151,7 @@ class View:
         if widget is not old:
             widget.add_class("cjw-chart" if self.chart is not None else "cjw-table")
             self.body.children = (widget, self.caption)
-        self.caption.value = caption_html(caption)
+        self.caption.value = caption
         self.message.value = ""
         self.body.layout.display = "block"
 
@@ -160,7 +170,9 @@ class View:
             if self.chart is None:
                 display(HTML(table_html(out)))
             else:
-                display(static(out) if self.panel.renderer == "svg" else alt.JupyterChart(out))
+                chart, notes, method = uncaptioned(out)
+                display(static(chart) if self.panel.renderer == "svg" else alt.JupyterChart(chart))
+                display(HTML(method_html(notes, method)))
             return
         if self.panel.con is None or self.panel.error:  # the panel already says why, once
             return
@@ -174,13 +186,6 @@ class View:
             widget.observe(lambda _change: redraw(), names="value")
         box = [w.HBox(self.own, layout=w.Layout(flex_flow="row wrap"))] if self.own else []
         display(w.VBox([*box, self.message, self.body], _dom_classes=["cjw-view"]))
-
-
-def caption_html(lines) -> str:
-    """A live chart's caption (`charts.theme.fit_to_page`) as a small grey paragraph; '' without one."""
-    text = " ".join(line for line in lines if line)
-    return (f'<p style="color:#666;font-size:11px;line-height:1.35;max-width:70em;margin:2px 0 8px 0">'
-            f"{html.escape(text)}</p>") if text else ""
 
 
 def show(panel: Panel, table, chart, *, chart_options: dict | None = None, where: dict | None = None,

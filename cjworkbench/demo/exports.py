@@ -66,14 +66,18 @@ def clickstream(con, path: Path, web: dict, user_agents: tuple[str, ...], seed: 
     referrer = (f"CASE WHEN ref >= {INTERNAL} THEN '{SITE}' || {pages}[ref - {INTERNAL} + 1] "
                 f"ELSE {sql_list(REFERRERS)}[ref + 1] END")
     ua = sql_list('"' + u + '"' if "," in u else u for u in user_agents)
-    fields = (f"substr(md5('{int(seed)}:' || sess), 1, 16) AS sid, {CUST_NO} AS cust_no, {ts} AS ts, "
-              f"{sql_list(DEVICES)}[device + 1] AS device, {pages}[page + 1] AS page, "
-              f"{referrer} AS referrer, {ua}[ua + 1] AS ua")
+    # device_id: the device's cookie (a fresh one on some anonymous visits); ip: the home IP (issue #17)
+    cookie = (f"substr(md5(CASE WHEN cookie >= 0 THEN 'cookie:{int(seed)}:' || cookie "
+              f"ELSE 'device:{int(seed)}:' || cust || ':' || device END), 1, 16)")
+    ip = "'10.' || (ip // 65536 % 256) || '.' || (ip // 256 % 256) || '.' || (ip % 256)"
+    fields = (f"substr(md5('{int(seed)}:' || sess), 1, 16) AS sid, CASE WHEN anon THEN '' ELSE {CUST_NO} END "
+              f"AS cust_no, {ts} AS ts, {sql_list(DEVICES)}[device + 1] AS device, {pages}[page + 1] AS page, "
+              f"{referrer} AS referrer, {ua}[ua + 1] AS ua, {cookie} AS device_id, {ip} AS ip")
     line = ("CASE malformed WHEN 1 THEN concat_ws(',', sid, cust_no, ts) "
-            "WHEN 2 THEN concat_ws(',', sid, cust_no, ts, device, page, 'undefined', referrer, ua) "
-            "ELSE concat_ws(',', sid, cust_no, ts, device, page, referrer, ua) END")
+            "WHEN 2 THEN concat_ws(',', sid, cust_no, ts, device, page, 'undefined', referrer, ua, device_id, ip) "
+            "ELSE concat_ws(',', sid, cust_no, ts, device, page, referrer, ua, device_id, ip) END")
     write_lines(con, f"""SELECT line FROM (
-        SELECT -1 AS k, 'session_id,cust_no,ts,device,page,referrer,user_agent' AS line
+        SELECT -1 AS k, 'session_id,cust_no,ts,device,page,referrer,user_agent,device_id,ip' AS line
         UNION ALL SELECT k, {line} FROM (SELECT k, malformed, {fields} FROM web)) ORDER BY k""",
                 path, compress=True)
     con.unregister("web")

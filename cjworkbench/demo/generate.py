@@ -80,6 +80,10 @@ def write_exports(folder: Path, world: dict, seed: int, win: Window) -> tuple[di
     rows, mess = {}, {}
     rows["crm_customers.csv"] = exports.crm(folder / "crm_customers.csv", crm)
     web, mess["web_clickstream.csv.gz"], uas = _web_rows(rng, world, win)
+    web, world["anonymous"] = identity.anonymous_visits(np.random.default_rng([seed, 17, 2]), web,
+                                                        world["customers"]["segment"].size, seed)
+    for count in ("data_lines", "valid_rows"):   # anonymous visits: clean lines (issue #17)
+        mess["web_clickstream.csv.gz"][count] += world["anonymous"]["lines"]
     rows["web_clickstream.csv.gz"] = exports.clickstream(con, folder / "web_clickstream.csv.gz", web, uas, seed)
     id_rng = np.random.default_rng([seed, 17])   # identity fragmentation: its own draws
     guests, world["guests"] = identity.guest_columns(id_rng, world["orders"], world["customers"], crm["email"])
@@ -122,7 +126,7 @@ def _web_rows(rng, world: dict, win: Window) -> tuple[dict, dict, tuple]:
     rep = np.repeat(np.arange(order.size), m["copies"])
     web = {"k": np.arange(rep.size), "sess": rank[sess][rep], "cust": cust[rep], "local": local[rep],
            "device": device[rep], "page": h["page"][order][rep], "ref": h["referrer"][order][rep],
-           "ua": ua[rep], "bad": m["bad"][rep], "malformed": m["malformed"][rep]}
+           "ua": ua[rep], "bad": m["bad"][rep], "malformed": m["malformed"][rep], "utc": h["ts"][order][rep]}
     return web, {**_line_counts(rep.size, order.size, m),
                  "nonexistent_local_times": spring_gap_hits(local[clean], win),
                  "ambiguous_local_times": fall_back_hits(local[clean], win)}, uas

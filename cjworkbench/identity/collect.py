@@ -13,7 +13,7 @@ from ..errors import ConfigError, did_you_mean
 from .config import COMPARISON_COLUMNS, IdentityConfig, identity_config
 from .normalise import PHONE_TAIL, hashed, key_sql, name_sql, phone_sql, email_sql, register, text_sql
 
-FIELD_TYPES = {c: ("INTEGER" if c == "birth_year" else "VARCHAR") for c in COMPARISON_COLUMNS}
+FIELD_TYPES = {c: ("INTEGER" if c == "birth_year" else "VARCHAR") for c in COMPARISON_COLUMNS if c != "ip_day"}
 
 
 def _q(name: str) -> str:
@@ -36,6 +36,8 @@ def field_items(kind: str, cols: tuple[str, ...], idc: IdentityConfig) -> list[s
         return [f"nullif(upper(left(regexp_replace({text_sql(c)}, '[^0-9A-Za-z]', '', 'g'), 4)), '') AS postcode"]
     if kind == "email":
         return [f"{hashed('email', email_sql(c, idc.email_ignore_dots))} AS email_h"]
+    if kind in ("ip", "user_agent"):   # exact, case and spaces aside; ip_day (IP + day seen) follows at keep_identity
+        return [f"{hashed(kind, f'lower({text_sql(c)})')} AS {'agent' if kind == 'user_agent' else 'ip'}_h"]
     p = phone_sql(c, idc.phone_country)
     return [f"{hashed('phone', p)} AS phone_h", f"{hashed('phone_head', f'left({p}, length({p}) - {PHONE_TAIL})')} AS phone_head",
             f"{hashed('phone_tail', f'right({p}, {PHONE_TAIL})')} AS phone_tail"]
@@ -65,15 +67,28 @@ def keep_identity(con, cfg, src) -> None:
     """The loaded lines' keys and fields, by canonical customer_id, appended to the run's tables."""
     if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = '__idk'").fetchone()[0]:
         return
-    for table in ("identity_keys", "identity_fields"):   # kept in the file (hashes only): a refresh re-links
-        con.execute(DDL[table].replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS out.", 1))
+    ensure_tables(con)
     have = {r[0] for r in con.execute("SELECT column_name FROM (DESCRIBE __idk)").fetchall()}
     join = "FROM __typed t JOIN __idk k USING (__fidx, __line) WHERE t.__reason IS NULL"
     for kind in identity_config(cfg).keys.get(src.name, {}):
-        con.execute(f"INSERT INTO out.identity_keys SELECT DISTINCT t.customer_id, $s, $k, k.{_q('key_' + kind)} {join} "
-                    f"AND k.{_q('key_' + kind)} IS NOT NULL", {"s": src.name, "k": kind})
-    fields = [c for c in FIELD_TYPES if c in have]
+        con.execute(f"INSERT INTO out.identity_keys BY NAME SELECT DISTINCT t.customer_id, $s AS source, $k AS kind, "
+                    f"k.{_q('key_' + kind)} AS key, t.__fidx AS file_id {join} AND k.{_q('key_' + kind)} IS NOT NULL",
+                    {"s": src.name, "k": kind})
+    fields = ["k." + c for c in FIELD_TYPES if c in have]
+    if "ip_h" in have and src.kind == "events":   # the IP on the day of each event: time proximity, day by day
+        fields.append("k.ip_h || '@' || strftime(t.event_ts, '%Y-%m-%d') AS ip_day")
     if fields:
         con.execute(f"INSERT INTO out.identity_fields BY NAME SELECT DISTINCT t.customer_id, $s AS source, "
-                    f"{', '.join('k.' + c for c in fields)} {join}", {"s": src.name})
+                    f"{', '.join(fields)}, t.__fidx AS file_id {join}", {"s": src.name})
     con.execute("DROP TABLE __idk")
+
+
+def ensure_tables(con) -> None:
+    """`identity_keys` and `identity_fields` in the file being built (hashes only: a refresh re-links),
+    with the columns added since a database was first built (file_id, ip_h, agent_h, ip_day)."""
+    for table in ("identity_keys", "identity_fields"):
+        con.execute(DDL[table].replace("CREATE TABLE ", "CREATE TABLE IF NOT EXISTS out.", 1))
+    for table, col, typ in (("identity_keys", "file_id", "BIGINT"), ("identity_fields", "file_id", "BIGINT"),
+                            ("identity_fields", "ip_h", "VARCHAR"), ("identity_fields", "agent_h", "VARCHAR"),
+                            ("identity_fields", "ip_day", "VARCHAR")):
+        con.execute(f"ALTER TABLE out.{table} ADD COLUMN IF NOT EXISTS {col} {typ}")

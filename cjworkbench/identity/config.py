@@ -8,7 +8,8 @@ identity:
   fields:               # probabilistic: compared (as keyed hashes or coarsened) by a Fellegi-Sunter model
     crm: {name: [first_name, last_name], birth_year: birth_year, phone: phone}
     contact_centre: {name: caller_name, phone: caller_phone}
-  blocking: [[phone_head], [phone_tail], [name_code]]
+    web: {ip: ip, user_agent: user_agent}   # anonymous visits: IP, device, and the same IP on the same day
+  blocking: [[phone_head], [phone_tail], [name_code], [ip_h]]
   threshold: 0.99       # match probability at or above which a model link joins two records
   phone_country: "31"   # a national number (leading 0) gets this country code
   email_ignore_dots: [gmail.com, googlemail.com]   # providers where dots and +tags do not count
@@ -28,12 +29,12 @@ from ..errors import ConfigError, one_of
 
 KEY_KINDS = ("crm_id", "login", "email", "phone", "loyalty_card", "device_id")
 FIELD_KINDS = ("name", "first_name", "last_name", "birth_year", "birth_date", "postcode", "address", "email", "phone",
-               "national_id")
+               "national_id", "ip", "user_agent")
 # comparison columns the model and the blocking rules see (derived from FIELD_KINDS, never raw)
 COMPARISON_COLUMNS = ("name_h", "name_code", "first_h", "first_code", "last_h", "last_code", "birth_year",
                       "birth_date_h", "postcode", "address_h", "email_h", "phone_h", "phone_head", "phone_tail",
-                      "national_id_h")
-BLOCK_COLUMNS = COMPARISON_COLUMNS
+                      "national_id_h", "ip_h", "agent_h", "ip_day")
+BLOCK_COLUMNS = COMPARISON_COLUMNS[:-1]   # ip_day (the IP on each day a record was seen) is a list: compared, not blocked on
 OPTIONS = ("keys", "fields", "blocking", "threshold", "phone_country", "email_ignore_dots", "max_pairs")
 
 

@@ -40,7 +40,7 @@ def link_frame(df: pd.DataFrame, *, id_column: str, key: bytes, keys: dict | Non
     for kind, cols in idc.keys.get("frame", {}).items():
         norm = key_sql(kind, f"{q(cols)}::VARCHAR", idc.phone_country, idc.email_ignore_dots)
         con.execute(f"""INSERT INTO out.identity_keys SELECT DISTINCT {q(id_column)}::VARCHAR, 'frame', $k,
-                        {hashed(kind, norm)} AS k FROM __frame WHERE k IS NOT NULL""", {"k": kind})
+                        {hashed(kind, norm)} AS k, NULL FROM __frame WHERE k IS NOT NULL""", {"k": kind})
     items = [i for kind, cols in idc.fields.get("frame", {}).items()
              for i in field_items(kind, tuple(cols), idc)]
     if items:

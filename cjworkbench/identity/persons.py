@@ -40,7 +40,9 @@ def key_links(con) -> None:
 
 def model_records(con) -> str:
     """`__id_records`: one row per record with comparison fields (first non-NULL over its sources)."""
-    cols = ", ".join(f"min({c}) AS {c}" for c in COMPARISON_COLUMNS)
+    agg = {"ip_h": "mode(ip_h)", "agent_h": "mode(agent_h)",   # the usual home IP and device; days seen as a list
+           "ip_day": "CASE WHEN count(ip_day) > 0 THEN list(DISTINCT ip_day) FILTER (ip_day IS NOT NULL) END"}
+    cols = ", ".join(f"{agg.get(c, f'min({c})')} AS {c}" for c in COMPARISON_COLUMNS)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE __id_records AS SELECT customer_id AS unique_id, {cols}
         FROM out.identity_fields SEMI JOIN __nodes USING (customer_id) GROUP BY customer_id ORDER BY customer_id""")
     return "__id_records"

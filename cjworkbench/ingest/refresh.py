@@ -224,14 +224,17 @@ def _note_touched(con, ids: list[int]) -> None:
 
 
 def remove_replaced(con, plan: Plan) -> None:
-    """Delete the rows, rejects and file records of changed files from the database being built,
-    noting their customers and journeys in `out.__cjw_touched` first (their derived rows are redone)."""
+    """Delete the rows, rejects, file records and identity keys of changed files from the database being
+    built, noting their customers and journeys in `out.__cjw_touched` first (their derived rows are redone)."""
     con.execute("CREATE OR REPLACE TABLE out.__cjw_touched (customer_id VARCHAR, journey_key VARCHAR)")
     ids = plan.replaced_ids
     if not ids:
         return
     _note_touched(con, ids)
-    for table in ("customers", "events", "feedback", "rejects", "ingest_files"):
+    # identity keys and fields (issue #17) go with their file's rows: the persons are re-linked from what is left
+    keyed = [r[0] for r in con.execute("""SELECT table_name FROM duckdb_columns() WHERE database_name = 'out'
+        AND table_name IN ('identity_keys', 'identity_fields') AND column_name = 'file_id'""").fetchall()]
+    for table in ("customers", "events", "feedback", "rejects", "ingest_files", *sorted(keyed)):
         con.execute(f"DELETE FROM out.{table} WHERE file_id IN (SELECT unnest($ids))", {"ids": ids})
 
 

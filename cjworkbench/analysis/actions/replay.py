@@ -16,8 +16,10 @@ def anchors(con, rule: dict, filters=None) -> ir.Table:
     """customer_id, journey_key, channel, n_prior, anchor_no (the row's seq), anchor_ts, anchor_date
     (its business date), moment_ts, triggered (bool) per anchor."""
     sc = scope(con, filters, unit="journey")
-    ev = sc.events()
     trig, kind = rule["trigger"], rule["kind"]
+    ev = sc.events()     # only the columns used: the window below sorts every scoped event, wide rows cost
+    ev = ev.select("customer_id", "journey_key", "channel", "seq", "event_ts", "event_date", "activity",
+                   *([trig["switch"]] if kind == "switch" and trig["switch"] != "channel" else []))
     w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
     n_prior = ibis.row_number().over(w)    # the customer's scoped events before this one
     if kind == "after":
@@ -58,7 +60,9 @@ def replay(con, rule: dict, filters=None) -> pd.DataFrame:
     computed moment has no stored date), channel, moment_ts, triggered,
     eligible (outcome window complete, outcome not reached before the moment), acted, reached,
     n_prior (the customer's scoped events before the anchor)."""
-    a = anchors(con, rule, filters)          # anchor_no: the anchor row's ingest seq, unique and stable
+    # anchor_no: the anchor row's ingest seq, unique and stable. The anchors are read once (their window
+    # over every scoped event would otherwise run again for each join below that refers to them)
+    a = ibis.memtable(anchors(con, rule, filters).execute())
     ev = con.table("events")
     end = ev.aggregate(data_end=ev.event_ts.max())
     days = rule["outcome"]["within_days"] * DAY

@@ -98,11 +98,12 @@ def touch_rows(con, *, conversion: str, unit: str = "channel", lookback_days: fl
     t = ev.filter(ev[unit].notnull() | (ev.activity == conversion))
     t = t.select("customer_id", "event_ts", "seq", value=t[unit], conv=(t.activity == conversion).cast("int64"))
     # collapse runs first (a run's last event stands for it; a conversion always stays): fewer rows after
+    # one window pass (one sort) for both: the collapse keeps every conversion, so the conversions
+    # strictly before an event are the same before and after it
     w = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"])
-    t = t.mutate(next_value=t.value.lead().over(w))
-    t = t.filter((t.conv == 1) | t.next_value.isnull() | (t.next_value != t.value))
     cum = ibis.window(group_by="customer_id", order_by=["event_ts", "seq"], rows=(None, 0))
-    t = t.mutate(path_no=t.conv.sum().over(cum) - t.conv)      # conversions strictly before this event
+    t = t.mutate(next_value=t.value.lead().over(w), path_no=t.conv.sum().over(cum) - t.conv)
+    t = t.filter((t.conv == 1) | t.next_value.isnull() | (t.next_value != t.value))
     ends = t.group_by(["customer_id", "path_no"]).aggregate(
         end_ts=t.event_ts.max(where=t.conv == 1), last_touch_ts=t.event_ts.max(where=t.value.notnull()))
     ends = ends.mutate(converted=ends.end_ts.notnull(), end_ts=ends.end_ts.fill_null(ends.last_touch_ts))
@@ -129,9 +130,9 @@ def paths_from_rows(rows: pd.DataFrame) -> Paths:
     rows = rows.sort_values(["customer_id", "path_no", "event_ts", "seq"], kind="stable", ignore_index=True)
     channels = tuple(sorted(rows["value"].astype(str).unique()))
     codes = pd.Categorical(rows["value"].astype(str), categories=channels).codes.astype(np.int64)
-    key = rows["customer_id"].astype(str) + "\x1f" + rows["path_no"].astype(str)
+    cid, no = rows["customer_id"].to_numpy(), rows["path_no"].to_numpy()
     new = np.ones(len(rows), bool)
-    new[1:] = key.to_numpy()[1:] != key.to_numpy()[:-1]
+    new[1:] = (cid[1:] != cid[:-1]) | (no[1:] != no[:-1])
     first = np.flatnonzero(new)
     start = np.append(first, len(rows)).astype(np.int64)
     return Paths(channels, codes, rows["age_seconds"].to_numpy(float) / DAY, start,

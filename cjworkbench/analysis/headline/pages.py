@@ -81,7 +81,8 @@ def what_changed(con, filters, k_min, options):
                             source="changes_table"), count]
         r = sig.iloc[0]
         better = r["better"] if r["better"] in ("higher", "lower") else None
-        return [figure("largest_change", f"{r['area']} · {r['item']} · {str(r['metric']).replace('_', ' ')}",
+        what = f"{r['area']} · {name_of(con, r['item'])} · {str(r['metric']).replace('_', ' ')}"
+        return [figure("largest_change", what,
                        r["current"], kind=_metric_kind(r["metric"]), previous=r["previous"], change=r["change"],
                        low=r["low"], high=r["high"], p_value=r["q_value"], better=better,
                        detail=f"against the {str(r['baseline']).replace('_', ' ')} period", period=label,

@@ -88,13 +88,21 @@ def _breakdown(con, by) -> Breakdown:
 def unit_rows(ctx: Context, names: list[str]):
     """(the KPIs' unit rows stacked (`estimates.stacked`) or None, {kpi: why it is unavailable}).
     Unit rows are per customer: under customer-level filters only, on DuckDB, everyone's rows are
-    built once per connection, KPIs and options into a temporary table (`units.unit` says why that
-    is exact) and a scope keeps its customers' rows, so a new as_of, period or segment runs one small
-    aggregate over it instead of building and compiling the KPIs' expressions again."""
-    con = ctx.con
+    built once per connection, KPIs and options into a temporary table (`everyone_rows`; `units.unit`
+    says why that is exact) and a scope keeps its customers' rows, so a new as_of, period or segment
+    runs one aggregate over it instead of building and compiling the KPIs' expressions again."""
     if not whole_customers(ctx):
         parts, missing = build(ctx, names)
         return (est.stacked(parts) if parts else None), missing
+    table, missing = everyone_rows(ctx, names)
+    return (ctx.scope._of_customers(ctx.con.table(table)) if table else None), missing
+
+
+def everyone_rows(ctx: Context, names: list[str]) -> tuple[str | None, dict]:
+    """(the name of the temporary table of every customer's unit rows of `names`, ordered by KPI and
+    date, or None when no KPI is available; {kpi: why it is unavailable}), built once per connection
+    and rule (KPIs, roles, attributes, options, journey unit). DuckDB only (`whole_customers`)."""
+    con = ctx.con
     rule = json.dumps([names, ctx.roles, ctx.attributes, ctx.gap_minutes, ctx.days, ctx.onboarding_days, ctx.costs,
                        ctx.scope.unit], sort_keys=True, default=str)
 
@@ -107,8 +115,7 @@ def unit_rows(ctx: Context, names: list[str]):
         rows = est.stacked(parts).order_by(["kpi", "date"])   # by KPI and date: a window reads its row groups
         con.raw_sql(f'CREATE OR REPLACE TEMP TABLE "{table}" AS {con.compile(rows)}')
         return table, missing
-    table, missing = remember(con, "table", ("measures.rows", rule), materialise)
-    return (ctx.scope._of_customers(con.table(table)) if table else None), missing
+    return remember(con, "table", ("measures.rows", rule), materialise)
 
 
 def describe(m: Measure) -> dict:
@@ -194,4 +201,5 @@ def kpi_table(con, *, kpis=None, roles=None, attributes=None, filters=None, peri
                       unavailable=missing or None)
 
 
-__all__ = ["kpi_table", "MeasureError", "check_kpis", "context", "build", "unit_rows", "describe"]
+__all__ = ["kpi_table", "MeasureError", "check_kpis", "context", "build", "unit_rows", "everyone_rows",
+           "describe"]

@@ -101,6 +101,11 @@ def correlation(x, y, *, n_resamples: int = 1000, seed: int = 0, level: float = 
         return nan
     r = float(np.corrcoef(x, y)[0, 1])
     slope = float(np.polyfit(x, y, 1)[0])
+    from scipy import stats
+    t = r * math.sqrt((len(x) - 2) / max(1e-12, 1 - r * r))
+    p = float(2 * stats.t.sf(abs(t), len(x) - 2))
+    if n_resamples == 0:   # point estimates only: no interval
+        return r, math.nan, math.nan, p, slope
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(x), size=(n_resamples, len(x)))
     xs, ys = x[idx], y[idx]
@@ -109,9 +114,7 @@ def correlation(x, y, *, n_resamples: int = 1000, seed: int = 0, level: float = 
     rs = np.where(den > 0, (xc * yc).sum(1) / np.where(den > 0, den, 1), np.nan)
     a = (1 - level) / 2
     low, high = np.nanquantile(rs, [a, 1 - a])
-    from scipy import stats
-    t = r * math.sqrt((len(x) - 2) / max(1e-12, 1 - r * r))
-    return r, float(low), float(high), float(2 * stats.t.sf(abs(t), len(x) - 2)), slope
+    return r, float(low), float(high), p, slope
 
 
 def _values(trend, n: int) -> np.ndarray:
@@ -136,9 +139,11 @@ def kpi_tree_table(con, *, tree=None, kpi_map=None, roles=None, attributes=None,
                    seed: int = 0, level: float = 0.95, **options) -> pd.DataFrame:
     """One row per (touchpoint, customer KPI, operational KPI): both KPIs' value and change against the
     previous period (scorecard_table), and their relation across the last `trend_periods` periods:
-    correlation (`estimate`, bootstrap `low` / `high` over `n_resamples` resamples of the periods,
+    correlation (`estimate`, bootstrap `low` / `high` over `n_resamples` resamples of the periods (0: none),
     `p_value`) and `slope` (customer KPI per unit of the operational KPI). An association over
     periods, not a causal effect."""
+    if not isinstance(n_resamples, int) or isinstance(n_resamples, bool) or n_resamples < 0:
+        raise MeasureError(f"n_resamples must be a whole number ≥ 0 (0: no interval), got {n_resamples!r}.")
     notes = {}
     if tree is None and kpi_map is not None:
         ctx, _, _ = context(con, roles=roles, attributes=attributes, filters=filters)
@@ -178,12 +183,13 @@ def kpi_tree_table(con, *, tree=None, kpi_map=None, roles=None, attributes=None,
                          "estimate": r, "low": low, "high": high, "p_value": p, "slope": slope,
                          "statement": (f"{_moved(cust)} while {_moved(o)}" if d else
                                        f"{_moved(cust)}; no operational KPI of the library is linked to it")
-                                      + (f"; over {trend_periods} periods r = {r:+.2f} ({level:.0%} CI {low:+.2f} "
-                                         f"to {high:+.2f})" if r == r else "")})
+                                      + (f"; over {trend_periods} periods r = {r:+.2f}" if r == r else "")
+                                      + (f" ({level:.0%} CI {low:+.2f} to {high:+.2f})" if low == low else "")})
     df = pd.DataFrame(rows, columns=COLUMNS)
     return definition(df, analysis="KPI tree", period=period, as_of=next(iter(got.values())).attrs["definition"]["as_of"] if got
                       else None, relation="Pearson correlation of the two KPIs' values per period over the last "
-                      f"{trend_periods} periods; percentile bootstrap interval, {n_resamples} resamples of the "
-                      f"periods (seed {seed}); slope: OLS of the customer KPI on the operational KPI",
+                      f"{trend_periods} periods; " + (f"percentile bootstrap interval, {n_resamples} resamples of "
+                      f"the periods (seed {seed})" if n_resamples else "no interval (n_resamples=0: point estimates "
+                      "and the t-test p-value only)") + "; slope: OLS of the customer KPI on the operational KPI",
                       kpis={n: CATALOGUE[n].definition for n in {d for x in tree for d in [x["customer"], *(x.get("drivers") or [])]}},
                       not_in_library=notes or None, level=level)

@@ -95,6 +95,10 @@ def customer_features(con, *, filters=None, as_of=None, personas=None) -> pd.Dat
     for c in [c for c in df.columns if c.startswith("journeys_device=")]:
         df["journey_share_" + c.split("=", 1)[1]] = (df[c] / n_dev).where(n_dev > 0, 0.0)
     df.columns = [c.replace("score=", "score_") for c in df.columns]
+    # ids with events in scope but no customers row (guest checkouts, phone-keyed calls before linkage):
+    # nothing to profile them on, so they are left out, and counted so the page can say so
+    df.attrs["without_customer_row"] = int(scope(con, filters).events().select("customer_id").distinct()
+                                           .anti_join(cust.select("customer_id"), "customer_id").count().execute())
     return df
 
 
@@ -209,7 +213,7 @@ def clusters_table(con, *, k: int = 4, seed: int = 0, filters=None, as_of=None) 
     out = suppress_small(pd.concat([out, means.reset_index(drop=True)], axis=1), count="n_customers", blank=False)
     return definition(out, analysis="clusters", k=k, seed=seed, algorithm="scikit-learn KMeans, 10 starts, on "
                       "standardised features (StandardScaler); clusters numbered by size", features=list(x.columns),
-                      customers=_clustered(df), filters=scope(con, filters).describe())
+                      customers=_clustered(df), left_out=_left_out(df), filters=scope(con, filters).describe())
 
 
 def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=None, as_of=None) -> pd.DataFrame:
@@ -233,7 +237,7 @@ def persona_clusters_table(con, *, personas, k: int = 4, seed: int = 0, filters=
     long.attrs["summary"] = {"adjusted_rand_index": ari, "fit": fit.share_of_persona.to_dict(),
                              "best_cluster": fit.cluster.to_dict()}
     return definition(long, analysis="personas vs clusters", k=k, seed=seed, personas=load_personas(personas).describe(),
-                      fit="share of a persona's customers in its best cluster; misfit = 1 - fit",
+                      fit="share of a persona's customers in its best cluster; misfit = 1 - fit", left_out=_left_out(df),
                       adjusted_rand_index="agreement of the two partitions beyond chance (1 = identical, about 0 = "
                       "unrelated)", filters=scope(con, filters).describe())
 
@@ -279,6 +283,11 @@ def _attribute_rows(persona, me: pd.DataFrame, rest: pd.DataFrame, level) -> lis
             row = _mean_row(persona, len(me), c, me[c].dropna(), rest[c].dropna(), level)
             rows.append(row | {"measure": f"attribute {c[len(ATTRIBUTE):]}"})
     return rows
+
+
+def _left_out(df: pd.DataFrame) -> str | None:
+    n = df.attrs.get("without_customer_row", 0)
+    return f"{n:,} ids with events in scope have no customers row and are not clustered" if n else None
 
 
 def _clustered(df: pd.DataFrame) -> str:

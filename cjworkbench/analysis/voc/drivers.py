@@ -151,6 +151,8 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, taxonomy=None, items
         raise FilterError(one_of("outcome", outcome, OUTCOMES))
     if method not in METHODS:
         raise FilterError(one_of("method", method, METHODS))
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 0:
+        raise FilterError(f"n_resamples must be a whole number >= 0 (0: no intervals), got {n_resamples!r}.")
     instrument = _check_instrument(con, OUTCOMES[outcome])
     check_known(con, "feedback_touchpoint", feedback_touchpoint, column="touchpoint", table="feedback")
     df = journey_facts(con, instrument=instrument, lookback_days=lookback_days, filters=filters,
@@ -192,7 +194,8 @@ def drivers_table(con, *, outcome: str = "nps", facts=None, taxonomy=None, items
                      lookback_days=lookback_days, feedback_touchpoint=feedback_touchpoint,
                      items=list(items) if items else None, model=_MODELS[outcome == "detractor"],
                      missing=APPLIES_RULE, ranking=RANK_RULE, k_min=k_min, small_groups=SMALL_GROUP_RULE,
-                     relative_weight=_RW_RULE.format(n_resamples=n_resamples, seed=seed),
+                     relative_weight=_RW_RULE + (f"interval: percentiles of {n_resamples} seeded bootstrap resamples "
+                                                 f"(seed {seed})" if n_resamples else "no interval (n_resamples=0)"),
                      facts={k: v for k, v in FACT_RULES.items() if k in names or k == "used_<touchpoint>"},
                      filters=scope(con, filters).describe(), filter_rule=FEEDBACK_RULE)
     out.attrs["moments_of_truth"] = [{"rank": int(r.rank), "driver": r.driver, "effect": float(r.effect),
@@ -232,8 +235,10 @@ def _estimate(df: pd.DataFrame, cols: list[str], report: list[str], outcome: str
     x = df[cols].to_numpy(float)
     fit = _fit(x, y, outcome, level)
     raw = relative_weights(np.corrcoef(np.column_stack([x, y]), rowvar=False))
-    boot = bootstrap_weights(np.column_stack([x, y]), n_resamples=n_resamples, seed=seed)
-    lo, hi = np.nanquantile(boot / boot.sum(axis=1, keepdims=True), [(1 - level) / 2, (1 + level) / 2], axis=0)
+    lo = hi = np.full(len(cols), np.nan)
+    if n_resamples:                              # 0: point estimates, NaN intervals
+        boot = bootstrap_weights(np.column_stack([x, y]), n_resamples=n_resamples, seed=seed)
+        lo, hi = np.nanquantile(boot / boot.sum(axis=1, keepdims=True), [(1 - level) / 2, (1 + level) / 2], axis=0)
     idx = [cols.index(k) for k in report]
     flags = [bool(df[k].isin([0, 1]).all()) for k in report]
     part = pd.DataFrame({"driver": report, "kind": ["flag" if f else "numeric" for f in flags],
@@ -263,8 +268,8 @@ def _ranked(out: pd.DataFrame) -> pd.DataFrame:
 
 
 _RW_RULE = ("Johnson's relative weights: each driver's share of the R² of the OLS fit (linear probability model "
-            "for the detractor flag), the shares of one model sum to 1; interval: percentiles of {n_resamples} "
-            "seeded bootstrap resamples (seed {seed}); a driver fitted on the answers it applies to: its share there")
+            "for the detractor flag), the shares of one model sum to 1; a driver fitted on the answers it applies "
+            "to: its share there; ")
 
 
 def _fit(x: np.ndarray, y: np.ndarray, outcome: str, level: float) -> dict:
@@ -294,8 +299,6 @@ def _fit(x: np.ndarray, y: np.ndarray, outcome: str, level: float) -> dict:
 _MODELS = ("OLS of the score on the drivers, HC3 robust intervals",
            "logit of the detractor flag on the drivers, odds ratios with robust (HC0) intervals; r_squared of "
            "the linear probability model")
-
-
 _UNITS = {"nps": "points of likelihood to recommend (0-10 scale)", "csat": "points of CSAT", "review": "stars (review)",
           "ces": "points of effort (CES; higher is harder)", "detractor": "times the odds of a detractor",
           "complaint": "points of the complaint score", "social": "points of the social post score"}
