@@ -83,7 +83,7 @@ controls.show(panel, cjw.switch_gaps_table, charts.switch_gaps_chart, count="n_w
 
 # %% [markdown]
 # ## What linking identities changed
-# The same counts by each export's own customer number (before) and by person (after: the records the `identity:` block linked): customers merged into one person, journeys that now cross channels, and the app → phone hand-off with its gap, which may show only once the silos are joined.
+# The same counts by each export's own customer number (before) and by person (after: the records the `identity:` block linked): customers merged into one person, journeys that now cross channels, and the channel hand-off that grew most with linking, with its gap, which may show only once the silos are joined.
 
 # %%
 controls.show_table(panel, cjw.linkage_effect_table, rows=None, count=None, requires=("events", "identity"),
