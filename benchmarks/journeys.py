@@ -7,6 +7,11 @@ picks a segment); the median warm time is reported, with the ratio of the fastes
     .venv/bin/python benchmarks/journeys.py                      # 20,000 and 200,000 customers
     .venv/bin/python benchmarks/journeys.py --customers 20000
 
+The warm runs repeat one segment. The demo's campaign journeys hold several customers, so its
+segment filters compute on the events every time; on a database whose journeys each belong to one
+customer, the first segment call would build the segment cube (`analysis/journeys/segment_cube.py`)
+and the repeats would read it: use `ingest.py`'s analyses (warm = the other segments) there.
+
 The polars versions are hand-written to the same definitions (order by (ts, seq), exact median
 and p90). pm4py has no funnel: its peer is a chain of eventually-follows case filters, which
 asks a looser question (an approximation of the same work, timed for scale only).

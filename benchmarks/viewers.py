@@ -23,10 +23,18 @@ It also counts the CPU seconds the server with its kernels, and the client (chro
 process's threads), spent until the last first chart (a figure a loaded machine changes little), samples the total memory of the kernel
 processes (sum of RSS of every `ipykernel_launcher` under the server) every 0.5 s (peak), closes
 every tab the way a person does (the page's `beforeunload` runs, so Voilà's shutdown beacon is
-sent) and counts the kernels still alive 60 s later (`--linger`), beyond the idle pool. One table
-is printed at the end. Times depend on the machine's load: the load average is printed with them.
+sent) and counts the kernels still alive 60 s later (`--linger`), beyond the idle pool. Memory: the
+kernels' PSS (each shared page counted once: the sum of RSS counts every kernel's ~0.09 GB of shared
+libraries again) when the pool is idle and right after the last first chart, and the RSS peak. One
+table is printed at the end. Times depend on the machine's load: the load average is printed with
+them. Without `--serve` options the server sizes its pool and cap from free memory (`serving.sizes`,
+what `make demo` gets); the table says which it chose.
 
     nice -n 5 .venv/bin/python benchmarks/viewers.py --db demo/cjworkbench.duckdb
+    # ADR 0004's session-5 table (the defaults `make demo` serves; the 20,000-customer demo):
+    nice -n 5 .venv/bin/python benchmarks/viewers.py --db demo/cjworkbench.duckdb --client protocol --crowds 1,5,10,20
+    nice -n 5 .venv/bin/python benchmarks/viewers.py --db demo/cjworkbench.duckdb --client protocol --crowds 1,20,1,20
+    nice -n 5 .venv/bin/python benchmarks/viewers.py --db demo/cjworkbench.duckdb --client chromium --crowds 1,5
     nice -n 5 .venv/bin/python benchmarks/viewers.py --db ... --client both --crowds 1,5 --serve '{"pool": 6}'
     nice -n 5 .venv/bin/python benchmarks/viewers.py --db ... --crowds 5,20 --serve '{"pool": 0, "max_kernels": 24}'
 """
@@ -127,13 +135,30 @@ def start(db: Path, options: dict) -> tuple[subprocess.Popen, str, list[str]]:
     return proc, f"http://127.0.0.1:{port}", lines
 
 
+def pool_size(lines: list[str]) -> int:
+    """The pool the server chose (its start message: "... (20 overview kernels kept ready) ...")."""
+    found = [re.search(r"\((\d+) overview kernels kept ready\)", line) for line in lines]
+    return next((int(m[1]) for m in found if m), 0)
+
+
+def kernel_pss(server) -> float:
+    """GB of memory the kernels under `server` use, each shared page counted once (sum of PSS; a sum of
+    RSS counts the libraries every kernel maps, ~0.09 GB each, once per kernel)."""
+    total = 0
+    for p in kernels(server):
+        try:
+            total += p.memory_full_info().pss
+        except psutil.Error:
+            pass
+    return total / 1e9
+
+
 def wait_for_pool(server, lines: list[str], pool: int, timeout: float = 600) -> float:
-    """Seconds until the server is ready for a crowd: with a pool, until the pool is filled, the
-    server's warm-up render is done and `pool` kernels are idle (each refilled kernel started)."""
+    """Seconds until the server is ready for a crowd: with a pool, until its last kernel started
+    (one every `serving.STAGGER` s), `pool` kernels are alive and they have rehearsed."""
     t0 = time.monotonic()
     while pool > 0 and time.monotonic() - t0 < timeout:
-        warmed = any("Kernel shutdown:" in line for line in lines)   # the warm-up render ends its kernel
-        if warmed and any("is filled with" in line for line in lines) and len(kernels(server)) >= pool:
+        if any(f"is filled with {pool} kernel" in line for line in lines) and len(kernels(server)) >= pool:
             break
         time.sleep(0.5)
     time.sleep(3)
@@ -172,12 +197,8 @@ def first_chart(url: str, timeout: float = 120, retry: tuple[float, float] = (5,
     from the start to the page's end (`page`) and to the states (`chart`, inf if none came within
     `timeout`), `busy`, the kernel id, the bytes received, and the states ({model id: state})."""
     import random
-    import re
     import urllib.error
     import urllib.request
-    import uuid
-
-    import websocket
 
     t0, busy, out = time.monotonic(), False, {"page": float("inf"), "chart": float("inf"), "bytes": 0, "states": {}}
     while time.monotonic() - t0 < timeout:
@@ -194,9 +215,25 @@ def first_chart(url: str, timeout: float = 120, retry: tuple[float, float] = (5,
         return {**out, "busy": busy, "kernel": None}
     out.update(page=time.monotonic() - t0, busy=busy, bytes=len(page))
     kernel = out["kernel"] = re.search(r'"kernelId": "([0-9a-f-]{36})"', page)[1]
-    base = re.match(r"https?://[^/]+", url)[0].replace("http", "ws", 1)
+    out["states"], n = widget_states(re.match(r"https?://[^/]+", url)[0], kernel, timeout - (time.monotonic() - t0))
+    out["bytes"] += n
+    if any("spec" in state for state in out["states"].values()):
+        out["chart"] = time.monotonic() - t0
+    return out
+
+
+def widget_states(base: str, kernel: str, timeout: float = 120) -> tuple[dict, int]:
+    """Ask kernel `kernel` of the server at `base` (http://host:port) for its widget states as voila.js
+    does: open its channels websocket, open the `jupyter.widget.control` comm, `request_states`.
+    Returns ({model id: state}, bytes received); ({}, n) when no answer came within `timeout`."""
+    import uuid
+
+    import websocket
+
+    t0, got, states = time.monotonic(), 0, {}
     session, comm = uuid.uuid4().hex, str(uuid.uuid4())
-    ws = websocket.create_connection(f"{base}/api/kernels/{kernel}/channels?session_id={session}", timeout=timeout)
+    ws = websocket.create_connection(f"{base.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels?session_id={session}",
+                                     timeout=max(1.0, timeout))
     try:
         ws.send(_message(session, "kernel_info_request", {}))
         ws.send(_message(session, "comm_open", {"comm_id": comm, "target_name": "jupyter.widget.control", "data": {}},
@@ -204,21 +241,19 @@ def first_chart(url: str, timeout: float = 120, retry: tuple[float, float] = (5,
         ws.send(_message(session, "comm_msg", {"comm_id": comm, "data": {"method": "request_states"}}))
         while time.monotonic() - t0 < timeout:
             raw = ws.recv()
-            out["bytes"] += len(raw)
+            got += len(raw)
             msg = _decode(raw)
             data = msg.get("content", {}).get("data") or {}
             if msg["header"]["msg_type"] == "comm_msg" and data.get("method") == "update_states":
-                out["states"] = {k: v.get("state", {}) for k, v in data["states"].items()}
-                if any("spec" in state for state in out["states"].values()):
-                    out["chart"] = time.monotonic() - t0
+                states = {k: v.get("state", {}) for k, v in data["states"].items()}
                 break
     finally:
         ws.close()
-    return out
+    return states, got
 
 
-def protocol_crowd(url: str, n: int, timeout: float, server_pid: int) -> tuple[list[float], int, dict]:
-    """`n` `first_chart` viewers at once (a thread each); then each closes its tab (Voilà's beacon)."""
+def protocol_crowd(url: str, n: int, timeout: float, server_pid: int, drawn=lambda: None) -> tuple[list[float], int, dict]:
+    """`n` `first_chart` viewers at once (a thread each); `drawn()`; then each closes its tab (Voilà's beacon)."""
     import urllib.request
 
     results: list[dict] = [{} for _ in range(n)]
@@ -237,6 +272,7 @@ def protocol_crowd(url: str, n: int, timeout: float, server_pid: int) -> tuple[l
     for t in threads:
         t.join()
     cpu = {"server": tree_cpu(server_pid) - cpu0, "browser": time.process_time() - me0}
+    drawn()
     base = re.match(r"https?://[^/]+", url)[0]
     for r in results:
         if r.get("error"):
@@ -250,7 +286,8 @@ def protocol_crowd(url: str, n: int, timeout: float, server_pid: int) -> tuple[l
     return [r["chart"] for r in results], sum(bool(r.get("busy")) for r in results), cpu
 
 
-async def crowd(url: str, n: int, timeout: float, chromium: str, server_pid: int) -> tuple[list[float], int, dict]:
+async def crowd(url: str, n: int, timeout: float, chromium: str, server_pid: int,
+                drawn=lambda: None) -> tuple[list[float], int, dict]:
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
@@ -281,6 +318,7 @@ async def crowd(url: str, n: int, timeout: float, chromium: str, server_pid: int
         cpu = {"server": tree_cpu(server_pid) - cpu0["server"], "browser": tree_cpu(me) - cpu0["browser"]}
         firsts = [r[0] - t0 for r in results]
         busy = sum(r[1] for r in results)
+        drawn()
         for pg in pages:   # a person closing the tab: beforeunload runs (Voilà's shutdown beacon)
             try:
                 await pg.close(run_before_unload=True)
@@ -319,10 +357,9 @@ def main() -> None:
     for n, client in [(int(x), c) for x in args.crowds.split(",") for c in clients]:
         server, base, lines = start(db, options)
         try:
-            from cjworkbench.serving import POOL
-
-            warm = wait_for_pool(server, lines, options.get("pool", POOL))
-            idle_gb, idle_k = kernel_rss(server), len(kernels(server))
+            pool = pool_size(lines)
+            warm = wait_for_pool(server, lines, pool)
+            idle_gb, idle_k, idle_pss = kernel_rss(server), len(kernels(server)), kernel_pss(server)
             load = os.getloadavg()[0]
             peak = [0.0, 0]
             done = threading.Event()
@@ -335,11 +372,14 @@ def main() -> None:
 
             threading.Thread(target=sample, daemon=True).start()
             url = f"{base}/voila/render/{args.dashboard}" + (f"?{args.query}" if args.query else "")
+            pss = []   # the kernels' PSS once every viewer has its first chart, before the tabs close
             if client == "protocol":
-                firsts, busy, cpu = protocol_crowd(url, n, args.timeout, server.pid)
+                firsts, busy, cpu = protocol_crowd(url, n, args.timeout, server.pid, lambda: pss.append(kernel_pss(server)))
             else:
-                firsts, busy, cpu = asyncio.run(crowd(url, n, args.timeout, chromium, server.pid))
+                firsts, busy, cpu = asyncio.run(crowd(url, n, args.timeout, chromium, server.pid,
+                                                      lambda: pss.append(kernel_pss(server))))
             done.set()
+            drawn_pss, max_sessions = pss[0], re.search(r"At most (\d+) sessions", "".join(lines))[1]
             if float("inf") in firsts:   # what the server said, to see why
                 print("".join(lines[-60:]), file=sys.stderr, flush=True)
             closed = time.monotonic()
@@ -349,7 +389,8 @@ def main() -> None:
             rows.append({"viewers": n, "client": client, "busy": busy, "p50": statistics.median(firsts), "p95": quantile(firsts, 0.95),
                          "max": max(firsts), "failed": len(firsts) - len(drawn), "idle_gb": idle_gb,
                          "peak_gb": peak[0], "peak_kernels": peak[1], "left": left, "pool": idle_k,
-                         "warm_s": warm, "load": load,
+                         "warm_s": warm, "load": load, "idle_pss_gb": idle_pss, "drawn_pss_gb": drawn_pss,
+                         "max_sessions": int(max_sessions), "pool_size": pool,
                          "cpu_server": cpu["server"], "cpu_browser": cpu["browser"]})
             print(json.dumps(rows[-1]), flush=True)
         finally:
@@ -359,13 +400,14 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
     print(f"\n{args.label or 'cjw serve'} {json.dumps(options)} on {db.name}, dashboard {args.dashboard}")
-    print(f"{'viewers':>7} {'client':>8} {'first chart p50':>16} {'p95':>7} {'max':>7} {'no chart':>8} {'busy':>5} {'kernel RSS peak':>16} "
-          f"{'kernels peak':>12} {'pool idle':>10} {f'kernels {args.linger:.0f}s after close':>24} {'load':>5} "
-          f"{'CPU s server+kernels / client':>31}")
+    print(f"{'viewers':>7} {'client':>8} {'first chart p50':>16} {'p95':>7} {'max':>7} {'no chart':>8} {'busy':>5} "
+          f"{'pool/cap':>8} {'kernel PSS idle -> drawn':>25} {'RSS peak':>9} {'kernels peak':>12} "
+          f"{f'kernels {args.linger:.0f}s after close':>24} {'load':>5} {'CPU s server+kernels / client':>31}")
     for r in rows:
-        print(f"{r['viewers']:>7} {r['client']:>8} {r['p50']:>14.1f} s {r['p95']:>5.1f} s {r['max']:>5.1f} s {r['failed']:>8} {r['busy']:>5} "
-              f"{r['peak_gb']:>13.2f} GB {r['peak_kernels']:>12} {r['pool']:>4} ({r['idle_gb']:.1f} GB) "
-              f"{r['left']:>24} {r['load']:>5.1f} {r['cpu_server']:>18.1f} / {r['cpu_browser']:.1f}")
+        print(f"{r['viewers']:>7} {r['client']:>8} {r['p50']:>14.2f} s {r['p95']:>5.2f} s {r['max']:>5.2f} s {r['failed']:>8} "
+              f"{r['busy']:>5} {r['pool_size']:>4}/{r['max_sessions']:<3} {r['idle_pss_gb']:>12.2f} -> {r['drawn_pss_gb']:.2f} GB "
+              f"{r['peak_gb']:>6.2f} GB {r['peak_kernels']:>12} {r['left']:>24} {r['load']:>5.1f} "
+              f"{r['cpu_server']:>18.1f} / {r['cpu_browser']:.1f}")
     print("(2 cores shared with other jobs: the load average at each start is in its column. CPU s: the CPU time\n"
           " the server with its kernels, and the client (chromium, or the protocol viewers' threads), used until\n"
           " the last first chart; on 2 idle cores a crowd cannot see its last first chart sooner than their sum / 2)")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl
 
@@ -90,7 +91,11 @@ def session(master: str | None = None, conf: dict[str, str] | None = None):
     builder = SparkSession.builder.appName("cjworkbench")
     if master:
         builder = builder.master(master)
-    for key, value in {"spark.sql.session.timeZone": "UTC", **(conf or {})}.items():
+    # Spark's default warehouse is ./spark-warehouse in the working folder (a notebook folder under
+    # Voilà or papermill): without a spark.sql.warehouse.dir of the user's, it goes to a temp folder.
+    warehouse = str(Path(tempfile.gettempdir()) / "cjw-spark-warehouse")
+    defaults = {"spark.sql.session.timeZone": "UTC", "spark.sql.warehouse.dir": warehouse}
+    for key, value in {**defaults, **(conf or {})}.items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
 

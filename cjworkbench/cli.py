@@ -63,13 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--unauthenticated", action="store_true",
                        help="allow a non-loopback --ip without a token: only behind a reverse proxy that authenticates")
     serve.add_argument("--max-sessions", type=int, default=None, metavar="N",
-                       help="most dashboard kernels (~450 MB each) alive at once; more page loads are asked "
-                            "to wait (their page retries by itself); the --pool counts (default 16)")
+                       help="most dashboard kernels (~0.25 GB each) alive at once; more page loads are asked "
+                            "to wait (their page retries by itself); the --pool counts (default: as many as fit in "
+                            "half of the free memory, at most 6 GB: 24 on a 24 GB machine)")
     serve.add_argument("--idle-timeout", type=int, default=None, metavar="SECONDS",
                        help="end a session whose tab is closed after this long (default 60)")
     serve.add_argument("--pool", type=int, default=None, metavar="N",
-                       help="overview kernels kept ready for the next viewers (default 4; 0: none); they count "
-                            "against --max-sessions")
+                       help="overview kernels kept ready for the next viewers (default: up to 20, 4 below "
+                            "--max-sessions; 0: none); they count against --max-sessions")
 
     lab = sub.add_parser("lab", help="open JupyterLab on the notebooks against a database")
     lab.add_argument("--db", required=True, help=_READ_DB)
@@ -162,14 +163,13 @@ def _demo_data(args) -> int:
 def _serve(args) -> int:
     import os
 
-    from .dashboards import IDLE_TIMEOUT, MAX_KERNELS, TOKEN_ENV, serve
-    from .serving import POOL
+    from .dashboards import IDLE_TIMEOUT, TOKEN_ENV, serve
 
     return serve(args.db, port=args.port, open_browser=not args.no_browser, ip=args.ip,
-                 max_kernels=MAX_KERNELS if args.max_sessions is None else args.max_sessions,
+                 max_kernels=args.max_sessions,   # None: sized from free memory (`serving.sizes`)
                  idle_timeout=IDLE_TIMEOUT if args.idle_timeout is None else args.idle_timeout,
                  token=os.environ.get(TOKEN_ENV) or None, unauthenticated=args.unauthenticated,
-                 pool=POOL if args.pool is None else args.pool)
+                 pool=args.pool)
 
 
 _COMMANDS = {"ingest": _ingest, "info": _info, "export": _export, "demo-data": _demo_data, "serve": _serve}

@@ -9,7 +9,7 @@ SIGINT.
 
 Faults and hostile use:
 - Many viewers (ADR 0004, `cjworkbench.serving`): `pool` overview kernels wait ready; every other
-  page load (a bare HTTP GET too) starts a kernel of ~400-470 MB. At most `max_kernels` live at
+  page load (a bare HTTP GET too) starts a kernel (~0.2-0.3 GB). At most `max_kernels` live at
   once, the pool included (`cjworkbench.kernels.CappedKernelManager`); beyond that a page load
   gets the busy page (503), which retries by itself. A closed tab ends its kernel at once; a
   kernel no tab holds (a curl) is culled after `idle_timeout` seconds; a kernel with a connected
@@ -29,18 +29,17 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
 
 from .errors import WorkbenchError
-from .serving import POOL, quiet_ipython_dir
+from .serving import quiet_ipython_dir
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 INDEX = "index.ipynb"
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
-MAX_KERNELS = 16      # ~270 MB waiting, ~450 MB drawn: at most ~7.2 GB of a 24 GB machine; `--max-sessions 28 --pool 20` for a crowd (ADR 0004)
+MAX_KERNELS = 16      # `voila_command`'s cap; `cjw serve` sizes its cap and pool from free memory (`serving.sizes`, ADR 0004)
 IDLE_TIMEOUT = 60     # seconds a kernel with no open tab and no running cell lives on
 TOKEN_ENV = "CJW_SERVE_TOKEN"
 # environment variables no dashboard kernel needs and none may see: the pseudonymisation key and
@@ -177,23 +176,25 @@ def _base_url(ip: str, port: int) -> str:
 
 
 def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
-          notebooks: str | os.PathLike = NOTEBOOKS, ip: str = "127.0.0.1", max_kernels: int = MAX_KERNELS,
+          notebooks: str | os.PathLike = NOTEBOOKS, ip: str = "127.0.0.1", max_kernels: int | None = None,
           idle_timeout: int = IDLE_TIMEOUT, token: str | None = None, unauthenticated: bool = False,
-          pool: int = POOL) -> int:
+          pool: int | None = None) -> int:
     """Serve the dashboards on `db` until SIGTERM or SIGINT; returns Voilà's exit code (0 when stopped).
 
     `pool`: overview kernels kept rendered up to the filters, each waiting for a viewer (its URL
     parameters are read when the viewer arrives; ADR 0004); they count against `max_kernels`
-    and refill only into free places. 0: every page load starts its own kernel.
+    and refill only into free places. 0: every page load starts its own kernel. Either left None is
+    sized from the machine's free memory (`serving.sizes`: pool 20 under a cap of 24 on a 24 GB machine).
 
     At most `max_kernels` sessions at once; a session with no open tab ends after `idle_timeout`
     seconds. `ip` other than loopback needs `token` or `unauthenticated=True` (see `check_address`).
     """
     from .backends import database
     from .db import connect
-    from .serving import serving_env, voila_config, warm_up
+    from .serving import serving_env, sizes, voila_config
 
     check_address(ip, token=token, unauthenticated=unauthenticated)
+    pool, max_kernels = sizes(pool, max_kernels)   # what was not given, from the free memory
     for flag, value in (("--max-sessions", max_kernels), ("--idle-timeout", idle_timeout)):
         if value < 1:
             raise DashboardError(f"{flag} must be at least 1, got {value}.")
@@ -224,13 +225,11 @@ def serve(db: str | os.PathLike, *, port: int = 8866, open_browser: bool = True,
                 if stop:  # stopped while starting
                     return 0
                 raise
-            if pool > 0:   # the default view's aggregates into the shared folder before the first viewer
-                threading.Thread(target=warm_up, args=(base, token), daemon=True).start()
             url = f"{base}/voila/render/{INDEX}"
             print(f"Serving {len(listed)} dashboards on {db} (read-only) at {url}"
                   + (f"?token=<the value of {TOKEN_ENV}>" if token else "")
-                  + f"\nAt most {max_kernels} sessions at once; a session without an open tab ends after "
-                    f"{idle_timeout} s.\nStop with Ctrl-C.", flush=True)
+                  + f"\nAt most {max_kernels} sessions at once ({pool} overview kernels kept ready); a session "
+                    f"without an open tab ends after {idle_timeout} s.\nStop with Ctrl-C.", flush=True)
             if open_browser and _has_display():
                 import webbrowser
 

@@ -81,6 +81,9 @@ def message_html(text: str) -> str:
             f"{html.escape(text)}</div>")
 
 
+NAMED_COLUMNS = (*formats.NAME_COLUMNS, "measure")   # a table's rows named by raw names (`linkage_effect_table`)
+
+
 def _cell_texts(column, values: pd.Series, unit: str | None) -> tuple[list[str], bool]:
     """The column's values as text (`cjworkbench.formats`), and whether they are numbers (right-aligned)."""
     if pd.api.types.is_bool_dtype(values) or (values.dtype == object and values.dropna().map(type).eq(bool).all()
@@ -94,7 +97,7 @@ def _cell_texts(column, values: pd.Series, unit: str | None) -> tuple[list[str],
         if kind == "number" and pd.api.types.is_integer_dtype(values):
             kind = "count"
         return [formats.value_text(v, kind, unit=unit) for v in values], True
-    if str(column) in formats.NAME_COLUMNS:   # raw activity / touchpoint / driver names, as people read them
+    if str(column) in NAMED_COLUMNS:   # raw activity / touchpoint / driver / measure names, as people read them
         return [formats.display_name(v) for v in values], False
     return [formats.MISSING if formats.is_missing(v) else str(v) for v in values], False
 
@@ -114,7 +117,9 @@ def table_html(df) -> str:
         texts, numeric = _cell_texts(c, shown[c], definition.get("currency"))
         align = f' style="text-align: {"right" if numeric else "left"}; padding: 2px 10px"'
         head.append(f"<th{align}>{html.escape(formats.column_title(c))}</th>")
-        columns.append([f"<td{align}>{html.escape(t)}</td>" for t in texts])
+        meaning = definition.get("measures") if c == "measure" and isinstance(definition.get("measures"), dict) else {}
+        columns.append([f"<td{align}" + (f' title="{html.escape(str(meaning[raw]))}"' if raw in meaning else "")
+                        + f">{html.escape(t)}</td>" for t, raw in zip(texts, shown[c])])
     body = "".join(f"<tr>{''.join(cells)}</tr>" for cells in zip(*columns)) if columns else ""
     table = (f'<table class="cjw-table-html" style="border-collapse: collapse">'
              f"<thead><tr>{''.join(head)}</tr></thead><tbody>{body}</tbody></table>")

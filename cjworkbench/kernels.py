@@ -25,13 +25,14 @@ jupyter_server, so nothing else in the package imports this module.
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
-from traitlets import Integer
+from traitlets import Float, Integer
 
-from .serving import without_token
+from .serving import STAGGER, without_token
 
 BUSY = "The dashboards are busy: all {n} sessions are in use."   # the busy page adds that it retries by itself
 
@@ -75,10 +76,13 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     max_kernels = Integer(8, config=True, help="Most kernels alive at once (starting and preheated ones "
                                                "included); 0 or less: no cap.")
+    stagger = Float(STAGGER, config=True, help="Seconds between two preheated kernels' starts when several are "
+                                               "due at once (the pool at start, refills after a crowd).")
 
     def __init__(self, **kwargs):
         self._starting: set[str] = set()   # ids of kernels being started (viewers' and the pool's)
         self._pool_pending = 0    # pool refills scheduled whose kernel has not started yet
+        self._next_start = 0.0    # time.monotonic() at which the last scheduled pool kernel starts
         self._closing = False
         super().__init__(**kwargs)
 
@@ -129,7 +133,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     def __init_subclass__(cls, **kwargs):
         """Voilà's preheating subclass (`voila_kernel_manager_factory`): its pool refills only into
-        free places under the cap, each counted from when it is scheduled."""
+        free places under the cap, each counted from when it is scheduled, one kernel every `stagger` s."""
         super().__init_subclass__(**kwargs)
         fill = cls.__dict__.get("fill_if_needed")
         if fill is None:
@@ -144,11 +148,14 @@ class CappedKernelManager(AsyncMappingKernelManager):
             allowed = min(max(0, wanted - have), self.room())
             if allowed <= 0:
                 return None
-            if allowed < wanted - have:   # only part of the pool fits under the cap now
-                self.kernel_pools_config = {**config, notebook_name: {**config.get(notebook_name, {}),
-                                                                      "pool_size": have + allowed}}
-            try:
-                fill(self, delay=delay, notebook_name=notebook_name, **kw)
+            now = time.monotonic()
+            try:   # one kernel per call, `stagger` s after the last one scheduled: 20 kernels started at once
+                for i in range(allowed):   # are all ready only after ~60 s of both cores; staggered, the first in ~5 s
+                    self._next_start = max(now + (self.fill_delay if delay is None else delay),
+                                           self._next_start + self.stagger)
+                    self.kernel_pools_config = {**config, notebook_name: {**config.get(notebook_name, {}),
+                                                                          "pool_size": have + i + 1}}
+                    fill(self, delay=self._next_start - now, notebook_name=notebook_name, **kw)
             finally:
                 self.kernel_pools_config = config
             self._pool_pending += len(self._pools.get(notebook_name, ())) - have

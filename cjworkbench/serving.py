@@ -10,14 +10,14 @@ busy page, and the folders shared by the kernels (ADR 0004).
 - **Busy page** (`503.html`): beyond the kernel cap (`cjworkbench.kernels.CappedKernelManager`) a
   viewer sees "busy, retrying" and the page reloads itself after 5-10 s (spread, so a crowd does
   not come back at once); without JavaScript a meta refresh does the same.
-- **Preheated pool**: `POOL` kernels per `PREHEATED` dashboard start with the server and run its
-  notebook up to the panel, where they wait for a viewer's URL (`KERNEL_STARTUP`);
-  a taken kernel is replaced one second later, but only into a free place under the cap
-  (`kernels.CappedKernelManager`).
+- **Preheated pool**: `pool` kernels per `PREHEATED` dashboard start with the server, `STAGGER` s
+  apart, and run its notebook up to the panel, rehearse the rest once (`rehearse`) and wait for a
+  viewer's URL (`KERNEL_STARTUP`); a taken kernel is replaced `FILL_DELAY` s later, but only into a
+  free place under the cap (`kernels.CappedKernelManager`). `sizes` chooses the pool and the cap
+  from the machine's free memory unless the user gives them.
 - **Shared results** (`cjworkbench.cache.SHARED_ENV`): a private folder every kernel writes its
-  aggregates to, so the next viewers read them instead of querying again. `warm_up` renders each
-  `PREHEATED` dashboard once when the server starts (then ends that kernel), so even the first
-  viewers of the default view find its aggregates there.
+  aggregates to, so the next viewers read them instead of querying again. The first pool kernel's
+  rehearsal puts the default view's there before any viewer comes.
 """
 
 from __future__ import annotations
@@ -31,7 +31,12 @@ from .cache import SHARED_ENV
 
 TEMPLATE = "cjw"
 PREHEATED = ("overview.ipynb",)   # the landing dashboard
-POOL = 4   # preheated overview kernels waiting for the next viewers (~0.27 GB each while unused); `--pool 20` for a crowd (ADR 0004)
+POOL = 20   # most preheated overview kernels by default: twenty viewers at once each find one waiting (ADR 0004)
+SPARE = 4   # places under the cap beyond the pool: the other dashboards and refills while the pool is taken
+KERNEL_BYTES = 250 * 10**6      # a dashboard kernel, with margin (PSS on the 20k demo: 0.18 GB waiting, ~0.2 GB drawn)
+KERNEL_BUDGET = 6 * 10**9       # most memory the default sizes give the kernels, and at most half of what is free
+KERNEL_DUCKDB = "1GB"           # each dashboard kernel's DuckDB memory_limit (`db.MEMORY_ENV`), unless the user set one
+STAGGER = 2.5   # seconds between two pool kernels' starts: the first is ready in seconds, not after all of them
 FILL_DELAY = 10   # seconds before a taken pool kernel is replaced: a crowd is served before the refills compete
 RETRY_SECONDS = (5, 10)   # a busy page reloads itself after a random wait in this range
 # Voilà 0.5.13's lab template: the two Font Awesome links (voila.js already bundles Font Awesome 5.15.4)
@@ -44,9 +49,10 @@ CDN_LINKS = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawe
 # 1. jsonschema imports its optional IRI checker `rfc3987_syntax` with Altair, which compiles a grammar
 #    for ~1.8 s (`python -X importtime`); no dashboard validates IRIs, and jsonschema skips it if absent.
 # 2. A preheated kernel (`serve(pool=N)`, ADR 0004) runs the notebook ahead, so before the cell that builds
-#    the panel (`controls.panel(`, which reads QUERY_STRING) it imports what the viewer would wait for
-#    (DuckDB backend, analyses), rehearses the rest of the notebook once with its default parameters
-#    (`rehearse`), waits for the viewer's request (`voila.utils.wait_for_request`) and takes the token out.
+#    the panel (`controls.panel(`, which reads QUERY_STRING) it imports the DuckDB backend, rehearses the
+#    rest of the notebook once with its default parameters (`rehearse`: it imports the analyses the page
+#    uses; importing all of them held ~20 MB more per kernel), waits for the viewer's request
+#    (`voila.utils.wait_for_request`) and takes the token out.
 KERNEL_STARTUP = """import os, sys, time
 sys.modules.setdefault("rfc3987_syntax", None)   # written by `cjw serve`: see cjworkbench.serving
 
@@ -54,11 +60,10 @@ if os.environ.get("VOILA_PREHEAT") == "True":
     def _cjw_wait_for_viewer(info, _ip=get_ipython()):
         if "controls.panel(" in (info.raw_cell or ""):
             _ip.events.unregister("pre_run_cell", _cjw_wait_for_viewer)
-            import cjworkbench, ibis
+            import ibis
             from voila.utils import wait_for_request
             from cjworkbench.serving import rehearse, without_token
-            ibis.duckdb   # what the viewer would wait for: the DuckDB backend and every analysis
-            [getattr(cjworkbench, name) for name in cjworkbench.__all__]
+            ibis.duckdb   # what the viewer would wait for: the DuckDB backend (the rehearsal imports the rest)
             rehearse(_ip, os.environ.get("CJW_NOTEBOOK", ""))
             os.environ.pop("SERVER_SOFTWARE", None)   # set again by the viewer's request
             for _ in range(100):   # Voilà gives up connecting after 5 s (a busy server): never draw without the URL
@@ -106,6 +111,46 @@ def rehearse(shell, notebook: str) -> None:
             widget = _instances.get(key)
             if widget is not None:
                 widget.close()
+        del namespace
+        release_memory()
+
+
+def release_memory() -> None:
+    """Give back what a finished render no longer holds: Python's cycles (the rehearsal's panel, views
+    and their DuckDB connection), then glibc's free pages. A waiting pool kernel holds ~10 MB less."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):   # not glibc
+        pass
+
+
+def sizes(pool: int | None = None, max_kernels: int | None = None, available: int | None = None) -> tuple[int, int]:
+    """(pool, max_kernels) for `cjw serve`: what the user gave, the rest from the machine's free memory.
+    The kernels get at most `KERNEL_BUDGET` and half of `available` bytes (default: free now),
+    `KERNEL_BYTES` each: `max_kernels` that many (at least 2, and the pool plus one), the pool up to
+    `POOL` with `SPARE` places left over (at least 1 when the cap allows). A 24 GB machine with
+    20 GB free: pool 20 under a cap of 24 (ADR 0004); 4 GB free: pool 4 under a cap of 8."""
+    if available is None:
+        available = _free_memory()
+    fit = max(2, int(min(KERNEL_BUDGET, available // 2) // KERNEL_BYTES))
+    if max_kernels is None:
+        max_kernels = fit if pool is None else max(fit, pool + 1)
+    if pool is None:
+        pool = min(POOL, max(1, max_kernels - SPARE)) if max_kernels > 1 else 0
+    return pool, max_kernels
+
+
+def _free_memory() -> int:
+    """Bytes the system can give without swapping (Linux's MemAvailable; else its free pages)."""
+    try:
+        with open("/proc/meminfo") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration, ValueError):
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
 
 
 def without_token(env: dict) -> dict:
@@ -246,41 +291,22 @@ def chart_module(template_root: Path, tmp: Path) -> Path:
 def serving_env(tmp: Path) -> dict[str, str]:
     """Environment for Voilà and its kernels: the `cjw` template first on JUPYTER_PATH, the chart
     widgets' JavaScript served from it (`chart_module`), and a private folder for the results the
-    kernels share (`cjworkbench.cache.SHARED_ENV`)."""
+    kernels share (`cjworkbench.cache.SHARED_ENV`), and each kernel's DuckDB memory limit (`KERNEL_DUCKDB`;
+    an analysis connection may otherwise take a quarter of the machine, and twenty kernels would be
+    allowed five times its memory; a filter's temporary tables beyond the limit spill to disk)."""
     from .display import BUNDLE_ENV
 
     shared = tmp / "shared-results"
     shared.mkdir(mode=0o700, parents=True, exist_ok=True)
     root = write_template(tmp / "jupyter")
     paths = [str(root), *filter(None, [os.environ.get("JUPYTER_PATH")])]
-    return {"JUPYTER_PATH": os.pathsep.join(paths), SHARED_ENV: str(shared), BUNDLE_ENV: str(chart_module(root, tmp))}
+    return {"JUPYTER_PATH": os.pathsep.join(paths), SHARED_ENV: str(shared), BUNDLE_ENV: str(chart_module(root, tmp)),
+            **kernel_memory(os.environ)}
 
 
-def warm_up(base: str, token: str | None = None, names=PREHEATED, timeout: float = 600) -> None:
-    """Render each of `names` once with its default filters, as a viewer would, so their results
-    are in the shared folder; then end the kernel that rendered it (through the tab-close route).
-    Failures are ignored: a viewer then simply computes the results first."""
-    import re
-    import urllib.request
+def kernel_memory(environ) -> dict[str, str]:
+    """The DuckDB memory limit of every dashboard kernel: the user's $CJW_MEMORY_LIMIT, else `KERNEL_DUCKDB`."""
+    from .db import MEMORY_ENV
 
-    import time
-    import urllib.error
+    return {MEMORY_ENV: environ.get(MEMORY_ENV) or KERNEL_DUCKDB}
 
-    headers = {"Authorization": f"token {token}"} if token else {}
-    for name in names:
-        for _ in range(20):   # busy (the pool still starting and the cap small): try again a little later
-            try:
-                request = urllib.request.Request(f"{base}/voila/render/{name}", headers=headers)
-                with urllib.request.urlopen(request, timeout=timeout) as response:
-                    page = response.read().decode("utf-8", "replace")
-                kernel = re.search(r'"kernelId": "([0-9a-f-]{36})"', page)
-                if kernel:
-                    urllib.request.urlopen(urllib.request.Request(f"{base}/voila/api/shutdown/{kernel[1]}", data=b"",
-                                                                  headers=headers, method="POST"), timeout=30).close()
-                break
-            except urllib.error.HTTPError as e:
-                if e.code != 503:
-                    break
-                time.sleep(5)
-            except OSError:
-                break

@@ -35,9 +35,8 @@ from cjworkbench import charts, controls
 # %%
 panel = controls.panel(db, start_date=start_date, end_date=end_date, segment=segment, channel=channel,
                        interactive=interactive, renderer=renderer, k_min=k_min)
-activities = ["", *panel.values("events", "activity")]
 conversion = controls.data_option(panel, "conversion", conversion, notebook="actions")
-start = controls.option("start", start, options=activities, notebook="actions")
+start = controls.data_option(panel, "start", start, notebook="actions")
 by = controls.option("by", by, notebook="actions")
 panel
 

@@ -42,7 +42,7 @@ controls.headline(panel, "journey_explorer", top=top_variants)
 
 # %% [markdown]
 # ## Transitions: the process map
-# Read it left to right: thicker arrows carry more journeys, their colour says how long customers wait between the two steps.
+# Read it left to right (top to bottom on a phone): thicker arrows carry more journeys, their colour says how long customers wait between the two steps.
 
 # %%
 controls.show(panel, cjw.transitions_table, charts.transitions_chart, requires=("events",),

@@ -604,7 +604,8 @@ def test_a_near_empty_group_is_drawn_faded_with_too_few_instead_of_a_confident_g
 def test_a_page_keeps_the_notes_in_sight_and_folds_the_method():
     """`uncaptioned` splits a chart's caption: the privacy note stays under the chart, the method goes
     into the same "How is this calculated?" fold the tables and the headline use."""
-    from cjworkbench.charts.theme import fit_to_page, uncaptioned
+    from cjworkbench.charts.page import fit_to_page
+    from cjworkbench.charts.theme import uncaptioned
     from cjworkbench.display import method_html
 
     table = suppress_small(pd.DataFrame({"rank": [1, 2], "variant": ["a", "b"], "n_journeys": [30, 2],

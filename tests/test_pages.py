@@ -51,14 +51,30 @@ MEASURE = """() => {
   for (const c of document.querySelectorAll('.cjw-chart')) {
     const svg = c.querySelector('svg.marks');
     const texts = svg ? [...svg.querySelectorAll('text')].map(t => t.textContent.trim()) : [];
+    const drawn = svg ? svg.getBoundingClientRect().width : 0, own = svg ? parseFloat(svg.getAttribute('width')) : 0;
+    // a process map's activity labels (the text marks): boxes that intersect overlap on screen
+    const labels = svg && texts.includes('Process map') ? [...svg.querySelectorAll('.mark-text.role-mark text')]
+      .filter(t => t.textContent.trim()).map(t => { const r = t.getBoundingClientRect();
+        return [t.textContent, r.left, r.top, r.right, r.bottom]; }) : [];
+    const overlaps = [];
+    for (let i = 0; i < labels.length; i++) for (let j = i + 1; j < labels.length; j++) {
+      const a = labels[i], b = labels[j];
+      if (a[1] < b[3] - 1 && b[1] < a[3] - 1 && a[2] < b[4] - 1 && b[2] < a[4] - 1) overlaps.push(`${a[0]} / ${b[0]}`);
+    }
     const titles = svg ? [...svg.querySelectorAll('.role-axis-title text, .role-title-text text')].map(t => t.textContent.trim()) : [];
     out.charts.push({svg: !!svg, texts: texts.filter(t => t).length, empty_titles: titles.filter(t => !t).length,
                      bad: texts.filter(t => /^(undefined|NaN|null)$/.test(t)).slice(0, 3),
-                     width: svg ? Math.round(svg.getBoundingClientRect().width) : 0});
+                     width: svg ? Math.round(svg.getBoundingClientRect().width) : 0,
+                     scale: own > 0 ? Math.round(100 * drawn / own) / 100 : 1, map_labels: labels.length, overlaps});
   }
   return out;
 }"""
-SETTLED = """(w) => [...document.querySelectorAll('.cjw-chart svg.marks')].every(s => s.getBoundingClientRect().right <= w + 1)"""
+# settled: every chart inside the window at its own size (a chart the page had to shrink is waiting for the
+# kernel to redraw it for the new width: side-by-side panels stacked, the process map top to bottom)
+SETTLED = """(w) => [...document.querySelectorAll('.cjw-chart svg.marks')].every(s => { const r = s.getBoundingClientRect();
+  return r.right <= w + 1 && r.width >= MIN_SCALE * parseFloat(s.getAttribute('width') || r.width); })"""
+MIN_SCALE = 0.9   # a chart drawn smaller than this share of its own size is shrunk to fit: unreadable on a phone
+SETTLED = SETTLED.replace("MIN_SCALE", str(MIN_SCALE))
 DONE = """() => {
   const views = [...document.querySelectorAll('.cjw-view')];
   return views.length > 0 && views.every(v => v.querySelector(
@@ -97,7 +113,7 @@ def test_a_page_chart_takes_its_containers_width_and_a_report_keeps_a_number(dem
     """Live pages get `width: container` (legend below, caption as text); the report's SVG keeps pixels."""
     import cjworkbench as cjw
     from cjworkbench import charts
-    from cjworkbench.charts.theme import fit_to_page
+    from cjworkbench.charts.page import fit_to_page
     from cjworkbench.db import connect
 
     con = connect(demo_db[0])
@@ -109,6 +125,78 @@ def test_a_page_chart_takes_its_containers_width_and_a_report_keeps_a_number(dem
     assert caption and caption[-1].rstrip().endswith(".") and "Filters: none." in " ".join(caption)
     report = chart.to_dict()
     assert isinstance(report["vconcat"][0]["width"], int)
+
+
+def test_dropdowns_show_display_names_and_keep_raw_values(demo_db, monkeypatch):
+    """Activity, instrument and channel pickers show each name as people read it (the `labels:` design,
+    else the raw name in words, never blank) while the analyses and the URL get the raw name; the funnel's
+    steps read in words and read back either form."""
+    from cjworkbench import controls, formats
+    from cjworkbench.controls.widgets import make_widget, option, value_of
+
+    monkeypatch.setenv("QUERY_STRING", "channel=email")   # a URL keeps taking the raw value
+    panel = controls.panel(str(demo_db[0]), renderer="svg")
+    channel = panel.widgets["channel"]
+    assert channel.value == "email" and channel.label == "email" and panel.filters.channel == "email"
+    anchor = controls.data_option(panel, "anchor", "")
+    widget = make_widget(anchor)
+    pairs = dict(anchor.options)   # label -> raw value
+    assert pairs["Order placed"] == "order_placed" and pairs["Checkout confirmed"] == "checkout_confirmed"
+    assert all(label.strip() for label in pairs) and "order_placed" not in pairs
+    assert all(label == formats.display_name(raw) for label, raw in pairs.items() if raw)
+    widget.value = "Order placed"
+    assert value_of(anchor, widget) == "order_placed"
+    score = controls.data_option(panel, "instrument", "")
+    assert ("NPS", "nps") in score.options and ("CSAT", "csat") in score.options
+    named = option("anchor", "order_placed", options=["order_placed", "view_home", "Order placed"],
+                   labels={"view_home": "Home page"})   # a database's own display names; two alike told apart
+    assert dict(named.options) == {"Order placed (order_placed)": "order_placed", "Home page": "view_home",
+                                   "Order placed (Order placed)": "Order placed"}
+    steps = controls.data_option(panel, "steps", "view_product, checkout_start")
+    text = make_widget(steps)
+    assert text.value == "View product, Checkout start"
+    text.value = "view product, CHECKOUT START, checkout_payment"
+    assert value_of(steps, text) == ("view_product", "checkout_start", "checkout_payment")
+
+
+def test_side_by_side_panels_stack_on_a_narrow_page(demo_db):
+    """Each chart whose panels sit side by side on a wide page (and in reports, `width=None`) stacks them
+    at phone width, every panel naming its own rows and no wider than the page; the process map turns to
+    read top to bottom with at most NARROW_TOP transitions and its labels beside the circles."""
+    import altair as alt
+
+    import cjworkbench as cjw
+    from cjworkbench import charts
+    from cjworkbench.charts.process_map import NARROW_TOP
+    from cjworkbench.charts.theme import uncaptioned
+    from cjworkbench.db import connect
+
+    con = connect(demo_db[0])
+    outcome = cjw.switch_gaps_table(con, outcome_activity="order_delivered")
+    rules = pd.DataFrame({"rule": ["cart_left_idle", "detractor_answer"], "comparison": ["triggered vs not"] * 2,
+                          "rate_exposed": [0.24, 0.25], "rate_control": [0.08, 0.22], "estimate": [0.15, 0.02],
+                          "low": [0.12, -0.01], "high": [0.18, 0.05], "n_exposed": [900, 400],
+                          "n_control": [5000, 4000], "n_triggers": [900, 400]})
+    drivers = pd.DataFrame({"driver": ["late_delivery", "repeat_contact"], "relative_weight": [0.6, 0.4],
+                            "rw_low": [0.5, 0.3], "rw_high": [0.7, 0.5], "effect": [-2.1, -1.2],
+                            "low": [-2.6, -1.6], "high": [-1.6, -0.8]})
+    made = {"actions": lambda w: charts.actions_chart(rules, width=w),
+            "gaps": lambda w: charts.switch_gaps_chart(outcome, width=w),
+            "drivers": lambda w: charts.drivers_chart(drivers, width=w)}
+    for name, make in made.items():
+        wide, phone = uncaptioned(make(None))[0], uncaptioned(make(390))[0]
+        assert isinstance(wide, alt.HConcatChart) and isinstance(phone, alt.VConcatChart), name
+        for panel in phone.to_dict()["vconcat"]:
+            y = (panel.get("encoding") or panel["layer"][-1]["encoding"])["y"]
+            assert y.get("axis", {}) is not None and panel["width"] + 130 <= 390, (name, panel["width"], y)
+    score = uncaptioned(charts.scorecard_chart(cjw.scorecard_table(con), width=390))[0].to_dict()
+    assert len(score["hconcat"]) == 2 and sum(p["width"] for p in score["hconcat"]) <= 390 - 16
+    table = cjw.transitions_table(con)
+    phone = uncaptioned(charts.transitions_chart(table, top=30, width=390))[0].to_dict()
+    assert "(12 busiest" not in str(phone) and f"The {NARROW_TOP} busiest" in str(phone)
+    assert phone["height"] > phone["width"]   # top to bottom
+    texts = [layer for layer in phone["layer"] if layer["mark"].get("type") == "text"]
+    assert len(texts) == 1 and texts[0]["mark"]["align"] == "left" and texts[0]["mark"]["dx"] > 0
 
 
 def test_the_landing_page_says_dates_and_last_refresh(demo_db, tmp_path):
@@ -205,8 +293,8 @@ def measured(server, browser):
                 continue
             for width in (WIDTHS if name != DIRECT else (390,)):
                 page.set_viewport_size({"width": width, "height": 2400 if width > 1000 else 6000})
-                try:  # the charts follow the new width (vega listens to window resizes)
-                    page.wait_for_function(SETTLED, arg=width, timeout=10_000, polling=200)
+                try:  # the charts follow the new width (vega listens to window resizes; the kernel redraws)
+                    page.wait_for_function(SETTLED, arg=width, timeout=20_000, polling=200)
                 except Exception:  # noqa: BLE001  measured below: the assertion says which element
                     pass
                 time.sleep(0.5)
@@ -229,6 +317,8 @@ def test_the_page_fits_and_says_everything(measured, name, width):
     assert m["charts"], "no chart on the page"
     for i, chart in enumerate(m["charts"]):
         assert chart["svg"] and chart["texts"] >= 2 and not chart["empty_titles"] and not chart["bad"], (i, chart)
+        # drawn at its own size: side-by-side panels stack on a phone instead of being shrunk to fit
+        assert chart["scale"] >= MIN_SCALE, f"chart {i} shrunk to {chart['scale']:.0%} of its size to fit: {chart}"
     assert not [t for t in ERROR_TEXT if t in m["text"]], m["text"][:1500]
     assert not m["errors"], m["errors"]
     assert not m["leaks"], f"requests that left the machine: {sorted(set(m['leaks']))[:5]}"
@@ -246,6 +336,17 @@ def test_the_variants_chart_fits_when_the_page_is_loaded_at_phone_width(measured
     labels = m["variants"][0][2]   # the journeys in words, whole above their bars (not cut to "Order place…")
     assert "Order placed → Order shipped → Order delivered" in labels.split("|"), labels
     assert not re.search(r"[a-z]+_[a-z]+", labels), labels
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_process_maps_labels_do_not_overlap(measured, width):
+    """The process map's activity labels, as drawn in the browser (SVG text boxes), intersect nowhere: at
+    1440 px left to right, at 390 px top to bottom with each label beside its circle."""
+    m = measured[("journey_explorer", width)]
+    assert "timeout" not in m, m.get("timeout")
+    maps = [c for c in m["charts"] if c["map_labels"]]
+    assert maps and maps[0]["map_labels"] >= 8, m["charts"]
+    assert not maps[0]["overlaps"], f"labels overlapping at {width} px: {maps[0]['overlaps']}"
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -165,7 +165,8 @@ STEPS = ("deleted", "loaded", "derived", "checkpointed", "swapped")   # "copied"
 
 
 def _killed_at(step: str, cfg: Path, db: Path) -> None:
-    """In a forked child (this process's imports, no start-up cost): the refresh SIGKILLs itself at `step`."""
+    """In a spawned child: the refresh SIGKILLs itself at `step`. (Not forked: a fork of this process,
+    whose DuckDB and test threads may hold locks at that instant, deadlocked once under load.)"""
     os.environ["CJW_INGEST_KILL_AT"] = step
     run_ingest(cfg, db)
     os._exit(0)   # not reached: the kill point ends the process
@@ -182,7 +183,7 @@ def test_a_refresh_killed_at_any_step_leaves_the_last_good_database(tmp_path):
         shutil.copytree(base, root)
         (root / "events" / "2024-03-01.csv").write_text(DAY1 + "C2,,2024-03-03 10:00:00,buy\n")   # changed
         (root / "events" / "2024-03-03.csv").write_text("cid,jid,ts,act\nC4,J4,2024-03-03 12:00:00,buy\n")  # new
-        procs[step] = multiprocessing.get_context("fork").Process(
+        procs[step] = multiprocessing.get_context("spawn").Process(
             target=_killed_at, args=(step, root / "cjworkbench.yml", root / "db.duckdb"))
         procs[step].start()
     for step, proc in procs.items():

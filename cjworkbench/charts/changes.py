@@ -8,6 +8,7 @@ import pandas as pd
 from ..narrative import changes_summary
 from .. import formats
 from .names import name
+from .page import narrow, panel_width, wrapped, wrapped_axis
 from .theme import VERDICT, captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("rank", "area", "item", "metric", "baseline", "change", "low", "high", "significant", "better")
@@ -15,10 +16,11 @@ _UNITS = {"conversion": "points", "share": "points", "top_box_rate": "points", "
           "nps": "NPS points", "median_seconds": "hours (median)", "mean_score": "score (mean)"}
 
 
-def changes_chart(table, *, top: int = 15, labels=None):
+def changes_chart(table, *, top: int = 15, labels=None, width: int | None = None):
     """The `top` ranked rows of `changes_table` as change ± interval, one panel per unit (rates in
     percentage points, times in hours), coloured better / worse (`theme.VERDICT`; grey: either way),
-    faded when not significant; items by their display names (`labels`)."""
+    faded when not significant; items by their display names (`labels`). On a page narrower than
+    `page.NARROW_PX` (`width`) the panels take the page's width and each row's name wraps onto lines."""
     require(table, COLUMNS, chart="changes_chart", source="changes_table")
     ensure_theme()
     df = table.head(top).copy()
@@ -31,8 +33,8 @@ def changes_chart(table, *, top: int = 15, labels=None):
     df["unit"] = [_UNITS.get(m, m.replace("_", " ")) for m in df["metric"]]
     df["item_raw"] = df["item"].astype(str)
     df["item"] = [name(i, labels) for i in df["item"]]
-    df["label"] = [f"{r.rank}. {r.item} ({r.metric.replace('_', ' ')}, vs {r.baseline.replace('_', ' ')})"
-                   for r in df.itertuples()]
+    df["label"] = wrapped([f"{r.rank}. {r.item} ({r.metric.replace('_', ' ')}, vs {r.baseline.replace('_', ' ')})"
+                           for r in df.itertuples()], width)
     worse = (df["better"] == "higher") == (df["change"] < 0)
     df["direction"] = worse.map({True: "worse", False: "better"}).where(df["better"].isin(["higher", "lower"]),
                                                                          "either way")
@@ -41,7 +43,7 @@ def changes_chart(table, *, top: int = 15, labels=None):
     panels = []
     for unit, part in df.groupby("unit", sort=False):
         base = alt.Chart(part).encode(y=alt.Y("label:N", sort=list(part["label"]), title=None,
-                                                      axis=alt.Axis(labelLimit=420)))
+                                                      axis=wrapped_axis(width, labelLimit=420)))
         tips = [alt.Tooltip("item:N", title="Item"), alt.Tooltip("item_raw:N", title="in the data"),
                 alt.Tooltip("metric:N", title="Metric"),
                 alt.Tooltip("change:Q", title=f"Change ({unit})", format=",.2f"),
@@ -57,7 +59,8 @@ def changes_chart(table, *, top: int = 15, labels=None):
                                                    color=colour, opacity=opacity, tooltip=tips)
         dot = base.mark_point(filled=True, size=70).encode(x="change:Q", color=colour, opacity=opacity, tooltip=tips)
         zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#666666", strokeDash=[4, 3]).encode(x="zero:Q")
-        panels.append(alt.layer(zero, rule, dot).properties(width=420, height=max(40, 22 * len(part))))
+        panels.append(alt.layer(zero, rule, dot).properties(width=panel_width(width, 420),
+                                                            height=max(40, (50 if narrow(width) else 22) * len(part))))
     d = table.attrs.get("definition", {})
     in_words = table.assign(item=[name(i, labels) for i in table["item"]])   # the summary names items in words too
     title = alt.TitleParams(f"What changed in {d.get('current', {}).get('label', 'the period')}: the {len(df)} "

@@ -7,6 +7,7 @@ import altair as alt
 import pandas as pd
 
 from .names import name, named, raw_tip
+from .page import narrow, panel_width, side_by_side, wrapped, wrapped_axis
 from .theme import (CATEGORY, GREY, INK, VERDICT, WIDE_SHARES, captioned, caution, empty_chart, require, shown,
                     verdict_colour, verdict_of)
 
@@ -21,12 +22,13 @@ BETTER = {"completion": "higher", "time": "lower", "nps": "higher", "csat": "hig
 
 
 def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: str | None = None,
-                     labels=None) -> alt.VConcatChart:
+                     labels=None, width: int | None = None) -> alt.VConcatChart:
     """Per deviation and step of `deviations_table`: the share of journeys deviating (Wilson
     interval) beside the impact on the outcome vs conforming journeys (its interval, a zero line),
     coloured better / worse when the interval excludes zero (`theme.VERDICT`). Rows without any
     deviating journey are left out; with `by=`, one colour per group; fewer than `theme.MIN_N`
-    deviating journeys: faded, with "too few (n=…)"."""
+    deviating journeys: faded, with "too few (n=…)". On a page narrower than `page.NARROW_PX` (`width`)
+    the impact panel sits under the rate panel, naming its rows too."""
     require(table, DEVIATION_COLUMNS, chart="deviations_chart", source="deviations_table()")
     d = table.attrs.get("definition", {})
     outcome = d.get("outcome", "completion")
@@ -47,8 +49,9 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
                                    wide=WIDE_SHARES if outcome == "completion" else None))
     df["verdict"] = [verdict_of(v, lo, hi, BETTER.get(outcome)) for v, lo, hi in
                      zip(df["impact"], df["impact_low"], df["impact_high"])]
+    df["what"] = wrapped(df["what"], width)   # a phone: names on several lines
     order = list(dict.fromkeys(df.sort_values(["category", "step"], kind="stable")["what"]))
-    y = alt.Y("what:N", title=None, sort=order, axis=alt.Axis(labelLimit=300))
+    y = alt.Y("what:N", title=None, sort=order, axis=wrapped_axis(width, labelLimit=300))
     tip = ([alt.Tooltip(f"{group}:N")] if group else []) + [
         alt.Tooltip("category:N", title="deviation"), alt.Tooltip("step:N", title="step"), *raw_tip(df, "step"),
         alt.Tooltip("n_deviating:Q", title="deviating journeys", format=","),
@@ -64,14 +67,15 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
     if group:
         enc |= {"yOffset": alt.YOffset(f"{group}:N"), "color": alt.Color(f"{group}:N", title=group)}
     base = alt.Chart(df).encode(y=y, **enc)
-    base_right = alt.Chart(df).encode(y=alt.Y("what:N", sort=order, axis=None), **enc)
-    height = max(100, len(order) * (14 * max(1, df[group].nunique()) if group else 26))
+    base_right = alt.Chart(df).encode(y=alt.Y("what:N", title=None, sort=order,
+                                              axis=wrapped_axis(width, labelLimit=300) if narrow(width) else None), **enc)
+    height = max(100, len(order) * (14 * max(1, df[group].nunique()) if group else 38 if narrow(width) else 26))
     colour = {} if group else {"color": CATEGORY[0]}
     rate = (base.mark_rule(strokeWidth=2, **colour).encode(
         x=alt.X("deviation_rate_low:Q", title="share of journeys deviating", axis=alt.Axis(format="%")),
         x2="deviation_rate_high:Q")
         + base.mark_point(filled=True, size=60, **colour).encode(x="deviation_rate:Q")).properties(
-        width=260, height=height, title="How often (95 % interval)")
+        width=panel_width(width, 260), height=height, title="How often (95 % interval)")
     impact_colour = {} if group else {"color": verdict_colour(title="Impact is", domain=["better", "worse",
                                                                                          "not significant"])}
     zero = alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
@@ -79,8 +83,9 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
         x=alt.X("effect_low:Q", title=axis_title, axis=alt.Axis(format=axis_fmt)), x2="effect_high:Q", **impact_colour)
         + base_right.mark_point(filled=True, size=60).encode(x="effect:Q", **impact_colour)
         + base_right.transform_filter("datum.caution != ''").mark_text(dy=-9, fontSize=9, color=INK).encode(
-            x="effect:Q", text="caution:N")).properties(width=260, height=height, title="Impact vs conforming journeys")
-    chart = alt.hconcat(rate, impact).resolve_scale(color="independent").properties(title=title)
+            x="effect:Q", text="caution:N")).properties(width=panel_width(width, 260), height=height,
+                                                        title="Impact vs conforming journeys")
+    chart = side_by_side(rate, impact, width=width, title=title)
     return captioned(chart, table, keys=("rate", "impact"))
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 
 from .. import formats
 from .names import name, named, raw_tip
+from .page import narrow, panel_width, side_by_side
 from .theme import (GREY, INK, PAIR, WIDE_SHARES, captioned, caution, duration_text, empty_chart, require, shown,
                     verdict_colour, verdict_of)
 
@@ -51,11 +52,13 @@ def switch_matrix_chart(table: pd.DataFrame, *, title: str | None = None, labels
     return captioned(chart, table, keys=("switch_rule", "duration"))
 
 
-def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
+def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None, labels=None,
+                      width: int | None = None) -> alt.VConcatChart:
     """Outcome rate with vs without each switch (Wilson intervals), and the difference with its
     Newcombe interval: the hand-off gap, coloured better / worse when its interval excludes zero
     (`theme.VERDICT`). A switch seen in fewer than `theme.MIN_N` journeys, or whose interval is wider
-    than 50 points, is drawn faded and dashed with "too few (n=…)" instead of its difference."""
+    than 50 points, is drawn faded and dashed with "too few (n=…)" instead of its difference. On a page
+    narrower than `page.NARROW_PX` (`width`) the panels are stacked, each naming its switches."""
     need = ("from_value", "to_value", "n_with", "rate_with", "rate_with_low", "rate_with_high", "n_without",
             "rate_without", "rate_without_low", "rate_without_high", "rate_diff", "rate_diff_low", "rate_diff_high")
     require(table, need, chart="switch_gaps_chart", source="switch_gaps_table()")
@@ -101,11 +104,12 @@ def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None, labels=N
     rates = (base.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title="outcome rate", axis=alt.Axis(format="%")),
                                                   x2="high:Q", color=color)
              + base.mark_point(filled=True, size=70).encode(x="rate:Q", color=color)).properties(
-        width=300, height=max(80, 56 * len(df)), title="Outcome rate (95 % interval)")
+        width=panel_width(width, 300), height=max(80, 56 * len(df)), title="Outcome rate (95 % interval)")
     dtip = [alt.Tooltip("switch:N"), *raw_tip(df, "from_value", "from, in the data"),
             *raw_tip(df, "to_value", "to, in the data"), alt.Tooltip("diff_label:N", title="difference"),
             alt.Tooltip("verdict:N", title="the switch is"), alt.Tooltip("n_with:Q", title="journeys with it", format=",")]
-    dbase = alt.Chart(df).encode(y=alt.Y("switch:N", title=None, sort=list(df["switch"]), axis=None), tooltip=dtip,
+    axis = alt.Axis() if narrow(width) else None   # stacked: each panel names its switches
+    dbase = alt.Chart(df).encode(y=alt.Y("switch:N", title=None, sort=list(df["switch"]), axis=axis), tooltip=dtip,
                                  opacity=faded)
     colour = verdict_colour(title="With the switch, reaching it is", domain=["better", "worse", "not significant"])
     diffs = (alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
@@ -114,13 +118,13 @@ def switch_gaps_chart(table: pd.DataFrame, *, title: str | None = None, labels=N
                  x2="pts_high:Q", color=colour, strokeDash=dashed)
              + dbase.mark_point(filled=True, size=70).encode(x="pts:Q", color=colour)
              + dbase.mark_text(dy=-12, fontSize=10, color=INK).encode(x="pts:Q", text="diff_label:N")).properties(
-        width=260, height=max(80, 56 * len(df)), title="With minus without")
-    panels = [rates, diffs] + ([_times(df, y, color)] if all(c in df.columns for c in TIMES) else [])
-    chart = alt.hconcat(*panels).resolve_scale(color="independent").properties(title=title)
+        width=panel_width(width, 260), height=max(80, 56 * len(df)), title="With minus without")
+    panels = [rates, diffs] + ([_times(df, y, color, width)] if all(c in df.columns for c in TIMES) else [])
+    chart = side_by_side(*panels, width=width, title=title)
     return captioned(chart, table, keys=("comparison", "rate_diff"))
 
 
-def _times(df: pd.DataFrame, y: alt.Y, color: alt.Color) -> alt.LayerChart:
+def _times(df: pd.DataFrame, y: alt.Y, color: alt.Color, width: int | None) -> alt.LayerChart:
     """Median time from the comparison point to the outcome, with vs without the switch, on an axis
     that reads in days, hours or minutes (`formats.duration_label_expr`)."""
     rows = [df[["switch", c, "caution"]].set_axis(["switch", "seconds", "caution"], axis=1).assign(which=w)
@@ -134,7 +138,7 @@ def _times(df: pd.DataFrame, y: alt.Y, color: alt.Color) -> alt.LayerChart:
         x=alt.X("seconds:Q", title="median time to the outcome", axis=axis),
         tooltip=[alt.Tooltip("switch:N"), alt.Tooltip("which:N", title="journeys"),
                  alt.Tooltip("time:N", title="median time to the outcome")]).properties(
-        width=200, height=max(80, 56 * len(df)), title="Time to the outcome")
+        width=panel_width(width, 200), height=max(80, 56 * len(df)), title="Time to the outcome")
 
 
 def _p_text(p) -> str:

@@ -15,7 +15,9 @@ Edges: width = transitions, colour = median time between; circles sized by event
 
 Simplified for reading (`rare_percent`): activities with fewer than that share of all events are
 drawn as one `(other)` node (`collapse_rare`); on a page the map takes the width of its container
-(arrow angles follow the drawn width) and activity labels alternate above and below the circles.
+(arrow angles follow the drawn width) and activity labels alternate above and below the circles. On a
+narrow page (`width` under `page.NARROW_PX`) it reads top to bottom with at most NARROW_TOP transitions,
+each label beside its circle and cut to the room before the next one (the tooltip has the whole name).
 """
 
 from __future__ import annotations
@@ -29,11 +31,13 @@ import pandas as pd
 
 from ..deprecation import deprecated_alias
 from .names import named, raw_tip
+from .page import narrow
 from .theme import GREY, ChartError, captioned, duration_text, empty_chart, require, shown
 
 START, END, OTHER = "(start)", "(end)", "(other)"
 COLUMNS = ("from_activity", "to_activity", "n_transitions", "median_seconds")
 WIDTH_PER_COLUMN, HEIGHT_PER_ROW = 130, 62
+NARROW_TOP, NARROW_ROW_PX = 12, 84   # on a phone: transitions drawn at most, height of a step
 BOUNDARY_SHARE = 0.02
 COLUMN_STEP = 0.5  # activities whose typical step index rounds to the same half step share a column
 TIME_BANDS = ((60, "under 1 min"), (600, "1–10 min"), (3_600, "10 min–1 hour"), (86_400, "1 hour–1 day"),
@@ -205,23 +209,31 @@ def _weighted_median(values: pd.Series, weights: pd.Series) -> float:
 
 
 def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float = 0,
-                      title: str = "Process map", labels=None) -> alt.VConcatChart:
+                      title: str = "Process map", labels=None, width: int | None = None) -> alt.VConcatChart:
     """Transition graph left to right: circles sized by events, edges wide by transitions and
     coloured by median time between the two activities; start/end edges thin, grey, dashed.
-    `rare_percent` > 0 draws the activities under that share of events as one `(other)` node."""
+    `rare_percent` > 0 draws the activities under that share of events as one `(other)` node.
+    On a page narrower than `page.NARROW_PX` (`width`) the map reads top to bottom, draws at most
+    NARROW_TOP transitions and cuts each label to the room beside its neighbours (the tooltip keeps it)."""
     require(table, COLUMNS, chart="transitions_chart", source="transitions_table()")
     df, rare = collapse_rare(shown(table), rare_percent) if rare_percent else (shown(table), [])
     if df.empty:
         return captioned(empty_chart(title), table)
-    nodes, edges = process_map_layout(df, top=top)
+    down = narrow(width)
+    nodes, edges = process_map_layout(df, top=min(top, NARROW_TOP) if down else top)
     if nodes.empty:
         return captioned(empty_chart(title, "Only repeats of single activities: no transition to draw."), table)
     n_cols, n_rows = int(nodes["column"].max()) + 1, int(nodes.groupby("column").size().max())
-    width, height = max(360, WIDTH_PER_COLUMN * n_cols), max(200, HEIGHT_PER_ROW * n_rows)
     half = max(n_rows / 2, 1.0)
     edges = named(_edge_fields(edges), ["from_activity", "to_activity"], labels)  # laid out by raw name
-    x_scale = alt.Scale(domain=[-0.5, n_cols - 0.5])
-    y_scale = alt.Scale(domain=[-half, half], reverse=True)  # rows grow downwards
+    steps = alt.Scale(domain=[-0.5, n_cols - 0.5], reverse=down)  # top to bottom on a phone
+    rows = alt.Scale(domain=[-half, half], reverse=not down)      # rows grow downwards (left to right on a phone)
+    if down:   # columns become rows: x is the row, y the column
+        width, height, x_scale, y_scale, span = max(160, width - 30), NARROW_ROW_PX * n_cols, rows, steps, (2 * half, n_cols)
+        edges = edges.rename(columns={"x": "y", "y": "x", "x2": "y2", "y2": "x2", "mx": "my", "my": "mx"})
+    else:
+        width, height, x_scale, y_scale = max(360, WIDTH_PER_COLUMN * n_cols), max(200, HEIGHT_PER_ROW * n_rows), steps, rows
+        span = (n_cols, 2 * half)
 
     def xy(x: str, y: str) -> dict:
         return {"x": alt.X(f"{x}:Q", scale=x_scale, axis=None), "y": alt.Y(f"{y}:Q", scale=y_scale, axis=None)}
@@ -243,8 +255,8 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float
         color=GREY, opacity=0.6, strokeDash=[4, 3], strokeWidth=1.2).encode(**xy("x", "y"), x2="x2:Q", y2="y2:Q",
                                                                              tooltip=tip)
     # the arrow's screen angle from the drawn size (`width` follows the page's container)
-    angle = (f"(atan2((datum.y2 - datum.y) * height / {2 * half}, (datum.x2 - datum.x) * width / {n_cols})"
-             f" * 180 / PI + 360) % 360")
+    angle = (f"(atan2((datum.y2 - datum.y) * height / {span[1]}, (datum.x2 - datum.x) * width / {span[0]})"
+             f" * 180 / PI + 360) % 360")   # both drawn axes grow rightwards / downwards
     arrows = base.transform_calculate(angle=angle).mark_point(
         shape="triangle-right", filled=True, color="#555555", opacity=0.8, size=40).encode(
         **xy("mx", "my"), angle=alt.Angle("angle:Q", scale=None), tooltip=tip)
@@ -254,13 +266,21 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float
                 alt.Tooltip("n_loops:Q", title="repeats (self-loops)", format=","),
                 alt.Tooltip("column:Q", title="position")]
     nodes = nodes.assign(area=60 + 840 * nodes["volume"] / max(int(nodes["volume"].max()), 1))
-    node_base = alt.Chart(nodes).encode(**xy("column", "row"), tooltip=node_tip)
+    at = xy(*(("row", "column") if down else ("column", "row")))
+    node_base = alt.Chart(nodes).encode(**at, tooltip=node_tip)
     circles = node_base.mark_circle(color="#2f4b7c", opacity=0.9, stroke="white", strokeWidth=1).encode(
         size=alt.Size("area:Q", scale=None))
-    nodes = nodes.assign(above=nodes["column"] % 2 == 0)  # neighbouring columns' labels do not collide
-    label_base = alt.Chart(nodes).encode(**xy("column", "row"), tooltip=node_tip, text="activity:N")
-    labels = alt.layer(label_base.transform_filter("datum.above").mark_text(dy=-17, fontSize=10, limit=150),
-                       label_base.transform_filter("!datum.above").mark_text(dy=19, fontSize=10, limit=150))
+    if down:   # beside each circle, away from the edges running down, cut to the room before the next circle
+        unit = width / span[0]
+        after = nodes.groupby("column")["row"].transform(lambda r: r.shift(-1, fill_value=half + 0.5))
+        nodes = nodes.sort_values(["column", "row"]).assign(room=((after - nodes["row"]) * unit - 26).clip(lower=40))
+        label_base = alt.Chart(nodes).encode(**at, tooltip=node_tip, text="activity:N")
+        labels = label_base.mark_text(align="left", dx=13, fontSize=10, limit=alt.ExprRef("datum.room"))
+    else:      # above and below, alternating by column: neighbouring columns' labels do not collide
+        nodes = nodes.assign(above=nodes["column"] % 2 == 0)
+        label_base = alt.Chart(nodes).encode(**at, tooltip=node_tip, text="activity:N")
+        labels = alt.layer(label_base.transform_filter("datum.above").mark_text(dy=-17, fontSize=10, limit=150),
+                           label_base.transform_filter("!datum.above").mark_text(dy=19, fontSize=10, limit=150))
     n_inner = int((~edges["boundary"]).sum())
     n_all = int(((df["from_activity"] != df["to_activity"]) & (df["from_activity"] != START)
                  & (df["to_activity"] != END)).sum())

@@ -7,7 +7,8 @@ import altair as alt
 import pandas as pd
 
 from .. import formats
-from .theme import MUTED, VERDICT, captioned, empty_chart, ensure_theme, require
+from .page import narrow
+from .theme import INK, MUTED, VERDICT, captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("kpi", "label", "estimate", "target", "change", "p_value", "better", "unit", "trend", "available",
            "reason", "direction")
@@ -67,11 +68,12 @@ def _column(df: pd.DataFrame, field: str, title: str, width: int, colour=None) -
                                                  alt.Tooltip("reason:N", title="Note")])
     if colour is not None:
         enc["color"] = colour
-    return alt.Chart(df.assign(y=df["row"] + 0.5), title=title).mark_text(align="left", fontSize=12).encode(
+    return alt.Chart(df.assign(y=df["row"] + 0.5), title=title).mark_text(align="left", fontSize=12,
+                                                                        limit=max(width - 6, 14)).encode(
         x=alt.value(0), **enc).properties(width=width, height=26 * n)
 
 
-def _sparklines(df: pd.DataFrame) -> alt.Chart:
+def _sparklines(df: pd.DataFrame, *, width: int = 140, row_px: int = 26) -> alt.Chart:
     n = max(len(df), 1)
     pts = []
     for r in df.itertuples():
@@ -89,13 +91,35 @@ def _sparklines(df: pd.DataFrame) -> alt.Chart:
     return alt.Chart(data, title="Trend").mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
         x=alt.X("step:Q", axis=None), y=alt.Y("y:Q", scale=alt.Scale(domain=[n, 0]), axis=None),
         detail="kpi:N", tooltip=[alt.Tooltip("kpi:N", title="KPI"), alt.Tooltip("value:N", title="Value")],
-        color=alt.value("#4c78a8")).properties(width=140, height=26 * n)
+        color=alt.value("#4c78a8")).properties(width=width, height=row_px * n)
 
 
-def scorecard_chart(table: pd.DataFrame):
+def _stacked(df: pd.DataFrame, width: int, colour) -> alt.Chart:
+    """A narrow page's scorecard: per KPI three lines (its name; value and target; the change), the
+    trend beside them, instead of six columns a phone would shrink to nothing."""
+    n = max(len(df), 1)
+    df = df.assign(y=df["row"], value_line=[f"{v}" + (f"   target {t} {m}".rstrip() if t else "")
+                                            for v, t, m in zip(df["value_text"], df["target_text"], df["met"])])
+    base = alt.Chart(df).encode(x=alt.value(0), y=alt.Y("y:Q", scale=alt.Scale(domain=[n, 0]), axis=None),
+                                tooltip=[alt.Tooltip("kpi_text:N", title="KPI"), alt.Tooltip("value_text:N", title="Value"),
+                                         alt.Tooltip("target_text:N", title="Target (gap)"),
+                                         alt.Tooltip("change_text:N", title="Change vs previous"),
+                                         alt.Tooltip("reason:N", title="Note")])
+    limit = {"limit": width - 4}
+    lines = alt.layer(
+        base.mark_text(align="left", baseline="top", dy=2, fontSize=12, fontWeight="bold", color=INK, **limit
+                       ).encode(text="kpi_text:N"),
+        base.mark_text(align="left", baseline="top", dy=19, fontSize=12, color=INK, **limit).encode(text="value_line:N"),
+        base.mark_text(align="left", baseline="top", dy=35, fontSize=12, **limit).encode(text="change_text:N",
+                                                                                         color=colour))
+    return lines.properties(width=width, height=56 * n)
+
+
+def scorecard_chart(table: pd.DataFrame, *, width: int | None = None):
     """The scorecard as a table-like chart: KPI, value, target (✓ met / ✗ missed), change against the
     previous period (blue better, orange worse, by the KPI's direction; its p-value) and a sparkline of
-    the trend periods. KPIs that cannot be computed show the mapping they need."""
+    the trend periods. KPIs that cannot be computed show the mapping they need. On a page narrower than
+    `page.NARROW_PX` (`width`) each KPI takes three lines beside its trend instead of six columns."""
     require(table, COLUMNS, chart="scorecard_chart", source="scorecard_table")
     ensure_theme()
     df = _lines(table)
@@ -104,10 +128,12 @@ def scorecard_chart(table: pd.DataFrame):
     d = table.attrs.get("definition", {})
     colour = alt.Color("direction_text:N", title="Change is", scale=alt.Scale(
         domain=list(COLOURS)[:3], range=[COLOURS[k] for k in list(COLOURS)[:3]]), legend=None)
+    panels = ([_stacked(df, max(160, width - 130), colour), _sparklines(df, width=70, row_px=56)] if narrow(width) else
+              [_column(df, "kpi_text", "KPI", 300), _column(df, "value_text", "Value", 170),
+               _column(df, "met", "", 20), _column(df, "target_text", "Target (gap)", 130),
+               _column(df, "change_text", "Change vs previous", 190, colour), _sparklines(df)])
     chart = alt.hconcat(
-        _column(df, "kpi_text", "KPI", 300), _column(df, "value_text", "Value", 170),
-        _column(df, "met", "", 20), _column(df, "target_text", "Target (gap)", 130),
-        _column(df, "change_text", "Change vs previous", 190, colour), _sparklines(df), spacing=8,
+        *panels, spacing=8,
         title=alt.TitleParams(f"KPI scorecard, {d.get('windows', {}).get('current', {}).get('label', 'this period')}",
                               subtitle="Change: blue is better, orange is worse, in each KPI's own direction; "
                                        f"trend: the last {len(d.get('trend_periods') or [])} periods.",

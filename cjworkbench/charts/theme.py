@@ -193,17 +193,6 @@ def uncaptioned(chart) -> tuple[object, list[str], list[str]]:
     return inner, list(parts.get("notes", [])), list(parts.get("method", lines))
 
 
-# -- on a page: the width of its container ----------------------------------------------------------
-
-PAGE_LEGEND = {"orient": "bottom", "direction": "horizontal", "labelLimit": 160,   # 2 columns on a phone
-               "columns": alt.ExprRef("containerSize()[0] < 560 ? 2 : 3")}
-# On a page, long titles and axis labels are cut (with "…", the tooltip keeps the whole) to the
-# container's width rather than squeezing the plot to nothing on a phone (Vega expression
-# `containerSize()`: the width of the element the chart is drawn in).
-PAGE_TITLE_LIMIT = alt.ExprRef("max(200, containerSize()[0] - 20)")
-PAGE_LABEL_LIMIT = alt.ExprRef("max(70, min(260, containerSize()[0] * 0.35))")
-
-
 def _caption_lines(chart) -> list[str] | None:
     """The caption lines of a `captioned()` chart (a one-chart vconcat titled at the bottom), else None."""
     title = getattr(chart, "title", alt.Undefined)
@@ -211,40 +200,6 @@ def _caption_lines(chart) -> list[str] | None:
             and title.orient == "bottom"):
         return [title.text] if isinstance(title.text, str) else list(title.text)
     return None
-
-
-def _limit_labels(obj) -> None:
-    """Cap every axis' and legend's own `labelLimit` (in place) by the container's width, as
-    PAGE_LABEL_LIMIT does for the rest."""
-    if isinstance(obj, alt.SchemaBase):
-        n = obj._kwds.get("labelLimit") if isinstance(obj, (alt.Axis, alt.Legend)) else None
-        if isinstance(n, (int, float)) and not isinstance(n, bool):
-            share = 0.35 if isinstance(obj, alt.Axis) else 0.8
-            obj._kwds["labelLimit"] = alt.ExprRef(f"max(70, min({n}, containerSize()[0] * {share}))")
-        for value in obj._kwds.values():
-            _limit_labels(value)
-    elif isinstance(obj, (list, tuple)):
-        for value in obj:
-            _limit_labels(value)
-
-
-def fit_to_page(chart) -> tuple[object, list[str]]:
-    """(chart, caption lines) for a live page: the chart without its caption (`uncaptioned`; the lines
-    handed back for the page to show), a single or layered chart taking the width of its container
-    (Vega-Lite `width="container"`, redrawn when the window resizes) with its legends below it.
-    Concatenated charts keep their sizes (Vega-Lite sizes only single and layered views to their
-    container; the page scales them down to fit); reports keep fixed widths (vl-convert needs a number)."""
-    inner, notes, method = uncaptioned(chart)
-    lines = [*notes, *method]
-    if isinstance(inner, alt.Chart) and (inner.encoding is alt.Undefined or all(
-            getattr(inner.encoding, k, alt.Undefined) is alt.Undefined for k in ("row", "column", "facet"))) \
-            or isinstance(inner, alt.LayerChart):
-        inner = inner.copy(deep=True).properties(width="container",
-                                                 autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
-        inner = inner.configure_legend(**PAGE_LEGEND).configure_title(limit=PAGE_TITLE_LIMIT).configure_axis(
-            labelLimit=PAGE_LABEL_LIMIT)
-        _limit_labels(inner)
-    return inner, lines
 
 
 # -- helpers every chart uses -----------------------------------------------------------------------

@@ -12,6 +12,7 @@ import pandas as pd
 from ..deprecation import deprecated_alias, renamed_kwargs
 from .. import formats
 from .names import named, raw_tip
+from .page import narrow, panel_width, side_by_side, wrapped, wrapped_axis
 from .theme import (CATEGORY, GREY, VERDICT, ChartError, captioned, caution, empty_chart, period_label, require,
                     shown, verdict_colour, verdict_of)
 
@@ -91,12 +92,14 @@ def _score_title(instrument) -> str:
     return {"nps": "NPS (-100 to 100)", "csat": "CSAT", "ces": "CES effort"}.get(instrument, "score")
 
 
-def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score", labels=None) -> alt.VConcatChart:
+def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score", labels=None,
+                  width: int | None = None) -> alt.VConcatChart:
     """Driver importance (relative weight: share of the explained variance, with its interval)
     beside the effect of each driver on the outcome (with its interval and a zero line); drivers
     flagged `moment_of_truth` (else: whose interval excludes zero) coloured by the effect's sign
     (`theme.VERDICT`: blue raises the score, orange lowers it), the others grey; drivers by their
-    display names (`labels`), the raw name in the tooltip."""
+    display names (`labels`), the raw name in the tooltip. On a page narrower than `page.NARROW_PX`
+    (`width`) the effect panel sits under the importance panel, naming its drivers too."""
     require(table, ("driver", "relative_weight", "rw_low", "rw_high", "effect", "low", "high"),
             chart="drivers_chart", source="drivers_table()")
     df = shown(table)
@@ -124,20 +127,24 @@ def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score", 
     tip += [alt.Tooltip("p_text:N", title="p-value") if c == "p_value" else
             alt.Tooltip(f"{c}:Q", title=formats.column_title(c),
                         format={"prevalence": formats.VEGA["share"]}.get(c, ",")) for c in extra]
-    height = max(100, 28 * len(df))
-    left = alt.Chart(df).encode(y=alt.Y("driver:N", title=None, sort=order), tooltip=tip)
+    if narrow(width):   # a phone: names on several lines
+        df = df.assign(driver=wrapped(df["driver"], width))
+        order = list(df["driver"])
+    height = max(100, (40 if narrow(width) else 28) * len(df))
+    left = alt.Chart(df).encode(y=alt.Y("driver:N", title=None, sort=order, axis=wrapped_axis(width)), tooltip=tip)
     weight = (left.mark_bar(color=CATEGORY[0], opacity=0.85).encode(
         x=alt.X("relative_weight:Q", title="share of explained variance", axis=alt.Axis(format="%")))
         + left.mark_rule(color="#333333").encode(x="rw_low:Q", x2="rw_high:Q")).properties(
-        width=260, height=height, title="Importance (relative weight, 95 % interval)")
+        width=panel_width(width, 260), height=height, title="Importance (relative weight, 95 % interval)")
     colour = verdict_colour("moment", title=None, domain=kinds)
-    right = alt.Chart(df).encode(y=alt.Y("driver:N", sort=order, axis=None), tooltip=tip, color=colour)
+    right = alt.Chart(df).encode(y=alt.Y("driver:N", title=None, sort=order, axis=wrapped_axis(width) if narrow(width) else None),
+                                 tooltip=tip, color=colour)
     zero = alt.Chart().mark_rule(color=GREY, strokeDash=[3, 3]).encode(x=alt.datum(0))
     effect = (zero + right.mark_rule(strokeWidth=2).encode(x=alt.X("low:Q", title="effect on the outcome"),
                                                            x2="high:Q")
               + right.mark_point(filled=True, size=60).encode(x="effect:Q")).properties(
-        width=260, height=height, title="Effect (95 % interval)")
-    chart = alt.hconcat(weight, effect).properties(title=title)
+        width=panel_width(width, 260), height=height, title="Effect (95 % interval)")
+    chart = side_by_side(weight, effect, width=width, title=title, colour=None)
     return captioned(chart, table, keys=("model", "method"))
 
 

@@ -4,7 +4,7 @@
 database holds: '' (or []) takes the stored design, else what the data shows
 (`designs.defaults`): the funnel's steps, window and unit, the goal, the anchor activity, the feedback
 instrument, the persona and the driver outcomes. Dropdowns offer the values in the database (its
-activities, its instruments).
+activities, its instruments), each shown by its display name (`labels`), its value the raw name.
 A database without the input gives the registry's default or nothing: the view that needs it says
 what is missing (`needs`) instead of failing here, so a notebook's option cell never raises.
 """
@@ -59,6 +59,14 @@ def _present(panel) -> list[str]:
     return instruments_present(panel.con) if panel.con is not None else []
 
 
+def labels(panel) -> dict:
+    """The database's display names (`labels:` design; {} without one or without a database): what a
+    dropdown of activities, channels or instruments shows, its values staying the raw names."""
+    from ..analysis.headline import labels_of
+
+    return labels_of(panel.con) if panel.con is not None else {}
+
+
 def _activity(panel, name: str, value: str, notebook: str | None) -> Control:
     default = {"outcome_activity": _goal, "conversion": _goal,
                "anchor": lambda p: (_funnel(p)[1] or [""])[0]}.get(name, lambda p: "")(panel)
@@ -67,7 +75,7 @@ def _activity(panel, name: str, value: str, notebook: str | None) -> Control:
     if "" in p.choices or p.extra.get("empty"):   # '' stays a choice of its own ("(first event)")
         activities = ["", *activities]
     chosen = value or default
-    return option(name, chosen, options=activities or [chosen], notebook=notebook)
+    return option(name, chosen, options=activities or [chosen], notebook=notebook, labels=labels(panel))
 
 
 def _baselines(value: str, period: str) -> str:
@@ -93,7 +101,8 @@ def data_option(panel, name: str, value, *, notebook: str | None = None, steps=N
     and drivers (the outcomes with answers). Designs themselves (journey, themes, rules) are
     `designed(kind, name)`."""
     if name == "steps":
-        return option("steps", value or _funnel(panel)[1], notebook=notebook)
+        activities = panel.values("events", "activity")
+        return option("steps", value or _funnel(panel)[1], options=activities, notebook=notebook, labels=labels(panel))
     if name == "funnels":
         funnel_name, default, _ = _funnel(panel)
         chosen = [s.strip() for s in value.split(",")] if isinstance(value, str) and value else list(value or default)
@@ -111,7 +120,7 @@ def data_option(panel, name: str, value, *, notebook: str | None = None, steps=N
         return _activity(panel, name, value, notebook)
     if name in INSTRUMENT_OPTIONS:
         present = _present(panel) or list(notebook_parameter(name, notebook).choices)
-        return option(name, value or present[0], options=present, notebook=notebook)
+        return option(name, value or present[0], options=present, notebook=notebook, labels=labels(panel))
     if name == "drivers":
         present = _present(panel)
         return [d for d in value if d in present]

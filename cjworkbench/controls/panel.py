@@ -20,7 +20,8 @@ from ..display import message_html, use_renderer
 from ..errors import WorkbenchError, one_of
 from ..parameters import URL_PARAMETERS, ParameterError, clip, from_url, notebook_parameter
 from ..scope import Filters, _date
-from .widgets import STYLE, ControlError, message_for, safe, server_log
+from .choices import labels
+from .widgets import STYLE, ControlError, named_options, message_for, safe, server_log
 
 ALL = "(all)"
 FILTERS = ("segment", "channel", "persona")
@@ -42,32 +43,49 @@ PAGE_CSS = f"""<style>
 # adds outputs as they arrive) would keep width 0. This watches every chart's box and, when its width
 # changes, sends the window a resize, which makes each chart measure its container again.
 REFIT_JS = """
-export default { render({ el }) {
+export default { render({ model, el }) {
   const seen = new WeakMap();
   let queued = false;
   const kick = () => { if (!queued) { queued = true; requestAnimationFrame(() => { queued = false;
     window.dispatchEvent(new Event('resize')); }); } };
+  // the width a chart has on the page, for the kernel: below NARROW_PX it redraws side-by-side panels stacked
+  const tell = () => { const box = document.querySelector('.cjw-chart') || el.closest('.cjw-panel') || document.body;
+    const px = Math.round(box.getBoundingClientRect().width || window.innerWidth);
+    if (px > 0 && px !== model.get('width')) { model.set('width', px); model.save_changes(); } };
+  window.addEventListener('resize', tell);
   const boxes = new ResizeObserver(entries => {
     for (const e of entries) { const w = Math.round(e.contentRect.width);
-      if (seen.get(e.target) !== w) { seen.set(e.target, w); kick(); } } });
+      if (seen.get(e.target) !== w) { seen.set(e.target, w); kick(); } } tell(); });
   const watch = () => document.querySelectorAll('.cjw-chart').forEach(c => { if (!seen.has(c)) { seen.set(c, -1);
     boxes.observe(c); } });
   const added = new MutationObserver(watch);
   added.observe(document.body, { childList: true, subtree: true });
   watch();
-  return () => { boxes.disconnect(); added.disconnect(); };
+  tell();
+  return () => { boxes.disconnect(); added.disconnect(); window.removeEventListener('resize', tell); };
 } };
 """
 
 
 def _refit_widget():
-    """An invisible widget running REFIT_JS (anywidget: its JavaScript ships with the package, offline)."""
+    """An invisible widget running REFIT_JS (anywidget: its JavaScript ships with the package, offline);
+    its `width` is the page's width in pixels as the browser reports it (0 until it does)."""
     import anywidget
+    import traitlets
 
     class Refit(anywidget.AnyWidget):
         _esm = REFIT_JS
+        width = traitlets.Int(0).tag(sync=True)
 
     return Refit(layout=w.Layout(display="none"))
+
+
+def width_class(px) -> int | None:
+    """The width a chart is drawn for (`charts.page.NARROW_PX`): None on a wide page (or before the browser
+    said), else the page's width rounded down to 10 px, so small resizes redraw nothing."""
+    from ..charts.page import NARROW_PX
+
+    return None if not px or px >= NARROW_PX else int(px) // 10 * 10
 
 
 def url_parameters() -> dict[str, object]:
@@ -96,6 +114,7 @@ class Panel:
         self.con, self.error, self.widgets, self._listeners, self.problems = None, None, {}, [], []
         self.message = w.HTML("", _dom_classes=["cjw-message"]) if interactive else None
         self.k_min, self.renderer = notebook_parameter("k_min").default, "svg"
+        self.width, self._refit, self._resize_listeners = None, None, []   # `width_class`; None: wide
         self._given, self._dates = given, {"start_date": None, "end_date": None}
         try:
             self._start(given, renderer, k_min)
@@ -175,7 +194,8 @@ class Panel:
             if value != ALL and value not in options:
                 self.problems.append(one_of(name, clip(value), options) + " Showing all instead.")
                 value = ALL
-            self.widgets[name] = w.Dropdown(options=[ALL, *options], value=value, style=STYLE,
+            named = [(ALL, ALL), *named_options(options, labels(self))] if name == "channel" else [ALL, *options]
+            self.widgets[name] = w.Dropdown(options=named, value=value, style=STYLE,
                                             description=notebook_parameter(name).label)
         for widget in self.widgets.values():
             widget.observe(safe(self._changed, on_error=self.show_message), names="value")
@@ -230,6 +250,19 @@ class Panel:
         for callback in self._listeners:
             callback()
 
+    def on_resize(self, callback) -> None:
+        """Call `callback()` when the page's width class (`self.width`) changes."""
+        self._resize_listeners.append(callback)
+
+    def _resized(self, change) -> None:
+        """The browser reported the page's width: when its class changes (a phone, a narrowed window),
+        the views whose chart takes `width` redraw for it (their tables come from the cache: no query)."""
+        width = width_class(change["new"])
+        if width != self.width:
+            self.width = width
+            for callback in self._resize_listeners:
+                callback()
+
     def show_message(self, text: str) -> None:
         if self.message is not None:
             self.message.value = message_html(text)
@@ -252,7 +285,10 @@ class Panel:
             if unmatched(self):
                 display(HTML(note_html(unmatched(self))))
             return
-        display(w.VBox([w.HTML(PAGE_CSS), _refit_widget(), w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")),
+        if self._refit is None:
+            self._refit = _refit_widget()
+            self._refit.observe(safe(self._resized, on_error=self.show_message), names="width")
+        display(w.VBox([w.HTML(PAGE_CSS), self._refit, w.HBox(list(self.widgets.values()), layout=w.Layout(flex_flow="row wrap")),
                         self.message], _dom_classes=["cjw-panel"]))
 
 

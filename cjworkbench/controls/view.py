@@ -8,6 +8,7 @@ seen before, costs no query. With `interactive=False` it displays a static SVG (
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 import altair as alt
@@ -20,7 +21,8 @@ from .panel import Panel
 from .widgets import Control, make_widget, problem, safe, value_of
 from ..analysis.headline import labels_of, table_result
 from ..cache import remember
-from ..charts.theme import fit_to_page, uncaptioned
+from ..charts.page import fit_to_page
+from ..charts.theme import uncaptioned
 
 CACHE_SIZE = 8  # tables kept per view (small aggregates)
 
@@ -85,12 +87,14 @@ class View:
 
     def _chart_options(self) -> dict:
         """The chart's own options, plus the database's display names (`labels:` design) when the chart
-        takes `labels` (every chart naming activities, touchpoints, channels or drivers does)."""
-        import inspect
-
-        options = self._values("chart")
-        if "labels" not in options and "labels" in inspect.signature(self.chart).parameters:
+        takes `labels` (every chart naming activities, touchpoints, channels or drivers does), and the
+        page's width class (`panel.width`: None on a wide page) when it takes `width` (charts whose
+        panels stack, or that lay out otherwise, on a phone)."""
+        options, takes = self._values("chart"), inspect.signature(self.chart).parameters
+        if "labels" not in options and "labels" in takes:
             options["labels"] = labels_of(self.panel.con) if self.panel.con is not None else {}
+        if "width" not in options and "width" in takes:
+            options["width"] = self.panel.width
         return options
 
     def result(self):
@@ -133,24 +137,20 @@ class View:
         out, caption = self.result(), ""
         if self.chart is not None:   # the notes under the chart, its method folded (`display.method_html`)
             caption = method_html(*uncaptioned(out)[1:])
-            out = fit_to_page(out)[0] if self.panel.renderer != "svg" else uncaptioned(out)[0]
+            out = fit_to_page(out, self.panel.width)[0] if self.panel.renderer != "svg" else uncaptioned(out)[0]
         old = self.body.children[0] if self.body.children else None
         if self.chart is None or self.panel.renderer == "svg":  # markup in an HTML widget, updated in place
             markup = table_html(out) if self.chart is None else chart_svg(out)
             widget = old if isinstance(old, w.HTML) else w.HTML()
             widget.value = markup
-        elif old is not None:  # a JupyterChart: swap the spec only
-            spec = out.to_dict(validate=False)  # the builders' specs are tested; validation costs 0.1 s
-            if spec.get("params"):
-                old.chart = out  # selections need JupyterChart's own bookkeeping
-            else:
-                old.spec = spec
-            widget = old
-        else:
+        else:   # every picture a new chart widget: a spec swapped into a drawn one was sometimes
+            # never drawn by the page under load (seen with ~8 dashboards open; no console error)
             widget = alt.JupyterChart(out)
         if widget is not old:
             widget.add_class("cjw-chart" if self.chart is not None else "cjw-table")
             self.body.children = (widget, self.caption)
+            if isinstance(old, alt.JupyterChart):
+                old.close()   # the chart it replaces: no model left behind in the kernel
         self.caption.value = caption
         self.message.value = ""
         self.body.layout.display = "block"
@@ -182,6 +182,8 @@ class View:
         if any(problems):
             self.message.value = message_html(" ".join(p + " Showing the first option instead." for p in problems if p))
         self.panel.observe(redraw)
+        if self.chart is not None and "width" in inspect.signature(self.chart).parameters:
+            self.panel.on_resize(redraw)   # a phone: panels stacked, the process map top to bottom
         for widget in {id(x): x for x in self.widgets.values()}.values():
             widget.observe(lambda _change: redraw(), names="value")
         box = [w.HBox(self.own, layout=w.Layout(flex_flow="row wrap"))] if self.own else []

@@ -69,6 +69,17 @@ class Control:
     low: float = 0
     high: float = 100
     widget: object = None
+    names: tuple = ()   # steps: (raw name, display name) pairs, so the text reads in words
+
+
+def named_options(values, labels) -> list[tuple[str, object]]:
+    """(label, value) pairs: each value's display name (`formats.display_name` with the `labels:` design),
+    a name two values share told apart by the raw name; never blank (a missing name reads as '–')."""
+    from .. import formats
+
+    pairs = [(formats.display_name(v, labels) if isinstance(v, str) else str(v), v) for v in values]
+    seen = [label for label, _ in pairs]
+    return [((f"{label} ({v})" if seen.count(label) > 1 else label) or str(v), v) for label, v in pairs]
 
 
 def choice(value, options, *, description: str = "") -> Control:
@@ -85,24 +96,34 @@ def number(value: int, *, low: int, high: int, description: str = "") -> Control
     return Control("number", int(value), (), description, low, high)
 
 
-def steps(value, *, description: str = "steps") -> Control:
-    """An ordered list of activities, edited as comma-separated text."""
+def steps(value, *, description: str = "steps", names=None, labels=None) -> Control:
+    """An ordered list of activities, edited as comma-separated text. With `names` (the activities the
+    data holds) and `labels` (the `labels:` design; {}: none), the text shows display names and reads
+    back either a display name (any case) or a raw name."""
     items = [s.strip() for s in (value.split(",") if isinstance(value, str) else value) if str(s).strip()]
-    return Control("steps", tuple(items), (), description)
+    pairs = tuple((raw, label) for label, raw in named_options(list(dict.fromkeys([*items, *(names or ())])), labels)) \
+        if labels is not None else ()
+    return Control("steps", tuple(items), (), description, names=pairs)
 
 
-def option(name: str, value, *, options=None, notebook: str | None = None) -> Control:
+def option(name: str, value, *, options=None, notebook: str | None = None, labels=None) -> Control:
     """The control of notebook parameter `name` as the registry declares it: its label, and its allowed
     values (or `options`, e.g. the activities in the database) as a dropdown, its range as a slider, a
-    list as comma-separated text. An empty choice ('') is offered as the entry's empty label, value None."""
+    list as comma-separated text. An empty choice ('') is offered as the entry's empty label, value None.
+    With `labels` (the database's `labels:` design, {}: none) a dropdown of names (activities, channels,
+    instruments) shows each by its display name while its value stays the raw name."""
     p = notebook_parameter(name, notebook)
     if p.type is list:
-        return steps(value, description=p.label or name)
+        return steps(value, description=p.label or name, names=options, labels=labels)
     if p.type is int and options is None and not p.choices:
         return number(value, low=int(p.low if p.low is not None else 0), high=int(p.high if p.high is not None
                                                                                   else 100),
                       description=p.label or name)
     allowed = list(p.choices if options is None else options)
+    if labels is not None:
+        pairs = [(p.extra.get("empty", "(none)"), None) if v == "" else (label, v)
+                 for label, v in named_options(allowed, labels)]
+        return choice(None if value == "" else value, dict(pairs), description=p.label or name)
     if "" in allowed:
         labelled = {(p.extra.get("empty", "(none)") if v == "" else str(v)): (None if v == "" else v) for v in allowed}
         return choice(None if value == "" else value, labelled, description=p.label or name)
@@ -111,8 +132,9 @@ def option(name: str, value, *, options=None, notebook: str | None = None) -> Co
 
 def problem(c: Control) -> str:
     """Why the control's starting value cannot be used ('' when it can)."""
-    if c.kind == "dropdown" and c.value not in [v for _, v in c.options]:
-        return one_of(c.description or "choice", clip(c.value), [label for label, _ in c.options])
+    if c.kind == "dropdown" and c.value not in [v for _, v in c.options]:   # named by what a parameter takes
+        return one_of(c.description or "choice", clip(c.value), [v if isinstance(v, str) and v else label
+                                                                 for label, v in c.options])
     return ""
 
 
@@ -126,7 +148,9 @@ def make_widget(c: Control):
     if c.kind == "number":
         return w.IntSlider(value=c.value, min=c.low, max=c.high, description=name, style=STYLE,
                            continuous_update=False)
-    return w.Text(value=", ".join(c.value), description=name, style=STYLE, continuous_update=False,
+    shown = dict(c.names)
+    return w.Text(value=", ".join(shown.get(s, s) for s in c.value), description=name, style=STYLE,
+                  continuous_update=False,
                   layout=w.Layout(width="100%", max_width="720px"))
 
 
@@ -137,7 +161,8 @@ def value_of(c: Control, widget):
             raise ControlError(problem(c))
         return c.value
     if c.kind == "steps":
-        items = tuple(s.strip() for s in widget.value.split(",") if s.strip())
+        raw = {label.casefold(): name for name, label in c.names}   # a display name back to its raw name
+        items = tuple(raw.get(s.strip().casefold(), s.strip()) for s in widget.value.split(",") if s.strip())
         if len(items) < 2:
             raise ControlError(f"Give at least two {c.description or 'steps'}, separated by commas "
                                f"(got '{clip(widget.value)}').")

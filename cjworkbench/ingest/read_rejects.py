@@ -78,20 +78,21 @@ def _number_lines(con, table: str, rejected: list[int], first_line: int) -> None
 
     Exact unless the file has blank lines or quoted values spanning lines before the row.
     """
-    if not rejected:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS "
-                    f"SELECT *, rowid + {first_line} AS __line FROM __read")
-    else:
-        gaps = pd.DataFrame({"r": sorted(set(rejected))})
-        gaps["n"] = range(1, len(gaps) + 1)
-        gaps["g"] = gaps["r"] - gaps["n"] + 1 - first_line
-        gaps = gaps.groupby("g", as_index=False)["n"].max()
-        con.register("__gaps_df", gaps)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
-            SELECT r.* EXCLUDE (__k), r.__k + {first_line} + coalesce(g.n, 0) AS __line
-            FROM (SELECT *, rowid AS __k FROM __read) r ASOF LEFT JOIN __gaps_df g ON r.__k >= g.g
-            ORDER BY r.__k""")
-        con.unregister("__gaps_df")
+    if not rejected:   # the column is added and filled in place: a copy of every row cost ~6x more CPU
+        con.execute(f"DROP TABLE IF EXISTS {table}; ALTER TABLE __read ADD COLUMN __line BIGINT")
+        con.execute(f"UPDATE __read SET __line = rowid + {first_line}")
+        con.execute(f"ALTER TABLE __read RENAME TO {table}")
+        return
+    gaps = pd.DataFrame({"r": sorted(set(rejected))})
+    gaps["n"] = range(1, len(gaps) + 1)
+    gaps["g"] = gaps["r"] - gaps["n"] + 1 - first_line
+    gaps = gaps.groupby("g", as_index=False)["n"].max()
+    con.register("__gaps_df", gaps)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+        SELECT r.* EXCLUDE (__k), r.__k + {first_line} + coalesce(g.n, 0) AS __line
+        FROM (SELECT *, rowid AS __k FROM __read) r ASOF LEFT JOIN __gaps_df g ON r.__k >= g.g
+        ORDER BY r.__k""")
+    con.unregister("__gaps_df")
     con.execute("DROP TABLE __read")
 
 

@@ -11,7 +11,8 @@ from ..config import Source
 from ..contract import BUSINESS_DATES, FIELDS, NUMERIC_FIELDS, TIMESTAMP_FIELDS
 from ..errors import MissingColumnsError, did_you_mean
 from ..redact import redact_sql
-from .local_time import business_date_sql, date_only_sql
+from .local_time import HourOffsets, business_date_lookup_sql, date_only_sql, hour_offsets, local_to_utc_sql, \
+    sampled_hours
 from .expressions import ROW_ID
 from .readers import quote_ident as q
 
@@ -88,17 +89,18 @@ def _field_text(src: Source, field: str, p: Params) -> str | None:
     return f"(CASE {key} {whens} ELSE {fallback} END)" if whens else fallback
 
 
-def _timestamp(src: Source, raw: str, p: Params) -> str:
-    """Parse text to a naive UTC TIMESTAMP: offsets are converted, naive values take the zone."""
+def _timestamp(src: Source, raw: str, p: Params, hours: HourOffsets | None = None) -> str:
+    """Parse text to a naive UTC TIMESTAMP: offsets are converted, naive values take the zone
+    (through the hour lookup `hours` of that zone when given: the same result, less CPU)."""
     zone = p(src.timezone)
     if src.timestamp_formats:
         fmts = p(list(src.timestamp_formats))
         if any("%z" in f or "%Z" in f for f in src.timestamp_formats):
             return f"timezone('UTC', try_strptime({raw}, {fmts}))"
-        return f"timezone('UTC', timezone({zone}, try_strptime({raw}, {fmts})))"
+        return local_to_utc_sql(f"try_strptime({raw}, {fmts})", zone, hours, p)
     return (f"(CASE WHEN regexp_matches({raw}, {p(_OFFSET)}) "
             f"THEN timezone('UTC', TRY_CAST(regexp_replace({raw}, '\\s*UTC$', '+00:00') AS TIMESTAMPTZ)) "
-            f"ELSE timezone('UTC', timezone({zone}, TRY_CAST({raw} AS TIMESTAMP))) END)")
+            f"ELSE {local_to_utc_sql(f'TRY_CAST({raw} AS TIMESTAMP)', zone, hours, p)} END)")
 
 
 def _number(raw: str, decimal: str) -> str:
@@ -108,8 +110,10 @@ def _number(raw: str, decimal: str) -> str:
     return f"TRY_CAST(replace({raw}, ' ', '') AS DOUBLE)"
 
 
-def typed_select(src: Source, available: list[str], p: Params) -> tuple[list[str], list[tuple]]:
-    """SELECT items for the canonical fields, and the checks [(reason, field, bad_sql, raw_sql)]."""
+def typed_select(src: Source, available: list[str], p: Params,
+                 hours: HourOffsets | None = None) -> tuple[list[str], list[tuple]]:
+    """SELECT items for the canonical fields, and the checks [(reason, field, bad_sql, raw_sql)]
+    (`hours`: the source zone's hour lookup for naive timestamps, see `_hour_lookups`)."""
     items, checks = [], []
     for field, dtype in FIELDS[src.kind].items():
         raw = _field_text(src, field, p)
@@ -127,7 +131,7 @@ def typed_select(src: Source, available: list[str], p: Params) -> tuple[list[str
         elif field == "text" and src.redact_text:
             items.append(f"{redact_sql(raw, p)} AS text")
         elif field in TIMESTAMP_FIELDS:
-            items.append(f"{_timestamp(src, raw, p)} AS {field}")
+            items.append(f"{_timestamp(src, raw, p, hours)} AS {field}")
             # a date-only value keeps its own date; every other business date is filled after loading
             items.append(f"{date_only_sql(raw, src.timestamp_formats, p)} AS {BUSINESS_DATES[field]}")
             items.append(f"{raw} AS __raw_{field}")
@@ -171,13 +175,19 @@ def typed_table(con, src: Source, available: list[str], zone: str) -> None:
     Why one statement: typing, the duplicate flag, the checks and the business dates used to be
     two full copies of the staged rows plus an UPDATE of every loaded row."""
     p = Params()
-    items, checks = typed_select(src, available, p)
+    local, business = _hour_lookups(con, src, zone)
+    items, checks = typed_select(src, available, p, local)
     checks = checks + required_checks(src)
     dup = "false"
     if not src.keep_duplicates:
         _mark_duplicates(con, available)
-        dup = "(__fidx::BIGINT << 40) + __line IN (SELECT __key FROM __dups)"
-    dates = ", ".join(f"coalesce({BUSINESS_DATES[f]}, {business_date_sql(f, p(zone))}) AS {BUSINESS_DATES[f]}"
+        # flagged in place, not by a join inside the typing statement: a join may reorder rows, and the
+        # load numbers `seq` in storage order (pipeline._load_numbered)
+        con.execute("ALTER TABLE __src ADD COLUMN __dup BOOLEAN DEFAULT false")
+        con.execute("UPDATE __src SET __dup = true WHERE (__fidx::BIGINT << 40) + __line IN (SELECT __key FROM __dups)")
+        dup = "__dup"
+    dates = ", ".join(f"coalesce({BUSINESS_DATES[f]}, {business_date_lookup_sql(f, p(zone), business, p)}) "
+                      f"AS {BUSINESS_DATES[f]}"
                       for f in FIELDS[src.kind] if f in BUSINESS_DATES)
     reason = " ".join(f"WHEN {bad} THEN {p(r)}" for r, _f, bad, _v in checks)
     column = " ".join(f"WHEN {bad} THEN {p(export_column_of(src, f))}" for _r, f, bad, _v in checks)
@@ -188,6 +198,23 @@ def typed_table(con, src: Source, available: list[str], zone: str) -> None:
         CASE WHEN __dup THEN NULL {value} END::VARCHAR AS __rvalue
         FROM (SELECT {', '.join(items)}, {dup} AS __dup, __fidx, __file, __line FROM __src)""", p)
     con.execute("DROP TABLE IF EXISTS __dups")
+
+
+def _hour_lookups(con, src: Source, zone: str) -> tuple[HourOffsets | None, HourOffsets | None]:
+    """Hour lookups of the source's zone (naive times to UTC) and the business `zone` (UTC to the
+    business date) over the hours a sample of `__src` spans; (None, None) -- ICU row by row, the same
+    result -- when the rows are too few to repay building them (4 ICU calls per hour)."""
+    field = next(f for f in FIELDS[src.kind] if f in TIMESTAMP_FIELDS)
+    q = Params()
+    raw = _field_text(src, field, q)
+    if raw is None:
+        return None, None
+    hours = sampled_hours(con, "__src", _timestamp(src, raw, q), q)
+    rows = con.execute("SELECT count(*) FROM __src").fetchone()[0]
+    if hours is None or rows < 4 * (hours[1] - hours[0] + 1):
+        return None, None
+    business = hour_offsets(con, zone, *hours)
+    return (business if src.timezone == zone else hour_offsets(con, src.timezone, *hours)), business
 
 
 def _mark_duplicates(con, available: list[str]) -> None:

@@ -59,10 +59,11 @@ CLI_FLAGS: dict[str, tuple[Parameter, ...]] = {
            "--unauthenticated"),
         _f("--unauthenticated", bool, False, "allow a non-loopback --ip without a token: only behind a reverse "
            "proxy that authenticates"),
-        _f("--max-sessions", int, None, "most dashboard kernels (~450 MB each) alive at once, the --pool included (default 16)", low=1),
+        _f("--max-sessions", int, None, "most dashboard kernels (~0.25 GB each) alive at once, the --pool included "
+           "(default: as many as fit in half of the free memory, at most 6 GB: 24 on a 24 GB machine)", low=1),
         _f("--idle-timeout", int, None, "seconds before a session whose tab is closed ends (default 60)", low=1),
-        _f("--pool", int, None, "overview kernels kept ready for the next viewers (default 4; 0: none); they "
-           "count against --max-sessions", low=0),
+        _f("--pool", int, None, "overview kernels kept ready for the next viewers (default: up to 20, 4 below "
+           "--max-sessions; 0: none); they count against --max-sessions", low=0),
     ),
     "report": (
         _f("--db", str, None, _READ_DB, required=True),

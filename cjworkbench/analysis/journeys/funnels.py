@@ -9,6 +9,7 @@ from entry. `RULES` (`funnel_spec`) states the semantics; each result repeats th
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import ibis
 import ibis.expr.types as ir
@@ -16,10 +17,11 @@ import pandas as pd
 
 from ...cache import execute, remember
 from ...deprecation import renamed_kwargs
-from ...scope import TIE_RULE, FilterError, definition, scope
+from ...scope import TIE_RULE, FilterError, Filters, definition, scope
 from .funnel_spec import BY, NONE, RULES, TIME_BINS, Funnel, _funnel, _previous, _step_number, parse_window
 from .funnel_units import _measures, _units
 from .paths import END
+from .segment_cube import cube_segment, segment_rows
 from ..checks import check_known, empty_scope
 
 CHECKED = ("activity", "touchpoint", "channel", "department", "device", "stage", "source")
@@ -47,12 +49,25 @@ def _summary_expr(con, f: Funnel) -> ir.Table:
 
 
 def _summary(con, f: Funnel) -> pd.DataFrame:
-    """Run the funnel query; its expression and SQL are remembered per definition (`cjworkbench.cache`)."""
-    wide = execute(con, remember(con, "expression", ("funnel", repr(f)), lambda: _summary_expr(con, f)))
+    """Run the funnel query; its expression and SQL are remembered per definition (`cjworkbench.cache`).
+    One segment of the stored journeys reads its rows of the same funnel by segment (`segment_cube`)."""
+    segment = None if f.by else cube_segment(con, f.filters, unit="journey" if f.unit == "attempt" else f.unit)
+    wide = None
+    if segment is not None:
+        whole = replace(f, filters=Filters(), by="segment")
+        wide = segment_rows(con, ("funnel", repr(whole)), segment, lambda: _wide(con, whole), column="group")
+    if wide is None:
+        wide = _wide(con, f)
+    else:
+        wide.insert(0, "group", "")
     if wide.empty and not f.by:   # nobody entered: still one row per step
         wide = pd.DataFrame([{"group": "", **{c: 0 if c[0] == "n" else math.nan for c in wide.columns
                                               if c != "group"}}])
     return wide
+
+
+def _wide(con, f: Funnel) -> pd.DataFrame:
+    return execute(con, remember(con, "expression", ("funnel", repr(f)), lambda: _summary_expr(con, f)))
 
 
 def _long(wide: pd.DataFrame, f: Funnel) -> pd.DataFrame:

@@ -10,6 +10,7 @@ from ...errors import one_of
 from ...scope import TIE_RULE, FilterError, definition, ordered_window, scope
 from ...model import collapse_loops
 from ..checks import check_known, empty_scope
+from .segment_cube import cube_segment, segment_rows
 from ...scope import ARROW, traces
 
 LOOPS = ("keep", "collapse")
@@ -41,14 +42,22 @@ def _top(df: pd.DataFrame, top: int | None, what: str) -> pd.DataFrame:
     return pd.concat([df.iloc[:top], pd.DataFrame([other])], ignore_index=True)
 
 
+def _variants(j, by: list[str]) -> pd.DataFrame:
+    """Journey and distinct-customer counts and the longest length per variant (and `by`)."""
+    v = j.group_by([*by, "variant"]).aggregate(n_journeys=j.count(), n_customers=j.customer_id.nunique(),
+                                               n_steps=j.n_steps.max())
+    return v.order_by([ibis.desc("n_journeys"), "variant"]).execute()
+
+
 def variants_table(con, *, top: int | None = 20, filters=None, unit: str = "journey",
                    loops: str = "keep") -> pd.DataFrame:
     """Variants with journey and customer counts and shares; beyond `top`, one `other` row."""
     _check(loops)
-    j = scope(con, filters, unit=unit).journeys(loops)
-    v = j.group_by("variant").aggregate(n_journeys=j.count(), n_customers=j.customer_id.nunique(),
-                                        n_steps=j.n_steps.max())
-    df = v.order_by([ibis.desc("n_journeys"), "variant"]).execute()
+    segment, df = cube_segment(con, filters, loops, unit), None
+    if segment is not None:   # one segment of the stored journeys: its rows of the by-segment table, in order
+        df = segment_rows(con, ("variants",), segment, lambda: _variants(scope(con, None).journeys(), ["segment"]))
+    if df is None:
+        df = _variants(scope(con, filters, unit=unit).journeys(loops), [])
     total, n_variants = int(df["n_journeys"].sum()), len(df)
     if not total:
         raise empty_scope(con, filters, "journeys")

@@ -13,6 +13,7 @@ import pandas as pd
 from ...scope import TIE_RULE, definition, epoch, scope
 from .paths import END, START
 from ..checks import empty_scope
+from .segment_cube import cube_segment, segment_rows
 
 
 def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = "keep",
@@ -23,16 +24,13 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
     One aggregate over the journey steps: a step without a next activity is an `(end)` edge,
     a step at position 1 also counts for its `(start)` edge.
     """
-    st, customers_exact = scope(con, filters, unit=unit).steps(loops)
-    flag = lambda col: st[col].cast("int64").sum()  # noqa: E731
-    g = st.group_by(["activity", "next_activity"]).aggregate(
-        n_transitions=st.count(), n_journeys=flag("first_in_journey"),
-        n_customers=flag("first_for_customer") if customers_exact else st.customer_id.nunique(),
-        n_starts=st.count(where=st.is_start),
-        # exact flags when whole customers are kept; else counted per start activity below
-        n_start_customers=flag("first_start_for_customer") if customers_exact else ibis.literal(0),
-        mean_seconds=st.seconds_to_next.mean(), median_seconds=st.seconds_to_next.median(),
-        p90_seconds=st.seconds_to_next.quantile(0.9), total_seconds=st.seconds_to_next.sum()).execute()
+    segment, g, customers_exact = cube_segment(con, filters, loops, unit), None, True
+    if segment is not None:   # one segment of the stored steps: its rows of the by-segment table
+        g = segment_rows(con, ("transitions",), segment,
+                         lambda: _grouped(scope(con, None).steps()[0], True, ["segment"]))
+    if g is None:
+        st, customers_exact = scope(con, filters, unit=unit).steps(loops)
+        g = _grouped(st, customers_exact, [])
     if g.empty:
         raise empty_scope(con, filters, "journeys")
     if not customers_exact:  # distinct customers per start activity cannot be summed over groups
@@ -52,6 +50,19 @@ def transitions_table(con, *, filters=None, unit: str = "journey", loops: str = 
     return definition(df, analysis="transitions", unit=unit, loops=loops, tie_rule=TIE_RULE,
                       duration="seconds from an event to the next event of the same journey",
                       filters=scope(con, filters).describe())
+
+
+def _grouped(st, customers_exact: bool, by: list[str]) -> pd.DataFrame:
+    """Per (`by`, activity, next_activity): counts, flag sums and seconds to the next event."""
+    flag = lambda col: st[col].cast("int64").sum()  # noqa: E731
+    return st.group_by([*by, "activity", "next_activity"]).aggregate(
+        n_transitions=st.count(), n_journeys=flag("first_in_journey"),
+        n_customers=flag("first_for_customer") if customers_exact else st.customer_id.nunique(),
+        n_starts=st.count(where=st.is_start),
+        # exact flags when whole customers are kept; else counted per start activity below
+        n_start_customers=flag("first_start_for_customer") if customers_exact else ibis.literal(0),
+        mean_seconds=st.seconds_to_next.mean(), median_seconds=st.seconds_to_next.median(),
+        p90_seconds=st.seconds_to_next.quantile(0.9), total_seconds=st.seconds_to_next.sum()).execute()
 
 
 def _terminals(g: pd.DataFrame) -> pd.DataFrame:
