@@ -111,16 +111,6 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def kernel_rss(server) -> float:
-    total = 0
-    for p in kernels(server):
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total / 1e9
-
-
 def start(db: Path, options: dict) -> tuple[subprocess.Popen, str, list[str]]:
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", SERVE, str(db), str(port), json.dumps(options)],
@@ -141,13 +131,13 @@ def pool_size(lines: list[str]) -> int:
     return next((int(m[1]) for m in found if m), 0)
 
 
-def kernel_pss(server) -> float:
-    """GB of memory the kernels under `server` use, each shared page counted once (sum of PSS; a sum of
-    RSS counts the libraries every kernel maps, ~0.09 GB each, once per kernel)."""
+def kernel_memory(server, kind: str = "pss") -> float:
+    """GB of memory the kernels under `server` use: "pss" counts each shared page once, "rss" counts
+    the libraries every kernel maps (~0.09 GB each) once per kernel."""
     total = 0
     for p in kernels(server):
         try:
-            total += p.memory_full_info().pss
+            total += getattr(p.memory_full_info() if kind == "pss" else p.memory_info(), kind)
         except psutil.Error:
             pass
     return total / 1e9
@@ -359,14 +349,14 @@ def main() -> None:
         try:
             pool = pool_size(lines)
             warm = wait_for_pool(server, lines, pool)
-            idle_gb, idle_k, idle_pss = kernel_rss(server), len(kernels(server)), kernel_pss(server)
+            idle_gb, idle_k, idle_pss = kernel_memory(server, "rss"), len(kernels(server)), kernel_memory(server)
             load = os.getloadavg()[0]
             peak = [0.0, 0]
             done = threading.Event()
 
             def sample():
                 while not done.is_set():
-                    peak[0] = max(peak[0], kernel_rss(server))
+                    peak[0] = max(peak[0], kernel_memory(server, "rss"))
                     peak[1] = max(peak[1], len(kernels(server)))
                     time.sleep(0.5)
 
@@ -374,10 +364,10 @@ def main() -> None:
             url = f"{base}/voila/render/{args.dashboard}" + (f"?{args.query}" if args.query else "")
             pss = []   # the kernels' PSS once every viewer has its first chart, before the tabs close
             if client == "protocol":
-                firsts, busy, cpu = protocol_crowd(url, n, args.timeout, server.pid, lambda: pss.append(kernel_pss(server)))
+                firsts, busy, cpu = protocol_crowd(url, n, args.timeout, server.pid, lambda: pss.append(kernel_memory(server)))
             else:
                 firsts, busy, cpu = asyncio.run(crowd(url, n, args.timeout, chromium, server.pid,
-                                                      lambda: pss.append(kernel_pss(server))))
+                                                      lambda: pss.append(kernel_memory(server))))
             done.set()
             drawn_pss, max_sessions = pss[0], re.search(r"At most (\d+) sessions", "".join(lines))[1]
             if float("inf") in firsts:   # what the server said, to see why

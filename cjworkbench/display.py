@@ -1,7 +1,7 @@
 """How a chart or table reaches the screen, with one switch for every context (the stack-notes renderer matrix).
 
 - `"jupyter"`: `alt.JupyterChart` with its JavaScript bundled offline (JupyterLab and Voilà; tooltips
-  and selections work, and a redraw only swaps the spec).
+  and selections work; a redraw draws a new chart widget and closes the old one).
 - `"svg"`: an SVG drawn by vl-convert in the kernel (papermill reports, nbconvert HTML, and a light
   live mode for Voilà).
 

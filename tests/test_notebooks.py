@@ -250,7 +250,9 @@ def test_a_widget_change_redraws_the_chart(demo_db):
     assert "segment = Business" in view.caption.value and "segment = Business" not in after
 
 
-def test_jupyter_renderer_swaps_the_spec_of_one_chart(demo_db):
+def test_jupyter_renderer_redraws_one_chart_as_a_new_widget(demo_db):
+    """A redraw replaces the chart widget and closes the old one (a spec swapped into a drawn chart
+    was sometimes never drawn by a busy page); the new chart holds the new rows."""
     from cjworkbench import charts
     import cjworkbench as cjw
 
@@ -261,8 +263,9 @@ def test_jupyter_renderer_swaps_the_spec_of_one_chart(demo_db):
     jc = view.body.children[0]
     first = json.dumps(jc.spec)
     view.widgets[("options", "top")].value = 8
-    assert view.body.children[0] is jc and json.dumps(jc.spec) != first
-    rows = [d for d in jc.spec["datasets"].values() if d and "variant" in d[0]]
+    new = view.body.children[0]
+    assert new is not jc and jc.comm is None and json.dumps(new.spec) != first   # the old one closed
+    rows = [d for d in new.spec["datasets"].values() if d and "variant" in d[0]]
     expected = suppress_small(cjw.variants_table(p.con, top=8), k=10)
     assert [r["variant_raw"] for r in rows[0]] == expected.loc[~expected["suppressed"], "variant"].tolist()
 

@@ -120,6 +120,11 @@ def option(name: str, value, *, options=None, notebook: str | None = None, label
                                                                                   else 100),
                       description=p.label or name)
     allowed = list(p.choices if options is None else options)
+    if labels is None and options is None and all(isinstance(v, str) for v in allowed):
+        # the registry's own choices read as words too: "Time decay", "Markov", "Device"
+        pairs = [(p.extra.get("empty", "(none)"), None) if v == "" else (label[:1].upper() + label[1:], v)
+                 for label, v in named_options(allowed, {})]
+        return choice(None if value == "" else value, dict(pairs), description=p.label or name)
     if labels is not None:
         pairs = [(p.extra.get("empty", "(none)"), None) if v == "" else (label, v)
                  for label, v in named_options(allowed, labels)]
