@@ -37,6 +37,9 @@ what `make demo` gets); the table says which it chose.
     nice -n 5 .venv/bin/python benchmarks/viewers.py --db demo/cjworkbench.duckdb --client chromium --crowds 1,5
     nice -n 5 .venv/bin/python benchmarks/viewers.py --db ... --client both --crowds 1,5 --serve '{"pool": 6}'
     nice -n 5 .venv/bin/python benchmarks/viewers.py --db ... --crowds 5,20 --serve '{"pool": 0, "max_kernels": 24}'
+    # session 6 (ADR 0004): the server at full priority, only the browsers niced; a pinned variant
+    .venv/bin/python benchmarks/viewers.py --db demo/cjworkbench.duckdb --client both --crowds 1,5,10,20 --client-nice 5
+    .venv/bin/python benchmarks/viewers.py --db ... --crowds 20 --client-cpus 1 --server-cpus 0
 """
 
 from __future__ import annotations
@@ -94,8 +97,9 @@ def kernels(server: subprocess.Popen) -> list[psutil.Process]:
     return out
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by process `pid` and everything under it."""
+def tree_cpu(pid: int, named: str = "") -> float:
+    """CPU seconds (user + system) used so far by process `pid` and everything under it (only the
+    processes whose name contains `named`, e.g. "chrom": chromium without Playwright's driver)."""
     total = 0.0
     try:
         root = psutil.Process(pid)
@@ -104,6 +108,8 @@ def tree_cpu(pid: int) -> float:
         return 0.0
     for p in procs:
         try:
+            if named and named not in p.name():
+                continue
             t = p.cpu_times()
             total += t.user + t.system
         except psutil.Error:
@@ -111,10 +117,13 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def start(db: Path, options: dict) -> tuple[subprocess.Popen, str, list[str]]:
+def start(db: Path, options: dict, cpus: set[int] | None = None) -> tuple[subprocess.Popen, str, list[str]]:
+    """A `cjw serve` at this process's priority, on `cpus` (default: every core), and its address."""
     port = free_port()
+    everywhere = cpus or set(range(os.cpu_count() or 1))
     proc = subprocess.Popen([sys.executable, "-c", SERVE, str(db), str(port), json.dumps(options)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: os.sched_setaffinity(0, everywhere))
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
     deadline = time.monotonic() + 180
@@ -242,13 +251,19 @@ def widget_states(base: str, kernel: str, timeout: float = 120) -> tuple[dict, i
     return states, got
 
 
-def protocol_crowd(url: str, n: int, timeout: float, server_pid: int, drawn=lambda: None) -> tuple[list[float], int, dict]:
-    """`n` `first_chart` viewers at once (a thread each); `drawn()`; then each closes its tab (Voilà's beacon)."""
+def protocol_crowd(url: str, n: int, timeout: float, server_pid: int, drawn=lambda: None, nice: int = 0,
+                   cpus: set[int] | None = None) -> tuple[list[float], int, dict]:
+    """`n` `first_chart` viewers at once (a thread each, at niceness `nice` on `cpus`); `drawn()`; then
+    each closes its tab (Voilà's beacon)."""
     import urllib.request
 
     results: list[dict] = [{} for _ in range(n)]
 
     def one(i: int) -> None:
+        if nice:   # Linux: a thread's own niceness
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+        if cpus:
+            os.sched_setaffinity(0, cpus)
         try:
             results[i] = first_chart(url, timeout)
         except Exception as e:  # noqa: BLE001  counted as no chart
@@ -261,7 +276,8 @@ def protocol_crowd(url: str, n: int, timeout: float, server_pid: int, drawn=lamb
         t.start()
     for t in threads:
         t.join()
-    cpu = {"server": tree_cpu(server_pid) - cpu0, "browser": time.process_time() - me0}
+    cpu = {"server": tree_cpu(server_pid) - cpu0, "browser": time.process_time() - me0,
+           "seconds": time.monotonic() - t0, "load": os.getloadavg()[0]}
     drawn()
     base = re.match(r"https?://[^/]+", url)[0]
     for r in results:
@@ -274,6 +290,18 @@ def protocol_crowd(url: str, n: int, timeout: float, server_pid: int, drawn=lamb
             except OSError:
                 pass
     return [r["chart"] for r in results], sum(bool(r.get("busy")) for r in results), cpu
+
+
+def client_command(chromium: str, folder: Path, nice: int = 0, cpus: set[int] | None = None) -> str:
+    """`chromium`, or a wrapper that starts it at niceness `nice` on `cpus` (every process it starts
+    inherits both), so the browsers cannot take the server's core or priority (`--client-cpus`)."""
+    if not nice and not cpus:
+        return chromium
+    wrapper = folder / "chromium"
+    pin = f"taskset -c {','.join(map(str, sorted(cpus)))} " if cpus else ""
+    wrapper.write_text(f'#!/bin/sh\nexec nice -n {nice} {pin}{chromium} "$@"\n')
+    wrapper.chmod(0o700)
+    return str(wrapper)
 
 
 async def crowd(url: str, n: int, timeout: float, chromium: str, server_pid: int,
@@ -294,7 +322,7 @@ async def crowd(url: str, n: int, timeout: float, chromium: str, server_pid: int
             await page.goto(url, wait_until="commit", timeout=timeout * 1000)
             try:
                 await page.wait_for_function("() => window.__cjw && 'chart' in window.__cjw", timeout=timeout * 1000,
-                                             polling=100)
+                                             polling=1000)   # the page stamps the time itself; polling costs CPU
             except Exception:
                 return float("inf"), 503 in statuses
             # after a busy page's retry the time still counts from the first navigation (t0 below)
@@ -302,10 +330,13 @@ async def crowd(url: str, n: int, timeout: float, chromium: str, server_pid: int
             return t / 1000, 503 in statuses
 
         me = os.getpid()
-        cpu0 = {"server": tree_cpu(server_pid), "browser": tree_cpu(me)}
-        t0 = time.time()
+        cpu0 = {"server": tree_cpu(server_pid), "browser": tree_cpu(me, "chrom"), "harness": tree_cpu(me)}
+        t0, m0 = time.time(), time.monotonic()
         results = await asyncio.gather(*(one(pg) for pg in pages))
-        cpu = {"server": tree_cpu(server_pid) - cpu0["server"], "browser": tree_cpu(me) - cpu0["browser"]}
+        drawing = tree_cpu(me, "chrom") - cpu0["browser"]
+        cpu = {"server": tree_cpu(server_pid) - cpu0["server"], "browser": drawing,
+               "harness": tree_cpu(me) - cpu0["harness"] - drawing,
+               "seconds": time.monotonic() - m0, "load": os.getloadavg()[0]}
         firsts = [r[0] - t0 for r in results]
         busy = sum(r[1] for r in results)
         drawn()
@@ -336,16 +367,28 @@ def main() -> None:
     ap.add_argument("--client", choices=("chromium", "protocol", "both"), default="chromium",
                     help="chromium pages, protocol-level viewers (the server alone), or both in one table")
     ap.add_argument("--query", default="", help="the page's query, e.g. 'segment=Premium'")
+    ap.add_argument("--client-nice", type=int, default=0,
+                    help="niceness of the client only (chromium, or the protocol viewers' threads); run the script "
+                         "itself without `nice` so the server keeps its priority against other jobs")
+    ap.add_argument("--client-cpus", default="", help="cores for the client, e.g. '1' (taskset): a fair row where the "
+                                                      "browsers cannot take the server's core; see --server-cpus")
+    ap.add_argument("--server-cpus", default="", help="cores for the server and its kernels, e.g. '0'")
     args = ap.parse_args()
     clients = ("protocol", "chromium") if args.client == "both" else (args.client,)
+    cpus = {k: {int(c) for c in v.split(",")} if v else None
+            for k, v in (("client", args.client_cpus), ("server", args.server_cpus))}
     chromium = ""
     if "chromium" in clients:
         chromium = shutil.which("chromium") or sys.exit("chromium is not installed (apt-get install -y chromium)")
+        import tempfile
+
+        chromium = client_command(chromium, Path(tempfile.mkdtemp(prefix="cjw-viewers-")), args.client_nice,
+                                  cpus["client"])
     db, options = Path(args.db).resolve(), json.loads(args.serve)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     rows = []
     for n, client in [(int(x), c) for x in args.crowds.split(",") for c in clients]:
-        server, base, lines = start(db, options)
+        server, base, lines = start(db, options, cpus["server"])
         try:
             pool = pool_size(lines)
             warm = wait_for_pool(server, lines, pool)
@@ -364,7 +407,8 @@ def main() -> None:
             url = f"{base}/voila/render/{args.dashboard}" + (f"?{args.query}" if args.query else "")
             pss = []   # the kernels' PSS once every viewer has its first chart, before the tabs close
             if client == "protocol":
-                firsts, busy, cpu = protocol_crowd(url, n, args.timeout, server.pid, lambda: pss.append(kernel_memory(server)))
+                firsts, busy, cpu = protocol_crowd(url, n, args.timeout, server.pid, lambda: pss.append(kernel_memory(server)),
+                                                   args.client_nice, cpus["client"])
             else:
                 firsts, busy, cpu = asyncio.run(crowd(url, n, args.timeout, chromium, server.pid,
                                                       lambda: pss.append(kernel_memory(server))))
@@ -381,7 +425,10 @@ def main() -> None:
                          "peak_gb": peak[0], "peak_kernels": peak[1], "left": left, "pool": idle_k,
                          "warm_s": warm, "load": load, "idle_pss_gb": idle_pss, "drawn_pss_gb": drawn_pss,
                          "max_sessions": int(max_sessions), "pool_size": pool,
-                         "cpu_server": cpu["server"], "cpu_browser": cpu["browser"]})
+                         "cpu_server": cpu["server"], "cpu_browser": cpu["browser"],
+                         "crowd_s": cpu["seconds"], "cpu_harness": cpu.get("harness", 0.0),
+                         "load_end": cpu["load"], "client_nice": args.client_nice, "client_cpus": args.client_cpus,
+                         "server_cpus": args.server_cpus, "server_nice": os.getpriority(os.PRIO_PROCESS, 0)})
             print(json.dumps(rows[-1]), flush=True)
         finally:
             server.send_signal(signal.SIGTERM)
@@ -389,18 +436,23 @@ def main() -> None:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
-    print(f"\n{args.label or 'cjw serve'} {json.dumps(options)} on {db.name}, dashboard {args.dashboard}")
+    where = (f"; client at nice {args.client_nice}" + (f" on cores {args.client_cpus}" if args.client_cpus else "")
+             + (f", server on cores {args.server_cpus}" if args.server_cpus else "")
+             + f"; server at nice {os.getpriority(os.PRIO_PROCESS, 0)}")
+    print(f"\n{args.label or 'cjw serve'} {json.dumps(options)} on {db.name}, dashboard {args.dashboard}{where}")
     print(f"{'viewers':>7} {'client':>8} {'first chart p50':>16} {'p95':>7} {'max':>7} {'no chart':>8} {'busy':>5} "
           f"{'pool/cap':>8} {'kernel PSS idle -> drawn':>25} {'RSS peak':>9} {'kernels peak':>12} "
-          f"{f'kernels {args.linger:.0f}s after close':>24} {'load':>5} {'CPU s server+kernels / client':>31}")
+          f"{f'kernels {args.linger:.0f}s after close':>24} {'load start/end':>14} "
+          f"{'CPU s server+kernels / client':>31}")
     for r in rows:
         print(f"{r['viewers']:>7} {r['client']:>8} {r['p50']:>14.2f} s {r['p95']:>5.2f} s {r['max']:>5.2f} s {r['failed']:>8} "
               f"{r['busy']:>5} {r['pool_size']:>4}/{r['max_sessions']:<3} {r['idle_pss_gb']:>12.2f} -> {r['drawn_pss_gb']:.2f} GB "
-              f"{r['peak_gb']:>6.2f} GB {r['peak_kernels']:>12} {r['left']:>24} {r['load']:>5.1f} "
+              f"{r['peak_gb']:>6.2f} GB {r['peak_kernels']:>12} {r['left']:>24} {r['load']:>6.1f}/{r['load_end']:<6.1f} "
               f"{r['cpu_server']:>18.1f} / {r['cpu_browser']:.1f}")
-    print("(2 cores shared with other jobs: the load average at each start is in its column. CPU s: the CPU time\n"
-          " the server with its kernels, and the client (chromium, or the protocol viewers' threads), used until\n"
-          " the last first chart; on 2 idle cores a crowd cannot see its last first chart sooner than their sum / 2)")
+    print("(2 cores shared with other jobs: the load average at each crowd's start and last first chart is in its\n"
+          " column. CPU s: the CPU time the server with its kernels, and the client (chromium, or the protocol\n"
+          " viewers' threads), used until the last first chart; on 2 cores a crowd cannot see its last first chart\n"
+          " sooner than their sum / 2)")
 
 
 if __name__ == "__main__":

@@ -42,6 +42,9 @@ KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python
 MAX_KERNELS = 16      # `voila_command`'s cap; `cjw serve` sizes its cap and pool from free memory (`serving.sizes`, ADR 0004)
 IDLE_TIMEOUT = 60     # seconds a kernel with no open tab and no running cell lives on
 TOKEN_ENV = "CJW_SERVE_TOKEN"
+# request headers every kernel sees (as HTTP_USER_AGENT, ...): a phone's page is drawn in the phone layout from
+# its first picture (`controls.panel.phone_request`), not in the desktop one and redrawn when the browser reports
+PHONE_HEADERS = ("User-Agent", "Sec-CH-UA-Mobile")
 # environment variables no dashboard kernel needs and none may see: the pseudonymisation key and
 # anything named like a credential
 SECRET_ENV = re.compile(r"^CJW_PSEUDONYM_KEY|TOKEN|SECRET|PASSW(?:OR)?D|CREDENTIAL|(?:^|_)(?:API_?)?KEY(?:_FILE)?$",
@@ -106,7 +109,8 @@ def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1"
                   preheat: bool = False) -> list[str]:
     """The Voilà command line of stack-notes recipe (b) for a dashboards-only folder, with the
     kernel cap, the culler and the `cjw` template; `config_dir` holds a private `voila.json` (the
-    token, the pools: `serving.voila_config`); `preheat` turns Voilà's kernel pools on."""
+    token, the pools: `serving.voila_config`); `preheat` turns Voilà's kernel pools on. Kernels see the
+    request's `PHONE_HEADERS`, so a phone's page draws its first charts in the phone layout."""
     from .serving import template_flags
 
     interval = max(1, min(10, idle_timeout // 6))
@@ -119,6 +123,7 @@ def voila_command(folder: str | os.PathLike, *, port: int, ip: str = "127.0.0.1"
             "--MappingKernelManager.cull_connected=False", "--MappingKernelManager.cull_busy=False",
             "--VoilaConfiguration.extension_denylist=jupyterlab-jupytext",
             "--VoilaConfiguration.show_tracebacks=False", *template_flags(),
+            f"--VoilaConfiguration.http_header_envs={list(PHONE_HEADERS)!r}",
             *(["--preheat_kernel=True", "--pool_size=0"] if preheat else []),
             *([f"--Voila.config_file_paths={config_dir}"] if config_dir else [])]
 

@@ -81,7 +81,36 @@ def message_html(text: str) -> str:
             f"{html.escape(text)}</div>")
 
 
-NAMED_COLUMNS = (*formats.NAME_COLUMNS, "measure")   # a table's rows named by raw names (`linkage_effect_table`)
+NAMED_COLUMNS = (*formats.NAME_COLUMNS, "measure", *formats.VALUE_WORDS)   # raw names (`linkage_effect_table`)
+# On a page narrower than 720 px (`charts.page.NARROW_PX`) a table reads as one card per row, each value under
+# its column's title, instead of columns a phone would squeeze to a word a line or scroll sideways.
+TABLE_CSS = """<style>
+.cjw-table-html { line-height: 1.4; }
+.cjw-table-html th, .cjw-table-html td { vertical-align: top; }
+@media (max-width: 719px) {
+  .cjw-table-html, .cjw-table-html tbody, .cjw-table-html tr, .cjw-table-html td { display: block; width: 100%;
+                                                                                  box-sizing: border-box; }
+  .cjw-table-html thead { display: none; }
+  .cjw-table-html tr { border: 1px solid #ddd; border-radius: 4px; margin: 0 0 8px 0; padding: 4px 0; }
+  .cjw-table-html td { display: flex; gap: 12px; justify-content: space-between; text-align: right !important;
+                       padding: 1px 10px !important; border: none !important; }
+  .cjw-table-html td::before { content: attr(data-label); text-align: left; color: #666; flex: 0 0 auto; max-width: 45%; }
+}
+</style>"""
+
+
+# a table of figures in several units (what changed: one row a metric): how its value and change columns read
+METRIC_KINDS = {"conversion": ("share", "points"), "share": ("share", "points"), "top_box_rate": ("share", "points"),
+                "low_effort_rate": ("share", "points"), "median_seconds": ("duration", "duration")}
+ROW_VALUES = {"previous": 0, "current": 0, "change": 1, "low": 1, "high": 1}
+
+
+def row_kinds(column, metrics) -> list[str] | None:
+    """Per row, how `column` reads when a `metric` column says each row's unit (`METRIC_KINDS`); None when
+    `column` is not one of a figure's values (`ROW_VALUES`)."""
+    if str(column) not in ROW_VALUES:
+        return None
+    return [METRIC_KINDS.get(str(m), ("number", "number"))[ROW_VALUES[str(column)]] for m in metrics]
 
 
 def _cell_texts(column, values: pd.Series, unit: str | None) -> tuple[list[str], bool]:
@@ -98,16 +127,16 @@ def _cell_texts(column, values: pd.Series, unit: str | None) -> tuple[list[str],
             kind = "count"
         return [formats.value_text(v, kind, unit=unit) for v in values], True
     if str(column) in NAMED_COLUMNS:   # raw activity / touchpoint / driver / measure names, as people read them
-        return [formats.display_name(v) for v in values], False
+        return [formats.value_name(column, v) for v in values], False
     return [formats.MISSING if formats.is_missing(v) else str(v) for v in values], False
 
 
 def table_html(df) -> str:
     """A small table for the page: headers in words (`formats.column_title`), each value read by its
     column (shares as %, durations in days/hours/min, p-values, yes/no, counts with separators),
-    numbers right-aligned under right-aligned headers, raw names in words (`formats.display_name`); under
-    it the privacy note and, folded under "How is this calculated?", the result's definition. `df` itself
-    is not changed."""
+    numbers right-aligned under right-aligned headers, raw names in words (`formats.value_name`), one card
+    per row on a phone (`TABLE_CSS`); under it the privacy note and, folded under "How is this calculated?",
+    the result's definition. `df` itself is not changed."""
     from .privacy import suppression_note
 
     definition = df.attrs.get("definition") or {}
@@ -115,13 +144,17 @@ def table_html(df) -> str:
     head, columns = [], []
     for c in shown.columns:
         texts, numeric = _cell_texts(c, shown[c], definition.get("currency"))
+        kinds = row_kinds(c, shown["metric"]) if "metric" in shown.columns and numeric else None
+        if kinds:   # one row a figure in its own unit (what changed): 89.0 %, -14.0 pts, 4 s
+            texts = [formats.value_text(v, k) for v, k in zip(shown[c], kinds)]
         align = f' style="text-align: {"right" if numeric else "left"}; padding: 2px 10px"'
-        head.append(f"<th{align}>{html.escape(formats.column_title(c))}</th>")
+        title = html.escape(formats.column_title(c))
+        head.append(f"<th{align}>{title}</th>")
         meaning = definition.get("measures") if c == "measure" and isinstance(definition.get("measures"), dict) else {}
-        columns.append([f"<td{align}" + (f' title="{html.escape(str(meaning[raw]))}"' if raw in meaning else "")
+        columns.append([f'<td{align} data-label="{title}"' + (f' title="{html.escape(str(meaning[raw]))}"' if raw in meaning else "")
                         + f">{html.escape(t)}</td>" for t, raw in zip(texts, shown[c])])
     body = "".join(f"<tr>{''.join(cells)}</tr>" for cells in zip(*columns)) if columns else ""
-    table = (f'<table class="cjw-table-html" style="border-collapse: collapse">'
+    table = (TABLE_CSS + f'<table class="cjw-table-html" style="border-collapse: collapse">'
              f"<thead><tr>{''.join(head)}</tr></thead><tbody>{body}</tbody></table>")
     from .charts.theme import definition_sentences
 

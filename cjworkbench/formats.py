@@ -17,6 +17,7 @@ alike without a Python round trip.
 from __future__ import annotations
 
 import math
+import re
 
 MISSING = "–"
 MINUTE, HOUR, DAY = 60, 3_600, 86_400
@@ -161,12 +162,14 @@ COLUMN_TITLES = {  # the one mapping from a result column to the words over it; 
     "conversion_rate": "Conversion", "fcr_rate": "First-contact resolution", "throughput_seconds": "Throughput time",
     "handling_seconds": "Handling time", "wait_seconds": "Waiting time", "median_seconds": "Median time",
     "p90_seconds": "90th percentile time", "mean_seconds": "Mean time", "total_seconds": "Total time",
-    "hours_lost": "Hours lost", "p_value": "p-value", "q_value": "q-value", "ph_p_value": "Proportional hazards p",
+    "hours_lost": "Hours lost", "p_value": "p-value", "q_value": "q-value (corrected p)", "ph_p_value": "Proportional hazards p",
     "from_activity": "From", "to_activity": "To", "from_value": "From", "to_value": "To",
     "estimate": "Estimate", "low": "Low", "high": "High", "share": "Share", "rate_diff": "Difference",
     "cost_per_contact": "Cost per contact", "touchpoint": "Touchpoint", "kpi": "KPI",
+    "n_previous": "Count, previous period", "n_current": "Count, this period",
 }
-ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "fcr": "FCR", "rfm": "RFM", "kpi": "KPI", "id": "ID"}
+ACRONYMS = {"nps": "NPS", "csat": "CSAT", "ces": "CES", "fcr": "FCR", "rfm": "RFM", "kpi": "KPI", "id": "ID",
+            "sms": "SMS", "ivr": "IVR", "faq": "FAQ", "crm": "CRM", "url": "URL", "api": "API"}
 _SUFFIX_WORDS = (("_low", "low"), ("_high", "high"), ("_mean", "mean"), ("_median", "median"))
 
 
@@ -251,9 +254,11 @@ def use_labels(labels) -> None:
 def display_name(name, labels=None) -> str:
     """The name a person reads for a raw activity, touchpoint, driver or column name: `labels` (default:
     the page's, `use_labels`), else a snake_case name in words ("order_shipped" -> "Order shipped",
-    "n_steps" -> "Steps", "nps" -> "NPS"); a name without an underscore stays as written ("web",
-    "Resolve ticket"), a path "a → b" (or "nps @ delivery", "checkout: checkout_start") is named part by
-    part, and "view_cart (repeated)" keeps its note."""
+    "n_steps" -> "Steps", "nps" -> "NPS"); plain lower-case words start with a capital ("search" -> "Search",
+    "contact centre" -> "Contact centre"); a name with capitals, digits or other signs stays as written
+    ("Resolve ticket", "iPhone", "B2", "www.shop.nl"), as does a word without a vowel (a code: "xq"); a path
+    "a → b" (or "nps @ delivery", "checkout: checkout_start") is named part by part, and "view_cart
+    (repeated)" keeps its note."""
     if is_missing(name):
         return MISSING
     text = str(name)
@@ -270,6 +275,30 @@ def display_name(name, labels=None) -> str:
         return column_title(text)
     if text in ACRONYMS:
         return ACRONYMS[text]
-    if "_" not in text or not text.replace("_", "").isalnum() or text != text.lower():
+    if text != text.lower():
         return text
-    return column_title(text)
+    if "_" in text and text.replace("_", "").isalnum():
+        return column_title(text)
+    if _WORDS.fullmatch(text) and _VOWEL.search(text):
+        text = " ".join(ACRONYMS.get(word, word) for word in text.split(" "))   # "effect on ces" -> "... CES"
+        return text[0].upper() + text[1:]
+    return text
+
+
+# the values of a few result columns in words, where the name itself does not say it ("funnel" is a funnel step)
+VALUE_WORDS = {
+    "area": {"funnel": "Funnel step", "variant": "Journey variant", "transition": "Time between steps",
+             "driver": "Survey driver", "score": "Survey score"},
+    "metric": {"share": "Share of journeys", "top_box_rate": "Top-box rate", "low_effort_rate": "Low-effort rate",
+               "mean_score": "Mean score", "median_seconds": "Median time"},
+}
+
+
+def value_name(column, value, labels=None) -> str:
+    """A value of a name column as people read it: `VALUE_WORDS` of its column, else `display_name`."""
+    words = VALUE_WORDS.get(str(column), {})
+    return words[value] if isinstance(value, str) and value in words else display_name(value, labels)
+
+
+_WORDS = re.compile(r"[^\W\d_]+(?:[ '-][^\W\d_]+)*")   # letters only, words joined by a space, hyphen or apostrophe
+_VOWEL = re.compile(r"[aeiouyàáâäèéêëìíîïòóôöùúûü]")

@@ -6,7 +6,9 @@ about 300-470 MB. Without a cap some 45 requests exhaust a 24 GB machine. Beyond
 load is answered `503` with `BUSY` (the `cjw` template's busy page, which retries by itself;
 `cjworkbench.serving`) instead of a new kernel; kernels still starting and preheated kernels
 waiting for a viewer count, so a burst of requests cannot overshoot. The preheated pool
-(`serve(pool=N)`) refills only into free places, and again when a session ends.
+(`serve(pool=N)`) refills only into free places, and again when a session ends; a refill waits
+while pages of viewers who took pool kernels are still loading (a crowd's browsers compete for
+the same cores), unless no ready kernel is left.
 
 Closed tabs: Voilà's page sends a shutdown beacon on `beforeunload`, but its `_xsrf` field is
 empty (Voilà never sets the cookie; voila #1458), so the server refused it with 403 and the
@@ -48,6 +50,8 @@ def _accept_shutdown_beacon() -> None:
 
 _accept_shutdown_beacon()
 HEARTBEAT_JOIN = 2.0   # seconds the server waits for a kernel client's heartbeat thread to end
+REFILL_HOLD = 60.0   # most seconds a pool refill waits for the pages of a crowd that took pool kernels
+REFILL_QUIET = 3.0   # seconds after the last such page connected to its kernel (it draws its charts then)
 
 
 def _bounded_heartbeat_stop() -> None:
@@ -83,6 +87,8 @@ class CappedKernelManager(AsyncMappingKernelManager):
         self._starting: set[str] = set()   # ids of kernels being started (viewers' and the pool's)
         self._pool_pending = 0    # pool refills scheduled whose kernel has not started yet
         self._next_start = 0.0    # time.monotonic() at which the last scheduled pool kernel starts
+        self._loading: dict[str, float] = {}   # pool kernels viewers took whose page has not connected yet: when
+        self._connected_at = float("-inf")      # time.monotonic() when the last such page connected
         self._closing = False
         super().__init__(**kwargs)
 
@@ -116,6 +122,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
             self._starting.discard(kernel_id)
 
     async def shutdown_kernel(self, kernel_id, *args, **kwargs):
+        self._loading.pop(kernel_id, None)
         result = await super().shutdown_kernel(kernel_id, *args, **kwargs)
         self._refill_pools()   # a place is free again: a viewer's next kernel can be warming
         return result
@@ -123,6 +130,35 @@ class CappedKernelManager(AsyncMappingKernelManager):
     async def shutdown_all(self, *args, **kwargs):
         self._closing = True
         return await super().shutdown_all(*args, **kwargs)
+
+    def notify_connect(self, kernel_id):
+        """A page opened its kernel's websocket: its HTML is complete and its scripts run; it asks for
+        the widgets and draws its charts next."""
+        super().notify_connect(kernel_id)
+        if self._loading.pop(kernel_id, None) is not None:
+            self._connected_at = time.monotonic()
+
+    async def _after_pages(self, notebook: str) -> None:
+        """Hold a pool refill while pages of viewers who took pool kernels are still loading (not yet
+        connected to their kernel) and `REFILL_QUIET` s after the last one connected (it draws then): a
+        crowd on 2 cores takes longer than `fill_delay`, and each refill's start, ~2.5 CPU-s, would slow
+        its pages (ADR 0004). Never once no ready kernel is left, nor beyond `REFILL_HOLD` s (a page
+        that never connects, e.g. a curl); then refills start `stagger` s apart."""
+        import asyncio
+
+        held = time.monotonic()
+        while not self._closing and time.monotonic() - held < REFILL_HOLD:
+            now = time.monotonic()
+            loading = any(now - t < REFILL_HOLD for t in self._loading.values())
+            if not loading and now - self._connected_at >= REFILL_QUIET:
+                break
+            if not any(task.done() for task in self._pools.get(notebook, ())):   # a viewer may be waiting
+                break
+            await asyncio.sleep(0.25)
+        if time.monotonic() - held > 0.25:
+            wait = max(0.0, self._next_start + self.stagger - time.monotonic())
+            self._next_start = time.monotonic() + wait
+            await asyncio.sleep(wait)
 
     def _refill_pools(self) -> None:
         if self._closing or not hasattr(self, "_pools"):
@@ -138,6 +174,19 @@ class CappedKernelManager(AsyncMappingKernelManager):
         fill = cls.__dict__.get("fill_if_needed")
         if fill is None:
             return
+        take, init = cls.__dict__["get_rendered_notebook"], cls.__dict__["_initialize"]
+
+        async def get_rendered_notebook(self, notebook_name, *args, **kw):
+            render_task, cache, kernel_id = await take(self, notebook_name, *args, **kw)
+            self._loading[kernel_id] = time.monotonic()
+            return render_task, cache, kernel_id
+
+        async def _initialize(self, notebook_path, kernel_id=None, **kw):
+            if kernel_id is None:   # a new pool kernel (a restart names its kernel)
+                await self._after_pages(notebook_path)
+            return await init(self, notebook_path, kernel_id, **kw)
+
+        cls.get_rendered_notebook, cls._initialize = get_rendered_notebook, _initialize
 
         def fill_if_needed(self, delay=None, notebook_name=None, **kw):
             if self._closing:

@@ -27,6 +27,7 @@ import ibis.expr.types as ir
 DERIVED = ("journey_steps", "journeys")
 ARROW = " → "
 TIE_RULE = "events ordered by (event_ts, seq): equal timestamps keep file order"
+SCRATCH = "staging"   # the ingest's scratch database (`ingest/pipeline.py`), where big intermediates go
 
 
 def ordered_window(**kwargs) -> ibis.expr.builders.LegacyWindowBuilder:
@@ -154,18 +155,18 @@ def _journey_steps(con, touched: ir.Table | None) -> None:
 # the journey window over 7 columns instead of every column, the three "first" flags as each group's
 # first row in (event_ts, seq, journey) order (its arg_min); rows keyed by `events.rowid`
 _STEPS_SQL = (
-    """CREATE OR REPLACE TEMP TABLE __cjw_jk AS SELECT journey_key, row_number() OVER (ORDER BY journey_key) - 1
+    """CREATE OR REPLACE {kind} {s}__cjw_jk AS SELECT journey_key, row_number() OVER (ORDER BY journey_key) - 1
        AS journey_no FROM (SELECT DISTINCT coalesce(journey_id, customer_id) AS journey_key FROM events)""",
-    """CREATE OR REPLACE TEMP TABLE __cjw_n AS SELECT rid, seq, customer_id, activity, event_ts, journey_no AS jn,
+    """CREATE OR REPLACE {kind} {s}__cjw_n AS SELECT rid, seq, customer_id, activity, event_ts, journey_no AS jn,
        row_number() OVER w AS pos, lead(activity) OVER w AS next_activity, lead(event_ts) OVER w AS next_ts,
        min(event_ts) OVER w AS journey_start_ts, min(event_date) OVER w AS journey_start_date
        FROM (SELECT e.rowid AS rid, e.seq, e.customer_id, e.activity, e.event_ts, e.event_date, k.journey_no FROM events e
-             JOIN __cjw_jk k ON coalesce(e.journey_id, e.customer_id) = k.journey_key)
+             JOIN {s}__cjw_jk k ON coalesce(e.journey_id, e.customer_id) = k.journey_key)
        WINDOW w AS (PARTITION BY journey_no ORDER BY event_ts, seq ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)""",
-    """CREATE OR REPLACE TEMP TABLE __cjw_f AS
-       SELECT arg_min(rid, pos) AS rid, 0 AS flag FROM __cjw_n GROUP BY jn, activity, next_activity
-       UNION ALL SELECT arg_min(rid, (event_ts, seq, jn)), 1 FROM __cjw_n GROUP BY customer_id, activity, next_activity
-       UNION ALL SELECT arg_min(rid, (event_ts, seq, jn)), 2 FROM __cjw_n WHERE pos = 1 GROUP BY customer_id, activity""",
+    """CREATE OR REPLACE {kind} {s}__cjw_f AS
+       SELECT arg_min(rid, pos) AS rid, 0 AS flag FROM {s}__cjw_n GROUP BY jn, activity, next_activity
+       UNION ALL SELECT arg_min(rid, (event_ts, seq, jn)), 1 FROM {s}__cjw_n GROUP BY customer_id, activity, next_activity
+       UNION ALL SELECT arg_min(rid, (event_ts, seq, jn)), 2 FROM {s}__cjw_n WHERE pos = 1 GROUP BY customer_id, activity""",
 )
 _SECONDS = ("(EPOCH(CAST(DATE_TRUNC('SECOND', {0}) AS TIMESTAMP)) + ((EXTRACT('MILLISECOND' FROM {0}) % 1000) / 1000))")
 
@@ -176,20 +177,72 @@ def _journey_steps_duckdb(con, columns: list[str]) -> None:
 
     `with_steps` runs four windows, each sorting every column of every event; here the journey
     window sorts six columns and the flags are hash aggregates; only the final storage order
-    sorts whole rows."""
+    sorts whole rows. Above `CHUNK_ROWS` events that last join and sort run per range of segments
+    (in storage order), so their spill and memory grow with a chunk, not with the table: at 100 M
+    events one statement spilled 26 GB and ran out of memory."""
+    kind, s = _scratch(con)
     for sql in _STEPS_SQL:
-        con.raw_sql(sql)
+        con.raw_sql(sql.format(kind=kind, s=s))
     cols = ", ".join(f'e."{c}"' for c in columns)
     seconds = f"{_SECONDS.format('m.next_ts')} - {_SECONDS.format('e.event_ts')}"
-    con.raw_sql(f"""CREATE OR REPLACE TABLE journey_steps AS SELECT {cols},
+    select = f"""SELECT {cols},
         coalesce(e.journey_id, e.customer_id) AS journey_key, m.pos, m.next_activity, m.journey_start_ts,
-        m.journey_start_date, {seconds} AS seconds_to_next, m.rid IN (SELECT rid FROM __cjw_f WHERE flag = 0)
-        AS first_in_journey, m.rid IN (SELECT rid FROM __cjw_f WHERE flag = 1) AS first_for_customer,
-        m.pos = 1 AS is_start, m.pos = 1 AND m.rid IN (SELECT rid FROM __cjw_f WHERE flag = 2) AS first_start_for_customer,
+        m.journey_start_date, {seconds} AS seconds_to_next, m.rid IN (SELECT rid FROM {s}__cjw_f WHERE flag = 0)
+        AS first_in_journey, m.rid IN (SELECT rid FROM {s}__cjw_f WHERE flag = 1) AS first_for_customer,
+        m.pos = 1 AS is_start, m.pos = 1 AND m.rid IN (SELECT rid FROM {s}__cjw_f WHERE flag = 2) AS first_start_for_customer,
         c.segment, m.jn AS journey_no
-        FROM events e JOIN __cjw_n m ON e.rowid = m.rid LEFT JOIN (SELECT customer_id, segment FROM customers) c
-        ON e.customer_id = c.customer_id ORDER BY c.segment, m.jn, m.pos""")
-    con.raw_sql("DROP TABLE __cjw_jk; DROP TABLE __cjw_n; DROP TABLE __cjw_f")
+        FROM events e JOIN {s}__cjw_n m ON e.rowid = m.rid LEFT JOIN (SELECT customer_id, segment FROM customers) c
+        ON e.customer_id = c.customer_id"""
+    for i, (where, params) in enumerate(_segment_chunks(con)):
+        head = "CREATE OR REPLACE TABLE journey_steps AS" if i == 0 else "INSERT INTO journey_steps"
+        con.con.execute(f"{head} {select} WHERE {where} ORDER BY c.segment, m.jn, m.pos", params)
+    con.raw_sql(f"DROP TABLE {s}__cjw_jk; DROP TABLE {s}__cjw_n; DROP TABLE {s}__cjw_f")
+
+
+CHUNK_ROWS = 10_000_000   # journey_steps rows one statement of a full DuckDB build joins and sorts (about)
+
+
+def _segment_chunks(con) -> list[tuple[str, list]]:
+    """(condition, its parameters) for consecutive parts of `journey_steps` in storage order:
+    ranges of segments (NULL last) of at most `CHUNK_ROWS` events, a bigger segment split into
+    equal-width ranges of journey numbers (journeys are numbered by key, not by segment, so each
+    range holds about its share)."""
+    if con.con.execute("SELECT count(*) FROM events").fetchone()[0] <= CHUNK_ROWS:
+        return [("true", [])]
+    top = con.con.execute("SELECT max(journey_no) FROM " + _scratch(con)[1] + "__cjw_jk").fetchone()[0]
+    counts = con.con.execute("""SELECT c.segment, count(*) FROM events e LEFT JOIN customers c
+                                ON e.customer_id = c.customer_id GROUP BY 1 ORDER BY 1 NULLS LAST""").fetchall()
+    chunks, run, rows = [], [], 0
+
+    def close():
+        if run:
+            chunks.append(("c.segment >= ? AND c.segment <= ?", [run[0], run[-1]]))
+
+    for segment, n in counts:
+        if run and rows + n > CHUNK_ROWS:
+            close()
+            run, rows = [], 0
+        if n <= CHUNK_ROWS and segment is not None:
+            run.append(segment)
+            rows += n
+            continue
+        close()   # NULL or a big segment: its own chunk(s), after the run before it
+        run, rows = [], 0
+        parts = -(-n // CHUNK_ROWS)
+        width = -(-(top + 1) // parts)
+        which = "c.segment IS NULL" if segment is None else "c.segment = ?"
+        chunks += [(f"{which} AND m.jn >= ? AND m.jn < ?", ([] if segment is None else [segment]) + [k * width, (k + 1) * width])
+                   for k in range(parts)]
+    close()
+    return chunks
+
+
+def _scratch(con) -> tuple[str, str]:
+    """(table kind, name prefix) for a full build's intermediate tables: the ingest's scratch
+    database on disk when it is attached (`SCRATCH`: stored compressed, never in the database
+    being built), else TEMP tables."""
+    names = {r[0] for r in con.raw_sql("SELECT database_name FROM duckdb_databases()").fetchall()}
+    return ("TABLE", f"{SCRATCH}.main.") if SCRATCH in names else ("TEMP TABLE", "")
 
 
 def _journeys(con, touched: ir.Table | None) -> None:

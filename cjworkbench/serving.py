@@ -12,9 +12,10 @@ busy page, and the folders shared by the kernels (ADR 0004).
   not come back at once); without JavaScript a meta refresh does the same.
 - **Preheated pool**: `pool` kernels per `PREHEATED` dashboard start with the server, `STAGGER` s
   apart, and run its notebook up to the panel, rehearse the rest once (`rehearse`) and wait for a
-  viewer's URL (`KERNEL_STARTUP`); a taken kernel is replaced `FILL_DELAY` s later, but only into a
-  free place under the cap (`kernels.CappedKernelManager`). `sizes` chooses the pool and the cap
-  from the machine's free memory unless the user gives them.
+  viewer's URL (`KERNEL_STARTUP`); a taken kernel is replaced `FILL_DELAY` s after the pages of the
+  viewers who took pool kernels are complete, only into a free place under the cap (`kernels`).
+  `sizes` chooses the pool and the cap from the machine's free memory unless the user gives them.
+  The page's loading logo stands still (`_INDEX`): spinning, it kept a software-drawn tab busy.
 - **Shared results** (`cjworkbench.cache.SHARED_ENV`): a private folder every kernel writes its
   aggregates to, so the next viewers read them instead of querying again. The first pool kernel's
   rehearsal puts the default view's there before any viewer comes.
@@ -37,7 +38,7 @@ KERNEL_BYTES = 250 * 10**6      # a dashboard kernel, with margin (PSS on the 20
 KERNEL_BUDGET = 6 * 10**9       # most memory the default sizes give the kernels, and at most half of what is free
 KERNEL_DUCKDB = "1GB"           # each dashboard kernel's DuckDB memory_limit (`db.MEMORY_ENV`), unless the user set one
 STAGGER = 2.5   # seconds between two pool kernels' starts: the first is ready in seconds, not after all of them
-FILL_DELAY = 10   # seconds before a taken pool kernel is replaced: a crowd is served before the refills compete
+FILL_DELAY = 10   # seconds after the taken kernels' pages are complete before refills start: a crowd draws first
 RETRY_SECONDS = (5, 10)   # a busy page reloads itself after a random wait in this range
 # Voilà 0.5.13's lab template: the two Font Awesome links (voila.js already bundles Font Awesome 5.15.4)
 CDN_LINKS = ('<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/@fortawesome/fontawesome-free@^5/css/'
@@ -185,6 +186,9 @@ _INDEX = """{%- extends 'voila/templates/lab/index.html.j2' -%}
 {%- block notebook_css -%}
 {%- set css = super() -%}
 {{ css CDN_FILTERS }}
+{#- the loading logo stands still (the line under it names the running cell): spinning, it cost a tab drawn in
+    software ~0.07 CPU-s per second of waiting, 40+ CPU-s for twenty tabs waiting together (ADR 0004) -#}
+<style>.spinner { animation: none; }</style>
 {%- endblock notebook_css -%}
 {#- nbconvert's loader for Mermaid diagrams (cdnjs.cloudflare.com): no dashboard draws one -#}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}

@@ -60,8 +60,8 @@ controls.show(panel, changes_table, changes_chart, count=None, chart_options=dic
 
 # %% [markdown]
 # ## Changes: every compared figure, most certain first
-# `change` is current − previous (rates as fractions, NPS in points, times in seconds); `q_value` is the
-# p-value corrected for the number of comparisons.
+# Change is this period's figure minus the previous one's (rates in percentage points, NPS in points, times
+# as durations); the q-value is the p-value corrected for the number of comparisons. On a phone, one card a figure.
 
 # %%
 controls.show_table(panel, changes_table, rows=top, count=None,

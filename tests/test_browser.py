@@ -170,7 +170,7 @@ def test_the_planted_hand_off_gap_reads_right_on_the_dashboard(dashboards, demo_
 
     chart = [s for s in _chart_svgs(dashboards["funnels_and_gaps"]) if "With minus without" in s]
     assert len(chart) == 1
-    points, low, high = gaps_in_svg(chart[0])["app → phone"]
+    points, low, high = gaps_in_svg(chart[0])["App → Phone"]   # channels in words
     planted = demo_db[1]["effects"]["E1"]["planted"]["completion_gap"] * 100
     assert points < 0 and high < 0 and low <= planted <= high, (points, low, high)
 

@@ -205,7 +205,7 @@ def test_variants_and_paths_and_hotspots(tables):
     check(charts.paths_around_chart(tables["paths"]), expect_marks={"bar"}, expect_enc={("y", "variant", "nominal")},
           expect_caption=("Anchor: checkout_start.",), title="Paths after Checkout start")
     spec = check(charts.hotspots_chart(tables["hotspots"]), expect_marks={"bar", "text"},
-                 expect_enc={("x", "hours_lost", "quantitative"), ("color", "kind", "nominal")})
+                 expect_enc={("x", "hours_lost", "quantitative"), ("color", "kind_text", "nominal")})
     assert len(chart_data(spec, "hours_lost")) == len(tables["hotspots"])
 
 
@@ -338,7 +338,7 @@ def test_scores_chart():
                  expect_caption=("Period: month.", "channel = app"), title="NPS over time")
     data = chart_data(spec, "score")
     assert sorted(data["period"].unique()) == ["2026-01", "2026-02", "2026-03"]
-    assert sorted(data["group"].unique()) == ["delivery", "onboarding"]
+    assert sorted(data["group"].unique()) == ["Delivery", "Onboarding"]   # plain words start with a capital
     assert data.loc[data["small"], "n_answers"].tolist() == [25, 25]
     spec = charts.scores_chart(suppress_small(table, k=30, count="n_answers")).to_dict()
     assert "Privacy: 2 groups with fewer than 30 customers not shown." in caption(spec)
@@ -360,7 +360,7 @@ def test_drivers_and_theme_impact_charts():
                              ("color", "moment", "nominal")},
                  expect_caption=("Outcome: csat.", "Method: relative weights."))
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
-    assert y["sort"] == ["Repeat contact", "Channel switch", "transfer"]
+    assert y["sort"] == ["Repeat contact", "Channel switch", "Transfer"]
     data = chart_data(spec, "effect").set_index("driver_raw")
     assert "statement" not in data.columns
     assert data["moment"].to_dict() == {"repeat_contact": "lowers the score (moment of truth)",
@@ -381,7 +381,7 @@ def test_drivers_and_theme_impact_charts():
                  expect_enc={("x", "impact", "quantitative"), ("x", "low", "quantitative"), ("x2", "high", None),
                              ("color", "direction", "nominal")}, expect_caption=("Instrument: nps.",))
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
-    assert y["sort"] == ["Late delivery", "price", "Friendly staff"]     # most harmful first, in words
+    assert y["sort"] == ["Late delivery", "Price", "Friendly staff"]     # most harmful first, in words
     data = chart_data(spec, "impact").set_index("theme_raw")
     assert data["direction"].to_dict() == {"late_delivery": "lowers the score", "price": "no clear impact",
                                            "friendly_staff": "raises the score"}
@@ -405,7 +405,7 @@ def test_sentiment_chart_both_shapes():
                                "share_positive": "positive_rate"}).assign(mean_low=[0.0, 0.2], mean_high=[0.2, 0.4])
     rates.attrs = df.attrs
     data = chart_data(charts.sentiment_chart(rates).to_dict(), "label")
-    assert data.set_index(["group", "label"])["share"][("delivery", "negative")] == 0.3
+    assert data.set_index(["group", "label"])["share"][("Delivery", "negative")] == 0.3
     mean_only = rates.drop(columns=["negative_rate", "neutral_rate", "positive_rate"])
     mean_only.attrs = df.attrs
     check(charts.sentiment_chart(mean_only), expect_marks={"point", "rule"},
@@ -527,7 +527,7 @@ def test_p_values_read_as_words_in_tooltips():
     drivers.attrs["definition"] = {"analysis": "drivers", "outcome": "csat", "filters": {}}
     spec = charts.drivers_chart(drivers).to_dict()
     assert tooltips(spec)["p-value"]["field"] == "p_text"
-    assert chart_data(spec, "p_text").set_index("driver")["p_text"].to_dict() == {"transfer": "0.60",
+    assert chart_data(spec, "p_text").set_index("driver")["p_text"].to_dict() == {"Transfer": "0.60",
                                                                                    "Repeat contact": "< 0.001"}
     assert tooltips(spec)["relative weight"]["format"] == ".1%"
 
@@ -551,7 +551,7 @@ def test_charts_name_things_as_the_labels_design_says_and_keep_the_raw_name_in_t
     table.attrs["definition"] = {"analysis": "variants", "filters": {}}
     spec = charts.variants_chart(table, labels={"order_shipped": "Parcel sent"}).to_dict()
     y = next(d["encoding"]["y"] for d in _walk(spec) if "encoding" in d and "y" in d["encoding"])
-    assert y["sort"] == ["Order placed → Parcel sent", "web"]
+    assert y["sort"] == ["Order placed → Parcel sent", "Web"]
     assert tooltips(spec)["in the data"]["field"] == "variant_raw"
     assert chart_data(spec, "variant_raw")["variant_raw"].tolist() == ["order_placed → order_shipped", "web"]
     named = [n for n in charts.__all__ if n.endswith("_chart") and n not in ("retention_chart", "lifecycle_chart",
@@ -590,9 +590,9 @@ def test_a_near_empty_group_is_drawn_faded_with_too_few_instead_of_a_confident_g
     df.attrs = _gaps(1, 1, 0.2).attrs
     spec = charts.switch_gaps_chart(df).to_dict()
     data = chart_data(spec, "diff_label").set_index("switch")
-    assert data.loc["app → email", "diff_label"] == "too few (n=3)" == data.loc["app → email", "caution"]
-    assert data.loc["app → phone", "diff_label"].startswith("-10.0 pts (-15.0 to -5.0)")
-    assert data.loc["app → phone", "verdict"] == "worse" and data.loc["app → email", "verdict"] == "not significant"
+    assert data.loc["App → Email", "diff_label"] == "too few (n=3)" == data.loc["App → Email", "caution"]
+    assert data.loc["App → Phone", "diff_label"].startswith("-10.0 pts (-15.0 to -5.0)")
+    assert data.loc["App → Phone", "verdict"] == "worse" and data.loc["App → Email", "verdict"] == "not significant"
     faded = [d["encoding"]["opacity"] for d in _walk(spec) if "opacity" in (d.get("encoding") or {})]
     assert faded and all(o["condition"]["test"] == "datum.caution != ''" and o["condition"]["value"] == 0.3
                          for o in faded)
@@ -622,3 +622,40 @@ def test_a_page_keeps_the_notes_in_sight_and_folds_the_method():
     assert "<summary>How is this calculated?</summary>" in markup
     fitted, lines = fit_to_page(chart)
     assert fitted.to_dict()["width"] == "container" and lines == [*notes, *method]
+
+
+def test_titles_break_into_whole_lines_that_fit():
+    """`page.wrap_titles`: a title and subtitle become lines no longer than their room allows (a panel's own
+    width, else the page's), every word kept whole and in order, so nothing is cut with "…"."""
+    from cjworkbench.charts.page import BOLD_EM, CHAR_EM, title_lines, wrap_titles
+
+    subtitle = "Change: blue is better, orange is worse, in each KPI's own direction; trend: the last 12 periods."
+    lines = title_lines(subtitle, 310, 11, bold=False)
+    assert len(lines) == 2 and " ".join(lines) == subtitle
+    assert all(len(line) <= 310 / (11 * CHAR_EM) for line in lines)
+    panel = alt.Chart(pd.DataFrame({"x": [1]})).mark_point().encode(x="x:Q").properties(
+        width=150, title="Importance (relative weight, 95 % interval)")
+    chart = alt.vconcat(panel, title=alt.TitleParams("What drives the score", subtitle=subtitle))
+    wrap_titles(chart, 310)
+    spec = chart.to_dict()
+    assert spec["title"]["text"] == ["What drives the score"] and spec["title"]["subtitle"] == lines
+    inner = spec["vconcat"][0]["title"]["text"]   # the panel's own 150 px (less 10): 15 px bold
+    assert " ".join(inner) == "Importance (relative weight, 95 % interval)"
+    assert len(inner) >= 3 and all(len(line) <= 140 / (15 * BOLD_EM) for line in inner)
+
+
+def test_a_phone_is_told_by_its_request_and_a_small_widening_redraws_nothing():
+    from cjworkbench.charts.page import FIT_SLACK, PHONE_PX, phone_request, redraw_for
+
+    iphone = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.5 Mobile/15E148 Safari/604.1")
+    tablet = "Mozilla/5.0 (Linux; Android 14; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+    desktop = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+    assert phone_request({"HTTP_USER_AGENT": iphone}) and phone_request({"HTTP_SEC_CH_UA_MOBILE": "?1"})
+    assert not phone_request({"HTTP_USER_AGENT": tablet}) and not phone_request({"HTTP_USER_AGENT": desktop})
+    assert not phone_request({"HTTP_SEC_CH_UA_MOBILE": "?0", "HTTP_USER_AGENT": desktop}) and not phone_request({})
+    # drawn for a phone guess: a 390 px phone's chart column (~350 px) keeps it; 430 px, a narrower page,
+    # or a wide one redraws
+    assert not redraw_for(PHONE_PX, 350) and not redraw_for(PHONE_PX, PHONE_PX)
+    assert redraw_for(PHONE_PX, PHONE_PX + FIT_SLACK) and redraw_for(PHONE_PX, 300) and redraw_for(PHONE_PX, None)
+    assert redraw_for(None, 350) and not redraw_for(None, None)

@@ -36,7 +36,7 @@ import pytest
 from cjworkbench.cli import main
 from cjworkbench.config import load_config
 from cjworkbench.errors import ConfigError
-from cjworkbench.ingest import pipeline, run_ingest
+from cjworkbench.ingest import pipeline, run_ingest, target
 from cjworkbench.ingest.pseudonym import load_key
 
 from .conftest import ROOT, write_config
@@ -357,8 +357,30 @@ def _full_disk_case(folder: Path, db: Path) -> tuple[int, str, str]:
     return _ingest(big, db)
 
 
-def test_a_full_disk_is_one_clear_error_and_the_old_database_stays(tmp_path):
-    """Probe: a full disk reported 'internal error ... please report' with exit 3."""
+def test_too_little_free_disk_stops_before_reading_with_the_folder_and_the_need(tmp_path, monkeypatch):
+    """The free-disk check names the folder, what is free and what the run needs; nothing changes."""
+    db = tmp_path / "db.duckdb"
+    assert _ingest(_setup(tmp_path, 5), db)[0] == 0
+    digest = _sha(db)
+    (tmp_path / "big.csv").write_text("c,t,a,x\n" + "".join(f"C{i:05d},2024-01-01 10:00,a,b\n" for i in range(20_000)))
+    assert (tmp_path / "big.csv").stat().st_size == 560_008
+    big = write_config(tmp_path, [{"name": "e", "kind": "events", "path": "big.csv", "columns": COLS}])
+    monkeypatch.setattr(target, "free_bytes", lambda folder: 1_500_000)
+    code, _out, err = _ingest(big, db)
+    assert code == 2, err
+    # staging and database 2 x 560,008 bytes, spill 2 x 560,008 (under temp_limit) -> 2,240,032 needed
+    assert err == (f"error: Not enough free disk in '{tmp_path}' for this ingest: 1.5 MB free, about 2.2 MB "
+                   f"needed (0.6 MB of input: staging and the new database 1.1 MB, spill up to 1.1 MB "
+                   f"(limits.temp_limit)). Free space on that disk, or write the database to a folder on a "
+                   f"larger disk. Nothing was changed.\n")
+    assert _sha(db) == digest and _leftovers(tmp_path) == []
+    monkeypatch.setattr(target, "free_bytes", lambda folder: 2_240_032)   # just enough: it loads
+    assert _ingest(big, db)[0] == 0 and _count(db) == 20_000
+
+
+def test_a_full_disk_is_one_clear_error_and_the_old_database_stays(tmp_path, monkeypatch):
+    """Probe: a full disk reported 'internal error ... please report' with exit 3. The free-disk
+    check refuses this run first; with the check fooled the disk fills during the build."""
     mnt = tmp_path / "small-disk"
     mnt.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)],
@@ -370,6 +392,10 @@ def test_a_full_disk_is_one_clear_error_and_the_old_database_stays(tmp_path):
         assert _ingest(_setup(tmp_path, 5), db)[0] == 0
         digest = _sha(db)
         random.seed(5)
+        code, _out, err = _full_disk_case(tmp_path, db)
+        assert code == 2 and err.startswith(f"error: Not enough free disk in '{mnt}'"), err
+        assert _sha(db) == digest and sorted(os.listdir(mnt)) == [".db.duckdb.lock", "db.duckdb"]
+        monkeypatch.setattr(target, "free_bytes", lambda folder: 10**12)
         code, _out, err = _full_disk_case(tmp_path, db)
         assert code == 2, err
         assert err.startswith(f"error: The disk holding '{mnt}' is full") and "No space left on device" in err

@@ -115,8 +115,22 @@ def test_table_headers_are_words_and_values_are_formatted():
     header, web, phone = _cells(table_html(df))
     assert header == ["Touchpoint", "Customers", "Conversion", "Throughput time", "p-value", "Available", "NPS",
                       "Steps"]
-    assert web == ["web", "12,345", "17.3 %", "1.3 days", "< 0.001", "yes", "31.25", "3"]
-    assert phone == ["phone", "980", "–", "12 min", "0.03", "no", "-4", "–"]
+    assert web == ["Web", "12,345", "17.3 %", "1.3 days", "< 0.001", "yes", "31.25", "3"]
+    assert phone == ["Phone", "980", "–", "12 min", "0.03", "no", "-4", "–"]
+
+
+@pytest.mark.parametrize("raw, words", [
+    ("search", "Search"), ("signup", "Signup"), ("contact centre", "Contact centre"), ("e-mail", "E-mail"),
+    ("order_shipped", "Order shipped"), ("nps", "NPS"), ("sms", "SMS"), ("n_steps", "Steps"),
+    ("iPhone", "iPhone"), ("Resolve ticket", "Resolve ticket"), ("B2", "B2"), ("sku123", "sku123"),
+    ("www.shop.nl", "www.shop.nl"), ("xq", "xq"), ("search (repeated)", "Search (repeated)"),
+    ("search → signup", "Search → Signup")])
+def test_display_names_capitalise_plain_words_and_keep_codes(raw, words):
+    """A plain lower-case word reads with a capital, as a snake_case name does; a name with capitals, digits
+    or other signs, or without a vowel, is a name or a code someone typed: kept as written."""
+    from cjworkbench.formats import display_name
+
+    assert display_name(raw, {}) == words
 
 
 def test_numbers_are_right_aligned_with_their_headers_and_text_is_not():
@@ -162,3 +176,29 @@ def test_value_text_reads_days_and_money():
     assert value_text(3.2, "days") == "3.2 days" and value_text(None, "days") == "–"
     assert value_text(1234.5, "money", unit="EUR") == "€1,234.50"
 
+
+
+def test_a_changes_table_reads_in_words_and_as_cards_on_a_phone():
+    """What changed's table: area and metric values in words, q-value named as corrected; every cell carries its
+    column's title, which a phone shows beside the value (one card a row, `TABLE_CSS`)."""
+    from cjworkbench.display import TABLE_CSS
+
+    df = pd.DataFrame({"area": ["funnel", "driver"], "metric": ["conversion", "effect on ces"],
+                       "q_value": [0.0004, 0.5]})
+    markup = table_html(df)
+    header, first, second = _cells(markup)
+    assert header == ["Area", "Metric", "q-value (corrected p)"]
+    assert first == ["Funnel step", "Conversion", "< 0.001"] and second == ["Survey driver", "Effect on CES", "0.50"]
+    assert re.findall(r'data-label="([^"]+)"', markup) == header * 2
+    assert markup.startswith(TABLE_CSS) and "@media (max-width: 719px)" in TABLE_CSS
+    assert "content: attr(data-label)" in TABLE_CSS and "thead { display: none; }" in TABLE_CSS
+
+
+def test_a_table_of_figures_reads_each_row_in_its_own_unit():
+    """One row a metric (what changed): conversion in % and points, a median time as a duration, NPS as a number."""
+    df = pd.DataFrame({"metric": ["conversion", "median_seconds", "nps"], "previous": [0.8912, 33.0, 20.0],
+                       "current": [0.75, 29.0, 26.4], "change": [-0.1412, -4.0, 6.4], "low": [-0.18, -7.6, 1.0]})
+    _, conversion, seconds, nps = _cells(table_html(df))
+    assert conversion == ["Conversion", "89.1 %", "75.0 %", "-14.1 pts", "-18.0 pts"]
+    assert seconds == ["Median time", "33 s", "29 s", "-4 s", "-8 s"]
+    assert nps == ["NPS", "20", "26.40", "6.40", "1"]

@@ -97,12 +97,12 @@ def test_funnels_headline_reads_the_planted_app_to_phone_gap(pages):
     gap = head.loc["handoff_gap"]
     worst = gaps[(gaps["rate_diff_high"] < 0) & ~gaps["small_sample"]].sort_values("rate_diff").iloc[0]
     assert (worst["from_value"], worst["to_value"]) == ("app", "phone")
-    assert gap["label"] == "Hand-off app → phone"
+    assert gap["label"] == "Hand-off App → Phone"   # channels in words
     assert (gap["value"], gap["low"], gap["high"], gap["p_value"]) == \
         (worst["rate_diff"], worst["rate_diff_low"], worst["rate_diff_high"], worst["p_value"])
     planted = truth["effects"]["E1"]["planted"]["completion_gap"]                 # -0.20
     assert gap["value"] < 0 and gap["low"] <= planted <= gap["high"] and gap["verdict"] == "worse"
-    assert "app → phone" in headline_sentence(hv.result())
+    assert "App → Phone" in headline_sentence(hv.result())
 
 
 def test_funnels_headline_conversion_is_this_month_against_the_last(pages, demo_db):
@@ -204,7 +204,7 @@ def test_headline_on_a_database_with_only_events(tmp_path):
     journeys = headline_table(con, page="journey_explorer").set_index("figure")
     assert journeys.loc["n_journeys", "value"] == 40                       # one journey per customer
     assert journeys.loc["median_duration", "value"] == 1200                  # visit -> pay: 20 minutes
-    assert journeys.loc["top_variant", "value"] == 30 / 40 and "pay" in journeys.loc["top_variant", "detail"]
+    assert journeys.loc["top_variant", "value"] == 30 / 40 and "Pay" in journeys.loc["top_variant", "detail"]
 
 
 def test_headline_on_a_real_database(real_data, tmp_path):
@@ -297,10 +297,10 @@ def test_display_names_humanised_and_overridden_by_the_labels_design(tmp_path):
 
     assert [display_name(x) for x in ("order_shipped", "used_contact_centre", "n_steps", "nps", "web",
                                       "Resolve ticket", "view_home → track_order")] == \
-        ["Order shipped", "Used contact centre", "Steps", "NPS", "web", "Resolve ticket", "View home → Track order"]
+        ["Order shipped", "Used contact centre", "Steps", "NPS", "Web", "Resolve ticket", "View home → Track order"]
     df = pd.DataFrame({"activity": ["order_shipped", "web"], "n_journeys": [12, 30]})
     try:
-        assert "<td" in table_html(df) and "Order shipped" in table_html(df) and ">web<" in table_html(df)
+        assert "<td" in table_html(df) and "Order shipped" in table_html(df) and ">Web<" in table_html(df)
         use_labels({"order_shipped": "Parcel sent"})
         assert "Parcel sent" in table_html(df) and "Order shipped" not in table_html(df)
     finally:

@@ -22,6 +22,7 @@ from cjworkbench.ingest import run_ingest
 from cjworkbench.ingest.local_time import (business_date_lookup_sql, business_date_sql, hour_offsets,
                                            local_to_utc_sql)
 from cjworkbench.ingest.pipeline import _load_numbered
+from cjworkbench import model
 from cjworkbench.model import _journey_steps_duckdb, with_steps
 
 from .conftest import write_config
@@ -124,7 +125,12 @@ EVENTS = [("a", "j1", "2025-01-01 10:00", "home"), ("a", "j1", "2025-01-01 10:00
           ("b", "j5", "2025-01-01 09:00", "home"), ("b", "j5", "2025-01-01 09:10", "cart")]
 
 
-def test_journey_steps_full_build_equals_the_ibis_definition():
+# 1: every segment (Basic, Gold, NULL) split into journey-number ranges; 12: Basic in one statement,
+# Gold split in two, NULL its own
+@pytest.mark.parametrize("chunk_rows", [None, 1, 12])
+def test_journey_steps_full_build_equals_the_ibis_definition(chunk_rows, monkeypatch):
+    if chunk_rows:
+        monkeypatch.setattr(model, "CHUNK_ROWS", chunk_rows)
     raw = duckdb.connect()
     raw.execute(DDL["events"])
     raw.execute(DDL["customers"])

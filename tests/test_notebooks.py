@@ -238,7 +238,7 @@ def test_a_widget_change_redraws_the_chart(demo_db):
     view = controls.View(p, cjw.switch_matrix_table, charts.switch_matrix_chart, options=dict(by=dim))
     view._ipython_display_()
     before = _svg(view)
-    assert "Switches of channel" in before and view.body.children[0]._dom_classes == ("cjw-chart",)
+    assert "Switches of channel" in before and set(view.body.children[0]._dom_classes) == {"cjw-chart", "cjw-wide"}
     dim.widget.value = "device"  # the view's own control
     after = _svg(view)
     assert "Switches of device" in after and after != before

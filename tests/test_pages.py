@@ -37,6 +37,8 @@ LOCAL = ("127.0.0.1", "localhost", "[::1]")
 DIRECT = "journey_explorer-direct"   # the page loaded at 390 px from the start
 
 MEASURE = """() => {
+  // a text's lines (Vega writes a multi-line text as one tspan a line)
+  const lines = t => { const spans = [...t.querySelectorAll('tspan')]; return spans.length ? spans.map(s => s.textContent) : [t.textContent]; };
   const W = window.innerWidth, out = {width: W, scroll: document.documentElement.scrollWidth, wide: [], charts: []};
   for (const e of document.querySelectorAll('.cjw-view, .cjw-panel, .cjw-headline, .cjw-chart svg.marks, canvas, .cjw-view img')) {
     const r = e.getBoundingClientRect();
@@ -47,7 +49,7 @@ MEASURE = """() => {
     !v.querySelector('details.cjw-method')).length;
   out.variants = [...document.querySelectorAll('.cjw-chart svg.marks')].filter(s => s.textContent.includes(
     'Most common journeys')).map(s => { const r = s.getBoundingClientRect();
-      return [Math.round(r.left), Math.round(r.right), [...s.querySelectorAll('.mark-text text')].map(t => t.textContent).join('|')]; });
+      return [Math.round(r.left), Math.round(r.right), [...s.querySelectorAll('.mark-text text')].map(t => lines(t).join(' ')).join('|')]; });
   for (const c of document.querySelectorAll('.cjw-chart')) {
     const svg = c.querySelector('svg.marks');
     const texts = svg ? [...svg.querySelectorAll('text')].map(t => t.textContent.trim()) : [];
@@ -62,7 +64,9 @@ MEASURE = """() => {
       if (a[1] < b[3] - 1 && b[1] < a[3] - 1 && a[2] < b[4] - 1 && b[2] < a[4] - 1) overlaps.push(`${a[0]} / ${b[0]}`);
     }
     const titles = svg ? [...svg.querySelectorAll('.role-axis-title text, .role-title-text text')].map(t => t.textContent.trim()) : [];
-    out.charts.push({svg: !!svg, texts: texts.filter(t => t).length, empty_titles: titles.filter(t => !t).length,
+    // text Vega cut to its limit ends in "…" (titles, subtitles, axis and legend labels, text marks)
+    const cut = svg ? [...svg.querySelectorAll('text')].flatMap(lines).filter(t => t.trim().endsWith('\u2026')) : [];
+    out.charts.push({svg: !!svg, texts: texts.filter(t => t).length, empty_titles: titles.filter(t => !t).length, cut,
                      bad: texts.filter(t => /^(undefined|NaN|null)$/.test(t)).slice(0, 3),
                      width: svg ? Math.round(svg.getBoundingClientRect().width) : 0,
                      scale: own > 0 ? Math.round(100 * drawn / own) / 100 : 1, map_labels: labels.length, overlaps});
@@ -70,9 +74,11 @@ MEASURE = """() => {
   return out;
 }"""
 # settled: every chart inside the window at its own size (a chart the page had to shrink is waiting for the
-# kernel to redraw it for the new width: side-by-side panels stacked, the process map top to bottom)
+# kernel to redraw it for the new width: side-by-side panels stacked, the process map top to bottom), and
+# every chart drawn for the window's layout (`controls.view`: class cjw-narrow or cjw-wide)
 SETTLED = """(w) => [...document.querySelectorAll('.cjw-chart svg.marks')].every(s => { const r = s.getBoundingClientRect();
-  return r.right <= w + 1 && r.width >= MIN_SCALE * parseFloat(s.getAttribute('width') || r.width); })"""
+  return r.right <= w + 1 && r.width >= MIN_SCALE * parseFloat(s.getAttribute('width') || r.width); })
+  && [...document.querySelectorAll('.cjw-chart')].every(c => c.classList.contains(w < 720 ? 'cjw-narrow' : 'cjw-wide'))"""
 MIN_SCALE = 0.9   # a chart drawn smaller than this share of its own size is shrunk to fit: unreadable on a phone
 SETTLED = SETTLED.replace("MIN_SCALE", str(MIN_SCALE))
 DONE = """() => {
@@ -137,7 +143,7 @@ def test_dropdowns_show_display_names_and_keep_raw_values(demo_db, monkeypatch):
     monkeypatch.setenv("QUERY_STRING", "channel=email")   # a URL keeps taking the raw value
     panel = controls.panel(str(demo_db[0]), renderer="svg")
     channel = panel.widgets["channel"]
-    assert channel.value == "email" and channel.label == "email" and panel.filters.channel == "email"
+    assert channel.value == "email" and channel.label == "Email" and panel.filters.channel == "email"
     anchor = controls.data_option(panel, "anchor", "")
     widget = make_widget(anchor)
     pairs = dict(anchor.options)   # label -> raw value
@@ -239,9 +245,23 @@ def server(demo_db, browser):
     srv.stop()
 
 
-def _open(browser, url: str, width: int, leaks: list):
-    """A page in its own context; any request to another host is aborted and kept in `leaks`."""
-    ctx = browser.new_context(viewport={"width": width, "height": 2400 if width > 1000 else 6000})
+PHONE_AGENT = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 "
+               "Mobile Safari/537.36")
+# every chart's own width when it first appears (a redraw adds a new one): a phone's page is drawn for the
+# phone from its first picture, never in the desktop layout first
+FIRST_WIDTHS = """window.__cjw_first = []; new MutationObserver(ms => { for (const m of ms) for (const n of m.addedNodes) {
+  if (n.nodeType !== 1) continue;
+  for (const s of (n.matches('svg.marks') ? [n] : n.querySelectorAll('svg.marks')))
+    window.__cjw_first.push(Math.round(parseFloat(s.getAttribute('width') || '0'))); } })
+  .observe(document, {childList: true, subtree: true});"""
+
+
+def _open(browser, url: str, width: int, leaks: list, *, phone: bool = False):
+    """A page in its own context (`phone`: with a phone's user agent); any request to another host is aborted
+    and kept in `leaks`."""
+    ctx = browser.new_context(viewport={"width": width, "height": 2400 if width > 1000 else 6000},
+                              **({"user_agent": PHONE_AGENT} if phone else {}))
+    ctx.add_init_script(FIRST_WIDTHS)
 
     def route(r):
         url = r.request.url
@@ -266,6 +286,11 @@ def _look(page) -> dict:
     found["text"] = page.inner_text("body")
     found["headline"] = len(page.query_selector_all(".cjw-headline"))
     found["errors"] = [e.inner_text() for e in page.query_selector_all(".cjw-error")]
+    found["first_widths"] = page.evaluate("window.__cjw_first")
+    found["tables"] = page.evaluate("""() => [...document.querySelectorAll('.cjw-table-html')].map(t => {
+      const r = t.getBoundingClientRect(), box = t.closest('.cjw-table') || t.parentElement;
+      return [Math.round(r.left), Math.round(r.right), getComputedStyle(t.querySelector('tr:last-child') || t).display,
+              box.scrollWidth - box.clientWidth]; })""")
     return found
 
 
@@ -277,7 +302,7 @@ def measured(server, browser):
              for name in NAMES}
     # and the journey explorer opened at phone width from the start (not narrowed after it drew)
     leaks[DIRECT] = []
-    pages[DIRECT] = _open(browser, f"{server.base}/voila/render/journey_explorer.ipynb", 390, leaks[DIRECT])
+    pages[DIRECT] = _open(browser, f"{server.base}/voila/render/journey_explorer.ipynb", 390, leaks[DIRECT], phone=True)
     out, started = {}, time.monotonic()
     try:
         for name, page in pages.items():
@@ -294,7 +319,7 @@ def measured(server, browser):
             for width in (WIDTHS if name != DIRECT else (390,)):
                 page.set_viewport_size({"width": width, "height": 2400 if width > 1000 else 6000})
                 try:  # the charts follow the new width (vega listens to window resizes; the kernel redraws)
-                    page.wait_for_function(SETTLED, arg=width, timeout=20_000, polling=200)
+                    page.wait_for_function(SETTLED, arg=width, timeout=45_000, polling=200)
                 except Exception:  # noqa: BLE001  measured below: the assertion says which element
                     pass
                 time.sleep(0.5)
@@ -317,12 +342,16 @@ def test_the_page_fits_and_says_everything(measured, name, width):
     assert m["charts"], "no chart on the page"
     for i, chart in enumerate(m["charts"]):
         assert chart["svg"] and chart["texts"] >= 2 and not chart["empty_titles"] and not chart["bad"], (i, chart)
+        assert not chart["cut"], f"chart {i} has text cut with '…' at {width} px: {chart['cut'][:6]}"
         # drawn at its own size: side-by-side panels stack on a phone instead of being shrunk to fit
         assert chart["scale"] >= MIN_SCALE, f"chart {i} shrunk to {chart['scale']:.0%} of its size to fit: {chart}"
     assert not [t for t in ERROR_TEXT if t in m["text"]], m["text"][:1500]
     assert not m["errors"], m["errors"]
     assert not m["leaks"], f"requests that left the machine: {sorted(set(m['leaks']))[:5]}"
     assert m["unfolded"] == 0, f"{m['unfolded']} charts without their method folded under 'How is this calculated?'"
+    # tables inside the window; on a phone one card a row (`display.TABLE_CSS`), not columns scrolling sideways
+    assert all(0 <= left and right <= width + 1 and hidden <= 1 for left, right, _, hidden in m["tables"]), m["tables"]
+    assert all(shown == ("table-row" if width > 720 else "block") for _, _, shown, _ in m["tables"]), m["tables"]
 
 
 def test_the_variants_chart_fits_when_the_page_is_loaded_at_phone_width(measured):
@@ -333,6 +362,8 @@ def test_the_variants_chart_fits_when_the_page_is_loaded_at_phone_width(measured
     assert m["scroll"] <= 390 and not m["wide"], (m["scroll"], m["wide"])
     assert m["variants"] and all(0 <= left and right <= 390 for left, right, _ in m["variants"]), m["variants"]
     assert all(c["svg"] and c["texts"] >= 2 and not c["bad"] for c in m["charts"]), m["charts"]
+    # drawn for the phone from the first picture: no chart ever appeared wider than the window
+    assert m["first_widths"] and max(m["first_widths"]) <= 390, m["first_widths"]
     labels = m["variants"][0][2]   # the journeys in words, whole above their bars (not cut to "Order place…")
     assert "Order placed → Order shipped → Order delivered" in labels.split("|"), labels
     assert not re.search(r"[a-z]+_[a-z]+", labels), labels

@@ -235,6 +235,6 @@ def test_e1_reads_right_in_the_report(demo_db, tmp_path):
     svgs = [base64.b64decode(b).decode() for b in re.findall(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", page)]
     chart = [s for s in svgs if "With minus without" in s]
     assert len(chart) == 1
-    points, low, high = gaps_in_svg(chart[0])["app → phone"]
+    points, low, high = gaps_in_svg(chart[0])["App → Phone"]   # channels in words
     planted = truth["effects"]["E1"]["planted"]["completion_gap"] * 100
     assert points < 0 and high < 0 and low <= planted <= high, (points, low, high)

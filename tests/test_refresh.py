@@ -195,6 +195,8 @@ def test_a_refresh_killed_at_any_step_leaves_the_last_good_database(tmp_path):
             assert after["events"] == good["events"] + 2 and after["ingest_runs"] == good["ingest_runs"] + 2
         else:
             assert after == good, step
+        # the kill left the run's scratch folder with its staging database: the next run removes it
+        assert (tmp_path / step / f".db.duckdb.building-{proc.pid}.tmp" / "staging.duckdb").is_file(), step
         s = run_ingest(tmp_path / step / "cjworkbench.yml", db)   # debris removed, the run succeeds
         assert _counts(db)["events"] == good["events"] + 2, step
         assert s.mode == "refresh" and s.source("web").rows_loaded == (0 if step == "swapped" else 6)

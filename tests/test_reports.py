@@ -184,6 +184,29 @@ def test_report_parameters_from_the_config_and_the_command_line(demo_db, tmp_pat
         {"own": {"k_min": 30}, "tiny": {}}
 
 
+PROBE = ("import os\nseen = sorted(n for n in ('secret', 'x') if n in globals())\n"
+         "print(f'probe pid={{os.getpid()}} seen={{seen}}')\n{extra}")
+
+
+def test_the_notebooks_of_a_run_share_one_kernel_cleared_between_them(demo_db, tmp_path, capsys):
+    """Notebooks a and b run in one kernel (same process), b sees none of a's variables; after the
+    broken notebook c (which set x) the next one, d, runs in a new kernel without x."""
+    db, _ = demo_db
+    folder = _notebooks(tmp_path / "nb", a=HEADER.format(title="A") + PROBE.format(extra="secret = 41\n"),
+                        b=HEADER.format(title="B") + PROBE.format(extra=""), c=BROKEN,
+                        d=HEADER.format(title="D") + PROBE.format(extra=""))
+    out = tmp_path / "out"
+    assert _report(db, out, folder) == 1   # c failed, the others made their pages
+    probes = {}
+    for name in "abd":
+        html = (out / "2026-06" / f"{name}.html").read_text()
+        pid, seen = re.search(r"probe pid=(\d+) seen=(\[[^\]]*\])", html).groups()
+        probes[name] = (int(pid), seen)
+    assert probes["a"][0] == probes["b"][0], "a and b should share one kernel"
+    assert probes["d"][0] != probes["a"][0], "the notebook after a failure gets a new kernel"
+    assert [s for _, s in probes.values()] == ["[]", "[]", "[]"], probes   # no variable crosses notebooks
+
+
 def test_a_cell_that_hangs_times_out(demo_db, tmp_path, capsys):
     db, _ = demo_db
     slow = _notebooks(tmp_path / "slow", slow=SLOW)

@@ -167,3 +167,44 @@ def test_the_default_pool_and_cap_come_from_free_memory():
     assert sizes(pool=30, available=20 * 10**9) == (30, 31) and sizes(pool=0, max_kernels=8) == (0, 8)
     assert kernel_memory({}) == {MEMORY_ENV: KERNEL_DUCKDB} and KERNEL_DUCKDB == "1GB"   # not a quarter of RAM each
     assert kernel_memory({MEMORY_ENV: "3GB"}) == {MEMORY_ENV: "3GB"}                      # the user's own limit wins
+
+
+def test_a_pool_refill_waits_for_the_crowds_pages_but_never_for_a_waiting_viewer(monkeypatch):
+    """ADR 0004: a refill's kernel start (~2.5 CPU-s) waits while pages of viewers who took pool kernels
+    are still loading (not connected to their kernel) and `REFILL_QUIET` s after the last connected,
+    unless no ready kernel is left (then a viewer may be waiting for it)."""
+    import asyncio
+
+    from cjworkbench import kernels
+    from cjworkbench.kernels import CappedKernelManager
+
+    monkeypatch.setattr(kernels, "REFILL_QUIET", 0.5)   # 3 s in service
+
+    async def scenario() -> tuple[bool, float, float]:
+        loop = asyncio.get_running_loop()
+        manager = CappedKernelManager(max_kernels=4, stagger=0.0)
+        ready = loop.create_future()
+        ready.set_result({"kernel_id": "k1"})
+        manager._pools = {"overview.ipynb": [ready]}
+        manager._kernel_connections["k2"] = 0
+        manager._loading["k2"] = time.monotonic()     # a viewer took k2; its page still loads
+        refill = asyncio.ensure_future(manager._after_pages("overview.ipynb"))
+        await asyncio.sleep(0.8)
+        held = not refill.done()
+        manager.notify_connect("k2")                   # its page connected: it draws now
+        t0 = loop.time()
+        await asyncio.wait_for(refill, 3)
+        after_page = loop.time() - t0
+        manager._pools["overview.ipynb"] = []          # no ready kernel left while another page loads
+        manager._loading["k3"] = time.monotonic()
+        t0 = loop.time()
+        await asyncio.wait_for(manager._after_pages("overview.ipynb"), 2)
+        return held, after_page, loop.time() - t0
+
+    import concurrent.futures as cf
+
+    with cf.ThreadPoolExecutor(1) as pool:   # its own event loop: this module's chromium fixture runs one here
+        held, after_page, no_ready_wait = pool.submit(asyncio.run, scenario()).result(timeout=30)
+    assert held
+    assert 0.4 <= after_page < 2
+    assert no_ready_wait < 0.2

@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import formats
 from .names import name
-from .page import narrow, panel_width, side_by_side, wrapped, wrapped_axis
+from .page import narrow, panel_width, row_height, side_by_side, wrapped, wrapped_axis
 from .theme import (GREY, INK, PAIR, WIDE_SHARES, captioned, caution, empty_chart, require, shown, verdict_colour,
                     verdict_of)
 
@@ -49,7 +49,7 @@ def actions_chart(table: pd.DataFrame, *, title: str | None = None, labels=None,
         color=color, opacity=faded, tooltip=[alt.Tooltip("rule_text:N", title="rule"), alt.Tooltip("group:N"),
                               alt.Tooltip("n:Q", title="moments", format=","),
                               alt.Tooltip("rate:Q", title="reached the outcome", format=".1%")]).properties(
-        width=panel_width(width, 260), height=max(60, 44 * len(df)), title="Outcome rate")
+        width=panel_width(width, 260), height=max(60, row_height(df["row"], 44) * len(df)), title="Outcome rate")
     tip = [alt.Tooltip("rule_text:N", title="rule"), alt.Tooltip("pts:Q", title="difference (pts)", format="+.1f"),
            alt.Tooltip("pts_low:Q", title="low", format="+.1f"), alt.Tooltip("pts_high:Q", title="high", format="+.1f"),
            alt.Tooltip("n_triggers:Q", title="triggers", format=","), alt.Tooltip("verdict:N", title="the rule's moments are"),
@@ -66,6 +66,6 @@ def actions_chart(table: pd.DataFrame, *, title: str | None = None, labels=None,
                  color=colour, strokeDash=dashed)
              + base.mark_point(filled=True, size=80).encode(x="pts:Q", color=colour)
              + base.mark_text(dy=-12, fontSize=10, color=INK).encode(x="pts:Q", text="label:N")).properties(
-        width=panel_width(width, 260), height=max(60, 44 * len(df)), title="Difference (matched or weighted)")
+        width=panel_width(width, 260), height=max(60, row_height(df["row"], 44) * len(df)), title="Difference (matched or weighted)")
     chart = side_by_side(rates, diffs, width=width, title=title)
     return captioned(chart, table, keys=("comparison", "caveat", "intervals"))

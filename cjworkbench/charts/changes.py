@@ -8,12 +8,17 @@ import pandas as pd
 from ..narrative import changes_summary
 from .. import formats
 from .names import name
-from .page import narrow, panel_width, wrapped, wrapped_axis
+from .page import panel_width, row_height, wrapped, wrapped_axis
 from .theme import VERDICT, captioned, empty_chart, ensure_theme, require
 
 COLUMNS = ("rank", "area", "item", "metric", "baseline", "change", "low", "high", "significant", "better")
 _UNITS = {"conversion": "points", "share": "points", "top_box_rate": "points", "low_effort_rate": "points",
           "nps": "NPS points", "median_seconds": "hours (median)", "mean_score": "score (mean)"}
+
+
+def _lower(words: str) -> str:
+    """'Effect on CES' -> 'effect on CES' (inside a sentence); 'NPS' stays."""
+    return words[0].lower() + words[1:] if words[1:2].islower() else words
 
 
 def changes_chart(table, *, top: int = 15, labels=None, width: int | None = None):
@@ -30,11 +35,12 @@ def changes_chart(table, *, top: int = 15, labels=None, width: int | None = None
     scale = scale.where(df["metric"] != "median_seconds", 1 / 3600)
     for col in ("change", "low", "high"):
         df[col] = df[col] * scale
-    df["unit"] = [_UNITS.get(m, m.replace("_", " ")) for m in df["metric"]]
+    df["unit"] = [_UNITS.get(m, _lower(formats.value_name("metric", m))) for m in df["metric"]]
     df["item_raw"] = df["item"].astype(str)
     df["item"] = [name(i, labels) for i in df["item"]]
-    df["label"] = wrapped([f"{r.rank}. {r.item} ({r.metric.replace('_', ' ')}, vs {r.baseline.replace('_', ' ')})"
-                           for r in df.itertuples()], width)
+    df["label"] = wrapped([f"{r.rank}. {r.item} ({_lower(formats.value_name('metric', r.metric))}, vs "
+                           f"{r.baseline.replace('_', ' ')})"
+                           for r in df.itertuples()], width, wide_chars=62)   # whole, in the labels' 420 px
     worse = (df["better"] == "higher") == (df["change"] < 0)
     df["direction"] = worse.map({True: "worse", False: "better"}).where(df["better"].isin(["higher", "lower"]),
                                                                          "either way")
@@ -43,7 +49,7 @@ def changes_chart(table, *, top: int = 15, labels=None, width: int | None = None
     panels = []
     for unit, part in df.groupby("unit", sort=False):
         base = alt.Chart(part).encode(y=alt.Y("label:N", sort=list(part["label"]), title=None,
-                                                      axis=wrapped_axis(width, labelLimit=420)))
+                                                      axis=wrapped_axis(width, lines=True, labelLimit=420)))
         tips = [alt.Tooltip("item:N", title="Item"), alt.Tooltip("item_raw:N", title="in the data"),
                 alt.Tooltip("metric:N", title="Metric"),
                 alt.Tooltip("change:Q", title=f"Change ({unit})", format=",.2f"),
@@ -60,9 +66,10 @@ def changes_chart(table, *, top: int = 15, labels=None, width: int | None = None
         dot = base.mark_point(filled=True, size=70).encode(x="change:Q", color=colour, opacity=opacity, tooltip=tips)
         zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#666666", strokeDash=[4, 3]).encode(x="zero:Q")
         panels.append(alt.layer(zero, rule, dot).properties(width=panel_width(width, 420),
-                                                            height=max(40, (50 if narrow(width) else 22) * len(part))))
+                                                            height=max(40, row_height(df["label"], 30) * len(part))))
     d = table.attrs.get("definition", {})
-    in_words = table.assign(item=[name(i, labels) for i in table["item"]])   # the summary names items in words too
+    in_words = table.assign(item=[name(i, labels) for i in table["item"]],   # the summary in words too
+                            area=[formats.value_name("area", a) for a in table["area"]])
     title = alt.TitleParams(f"What changed in {d.get('current', {}).get('label', 'the period')}: the {len(df)} "
                             f"top-ranked figures", subtitle=[line.lstrip("- ") for line in
                                                              changes_summary(in_words, top=2).splitlines()],

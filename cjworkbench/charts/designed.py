@@ -7,7 +7,7 @@ import altair as alt
 import pandas as pd
 
 from .names import name, named, raw_tip
-from .page import narrow, panel_width, side_by_side, wrapped, wrapped_axis
+from .page import narrow, panel_width, row_height, side_by_side, wrapped, wrapped_axis
 from .theme import (CATEGORY, GREY, INK, VERDICT, WIDE_SHARES, captioned, caution, empty_chart, require, shown,
                     verdict_colour, verdict_of)
 
@@ -69,7 +69,8 @@ def deviations_chart(table: pd.DataFrame, *, include_any: bool = True, title: st
     base = alt.Chart(df).encode(y=y, **enc)
     base_right = alt.Chart(df).encode(y=alt.Y("what:N", title=None, sort=order,
                                               axis=wrapped_axis(width, labelLimit=300) if narrow(width) else None), **enc)
-    height = max(100, len(order) * (14 * max(1, df[group].nunique()) if group else 38 if narrow(width) else 26))
+    height = max(100, len(order) * (14 * max(1, df[group].nunique()) if group else
+                                    row_height(df["what"], 38) if narrow(width) else 26))
     colour = {} if group else {"color": CATEGORY[0]}
     rate = (base.mark_rule(strokeWidth=2, **colour).encode(
         x=alt.X("deviation_rate_low:Q", title="share of journeys deviating", axis=alt.Axis(format="%")),

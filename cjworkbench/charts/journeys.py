@@ -8,7 +8,8 @@ import pandas as pd
 
 from ..deprecation import deprecated_alias
 from .names import name, named, raw_tip
-from .bars import share_bars
+from .bars import name_lines, row_px, share_bars, stacked_names
+from .page import narrow
 from .theme import CATEGORY, GREY, captioned, duration_text, empty_chart, require, shown
 
 END = "(end)"
@@ -47,7 +48,8 @@ def step_matrix_chart(table: pd.DataFrame, *, top: int = 15, title: str = "What 
     return captioned(chart, table, keys=("max_steps",))
 
 
-def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys", labels=None) -> alt.VConcatChart:
+def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys", labels=None,
+                   width: int | None = None) -> alt.VConcatChart:
     """Horizontal bars of `variants_table`: share of journeys following each activity sequence;
     the 'other (N variants)' row in grey."""
     require(table, ("rank", "variant", "n_journeys", "share"), chart="variants_chart", source="variants_table()")
@@ -60,13 +62,14 @@ def variants_chart(table: pd.DataFrame, *, title: str = "Most common journeys", 
         if c in df.columns]
     chart = share_bars(df.sort_values("rank", kind="stable"), label="variant", count="n_journeys", label_title="journey",
                        count_title="journeys", x_title="share of journeys", rest=["other"], colour=CATEGORY[0],
-                       title=title, tips=extra)
+                       title=title, tips=extra, width=width)
     return captioned(chart, table, keys=("n_variants",))
 
 
-def paths_around_chart(table: pd.DataFrame, *, title: str | None = None, labels=None) -> alt.VConcatChart:
+def paths_around_chart(table: pd.DataFrame, *, title: str | None = None, labels=None,
+                       width: int | None = None) -> alt.VConcatChart:
     """Flows around an anchor (`paths_around_table`): share of journeys taking each path after
-    (or before) the first anchor event."""
+    (or before) the first anchor event; on a narrow page (`width`) long paths take several lines."""
     require(table, ("variant", "n_journeys", "share"), chart="paths_around_chart", source="paths_around_table()")
     d = table.attrs.get("definition", {})
     if title is None:
@@ -77,34 +80,47 @@ def paths_around_chart(table: pd.DataFrame, *, title: str | None = None, labels=
         return captioned(empty_chart(title), table)
     chart = share_bars(named(df, ["variant"], labels), label="variant", count="n_journeys", label_title="path",
                        count_title="journeys", x_title="share of journeys with the anchor", rest=END,
-                       colour=CATEGORY[0], title=title)
+                       colour=CATEGORY[0], title=title, width=width)
     return captioned(chart, table, keys=("max_steps",))
 
 
 paths_chart = deprecated_alias(paths_around_chart, "paths_chart")
 
 
-def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost", labels=None) -> alt.VConcatChart:
-    """Ranked bars of `hotspots_table`: hours lost per transition, activity or rework loop."""
+HOTSPOT_KINDS = {"transition": "a hand-off", "activity": "an activity", "rework": "rework"}   # the legend's words
+
+
+def hotspots_chart(table: pd.DataFrame, *, title: str = "Where time is lost", labels=None,
+                   width: int | None = None) -> alt.VConcatChart:
+    """Ranked bars of `hotspots_table`: hours lost per transition, activity or rework loop. On a narrow page
+    (`width`) each name is written whole above its bar (`bars.name_lines`) instead of cut beside it."""
     require(table, ("rank", "kind", "name", "volume", "hours_lost"), chart="hotspots_chart",
             source="hotspots_table()")
     df = shown(table)
     if df.empty:
         return captioned(empty_chart(title), table)
     median = df["median_seconds"] if "median_seconds" in df.columns else pd.Series(float("nan"), index=df.index)
-    df = df.assign(median_time=median.map(duration_text), label=df["hours_lost"].map(lambda h: f"{h:,.0f} h"))
+    df = df.assign(median_time=median.map(duration_text), label=df["hours_lost"].map(lambda h: f"{h:,.0f} h"),
+                   kind_text=df["kind"].map(HOTSPOT_KINDS).fillna(df["kind"]))
     df = named(df, ["name"], labels)
+    above = narrow(width)
+    names, lines = name_lines(df["name"], width)
+    df = df.assign(name_text=names)
     base = alt.Chart(df).encode(
         y=alt.Y("name:N", title=None, sort=list(df.sort_values("rank", kind="stable")["name"]),
-                axis=alt.Axis(labelLimit=320)),
+                axis=None if above else alt.Axis(labelLimit=320)),
         x=alt.X("hours_lost:Q", title="hours lost"),
-        tooltip=[alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("kind:N", title="kind"),
+        tooltip=[alt.Tooltip("rank:Q", title="rank"), alt.Tooltip("kind_text:N", title="kind"),
                  alt.Tooltip("name:N", title="where"), *raw_tip(df, "name"),
                  alt.Tooltip("volume:Q", title="volume", format=","),
                  alt.Tooltip("hours_lost:Q", title="hours lost", format=",.0f"),
                  alt.Tooltip("median_time:N", title="median wait")])
-    kinds = alt.Scale(domain=["transition", "activity", "rework"], range=[CATEGORY[0], CATEGORY[4], CATEGORY[5]])
-    bars = base.mark_bar().encode(color=alt.Color("kind:N", title="kind", scale=kinds))   # kinds: no verdict colour
-    chart = (bars + base.mark_text(align="left", dx=3, fontSize=10).encode(text="label:N")).properties(
-        width=360, height=max(120, 22 * len(df)), title=title)
+    kinds = alt.Scale(domain=list(HOTSPOT_KINDS.values()), range=[CATEGORY[0], CATEGORY[4], CATEGORY[5]])
+    shift, names = stacked_names(base, "name_text", lines) if above else ({}, None)
+    bars = base.mark_bar(**({"size": 12} if above else {}), **shift).encode(
+        color=alt.Color("kind_text:N", title="Time lost in", scale=kinds))   # kinds: not a verdict
+    layers = [bars, base.mark_text(align="left", dx=3, fontSize=10, **shift).encode(text="label:N")]
+    layers += [names] if above else []
+    chart = alt.layer(*layers).properties(width=360, height=max(120, (row_px(lines) if above else 22) * len(df)),
+                                          title=title)
     return captioned(chart, table, keys=("ranking",))

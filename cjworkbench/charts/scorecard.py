@@ -68,13 +68,19 @@ def _column(df: pd.DataFrame, field: str, title: str, width: int, colour=None) -
                                                  alt.Tooltip("reason:N", title="Note")])
     if colour is not None:
         enc["color"] = colour
-    return alt.Chart(df.assign(y=df["row"] + 0.5), title=title).mark_text(align="left", fontSize=12,
-                                                                        limit=max(width - 6, 14)).encode(
-        x=alt.value(0), **enc).properties(width=width, height=26 * n)
+    base = alt.Chart(df.assign(y=df["row"] + 0.5)).encode(x=alt.value(0), **enc)
+    text = base.mark_text(align="left", fontSize=12, limit=max(width - 6, 14))
+    if field == "value_text":   # a KPI not available: the mapping it needs, written whole across its empty row
+        text = alt.layer(text.transform_filter("datum.available"),
+                         base.transform_filter("!datum.available").mark_text(align="left", fontSize=12, color=MUTED))
+    return text.properties(width=width, height=26 * n, title=title)
 
 
-def _sparklines(df: pd.DataFrame, *, width: int = 140, row_px: int = 26) -> alt.Chart:
-    n = max(len(df), 1)
+def _sparklines(df: pd.DataFrame, *, width: int = 140, row_px: int = 26, places=None, rows: float | None = None):
+    """A trend line per available KPI, in its row (`places`: kpi -> (first row, rows it spans); default one
+    row each) of a column `rows` rows high."""
+    n = rows or max(len(df), 1)
+    places = places or {r.kpi: (r.row, 1) for r in df.itertuples()}
     pts = []
     for r in df.itertuples():
         values = [v for v in (r.trend if isinstance(r.trend, (list, tuple)) else [])]
@@ -82,37 +88,54 @@ def _sparklines(df: pd.DataFrame, *, width: int = 140, row_px: int = 26) -> alt.
         if not r.available or len(ok) < 2 or (hasattr(r, "suppressed") and r.suppressed is True):
             continue
         lo, hi = min(ok), max(ok)
+        top, span = places[r.kpi]
         for i, v in enumerate(values):
             if v == v and v is not None:
                 scaled = 0.5 if hi == lo else (v - lo) / (hi - lo)
-                pts.append({"kpi": r.kpi, "step": i, "y": r.row + 0.85 - 0.7 * scaled,
+                pts.append({"kpi": r.kpi, "step": i, "y": top + span * (0.85 - 0.7 * scaled),
                             "value": value_text(v, r.unit)})
     data = pd.DataFrame(pts, columns=["kpi", "step", "y", "value"])
     return alt.Chart(data, title="Trend").mark_line(point=alt.OverlayMarkDef(size=12), strokeWidth=1.5).encode(
         x=alt.X("step:Q", axis=None), y=alt.Y("y:Q", scale=alt.Scale(domain=[n, 0]), axis=None),
         detail="kpi:N", tooltip=[alt.Tooltip("kpi:N", title="KPI"), alt.Tooltip("value:N", title="Value")],
-        color=alt.value("#4c78a8")).properties(width=width, height=row_px * n)
+        color=alt.value("#4c78a8")).properties(width=width, height=int(row_px * n))
 
 
-def _stacked(df: pd.DataFrame, width: int, colour) -> alt.Chart:
-    """A narrow page's scorecard: per KPI three lines (its name; value and target; the change), the
-    trend beside them, instead of six columns a phone would shrink to nothing."""
-    n = max(len(df), 1)
-    df = df.assign(y=df["row"], value_line=[f"{v}" + (f"   target {t} {m}".rstrip() if t else "")
-                                            for v, t, m in zip(df["value_text"], df["target_text"], df["met"])])
-    base = alt.Chart(df).encode(x=alt.value(0), y=alt.Y("y:Q", scale=alt.Scale(domain=[n, 0]), axis=None),
-                                tooltip=[alt.Tooltip("kpi_text:N", title="KPI"), alt.Tooltip("value_text:N", title="Value"),
-                                         alt.Tooltip("target_text:N", title="Target (gap)"),
-                                         alt.Tooltip("change_text:N", title="Change vs previous"),
-                                         alt.Tooltip("reason:N", title="Note")])
-    limit = {"limit": width - 4}
-    lines = alt.layer(
-        base.mark_text(align="left", baseline="top", dy=2, fontSize=12, fontWeight="bold", color=INK, **limit
-                       ).encode(text="kpi_text:N"),
-        base.mark_text(align="left", baseline="top", dy=19, fontSize=12, color=INK, **limit).encode(text="value_line:N"),
-        base.mark_text(align="left", baseline="top", dy=35, fontSize=12, **limit).encode(text="change_text:N",
-                                                                                         color=colour))
-    return lines.properties(width=width, height=56 * n)
+LINE_PX = 16   # a text line of the narrow scorecard
+
+
+def _stacked(df: pd.DataFrame, width: int, colour) -> list[alt.Chart]:
+    """A narrow page's scorecard: per KPI its name, value and target, and change, each wrapped onto as many
+    lines as it needs (whole words, never cut), the trend beside them, instead of six columns a phone would
+    shrink to nothing."""
+    import textwrap
+
+    chars = max(16, int((width - 4) / (12 * 0.62)))
+    tips = ["kpi_text", "value_text", "target_text", "change_text", "reason", "direction_text"]
+    lines, places, y = [], {}, 0.0
+    for r in df.to_dict("records"):
+        value = r["value_text"] + (f"   target {r['target_text']} {r['met']}".rstrip() if r["target_text"] else "")
+        top = y
+        for kind, text in (("name", r["kpi_text"]), ("value", value), ("change", r["change_text"])):
+            for line in textwrap.wrap(str(text), chars, break_on_hyphens=False) if text else []:
+                lines.append({"line": y + 0.5, "text": line, "kind": kind, **{k: r[k] for k in tips}})
+                y += 1
+        places[r["kpi"]] = (top, max(y - top, 1))
+        y += 0.5   # a gap between KPIs
+    data = pd.DataFrame(lines)
+    base = alt.Chart(data).encode(x=alt.value(0), y=alt.Y("line:Q", scale=alt.Scale(domain=[y, 0]), axis=None),
+                                  text="text:N",
+                                  tooltip=[alt.Tooltip("kpi_text:N", title="KPI"), alt.Tooltip("value_text:N", title="Value"),
+                                           alt.Tooltip("target_text:N", title="Target (gap)"),
+                                           alt.Tooltip("change_text:N", title="Change vs previous"),
+                                           alt.Tooltip("reason:N", title="Note")])
+    text = dict(align="left", baseline="middle", fontSize=12)
+    table = alt.layer(
+        base.transform_filter("datum.kind == 'name'").mark_text(fontWeight="bold", color=INK, **text),
+        base.transform_filter("datum.kind == 'value'").mark_text(color=INK, **text),
+        base.transform_filter("datum.kind == 'change'").mark_text(**text).encode(color=colour),
+    ).properties(width=width, height=int(LINE_PX * y))
+    return [table, _sparklines(df, width=70, row_px=LINE_PX, places=places, rows=y)]
 
 
 def scorecard_chart(table: pd.DataFrame, *, width: int | None = None):
@@ -128,12 +151,12 @@ def scorecard_chart(table: pd.DataFrame, *, width: int | None = None):
     d = table.attrs.get("definition", {})
     colour = alt.Color("direction_text:N", title="Change is", scale=alt.Scale(
         domain=list(COLOURS)[:3], range=[COLOURS[k] for k in list(COLOURS)[:3]]), legend=None)
-    panels = ([_stacked(df, max(160, width - 130), colour), _sparklines(df, width=70, row_px=56)] if narrow(width) else
+    panels = (_stacked(df, max(160, width - 110), colour) if narrow(width) else
               [_column(df, "kpi_text", "KPI", 300), _column(df, "value_text", "Value", 170),
                _column(df, "met", "", 20), _column(df, "target_text", "Target (gap)", 130),
                _column(df, "change_text", "Change vs previous", 190, colour), _sparklines(df)])
     chart = alt.hconcat(
-        *panels, spacing=8,
+        *panels, spacing=8, bounds="flush",   # a long "not available" line does not widen its column
         title=alt.TitleParams(f"KPI scorecard, {d.get('windows', {}).get('current', {}).get('label', 'this period')}",
                               subtitle="Change: blue is better, orange is worse, in each KPI's own direction; "
                                        f"trend: the last {len(d.get('trend_periods') or [])} periods.",

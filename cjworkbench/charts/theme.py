@@ -34,7 +34,8 @@ def theme_config() -> dict:
         "axis": {"labelFontSize": 11, "titleFontSize": 12, "titleFontWeight": "normal", "titleColor": INK,
                  "labelColor": MUTED, "gridColor": "#ececec", "domainColor": "#cccccc", "tickColor": "#cccccc",
                  "labelLimit": 260},
-        "legend": {"labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal", "orient": "right"},
+        "legend": {"labelFontSize": 11, "titleFontSize": 11, "titleFontWeight": "normal", "orient": "right",
+                   "labelLimit": 320},   # Vega's 160 px cut "raises the score (moment of truth)"
         "header": {"labelFontSize": 12, "titleFontSize": 12},
         "range": {"category": CATEGORY, "heatmap": {"scheme": "blues"}, "ramp": {"scheme": "blues"}},
         "bar": {"color": CATEGORY[0]}, "line": {"color": CATEGORY[0], "strokeWidth": 2},

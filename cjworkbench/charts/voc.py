@@ -12,7 +12,7 @@ import pandas as pd
 from ..deprecation import deprecated_alias, renamed_kwargs
 from .. import formats
 from .names import named, raw_tip
-from .page import narrow, panel_width, side_by_side, wrapped, wrapped_axis
+from .page import narrow, panel_width, row_height, side_by_side, wrapped, wrapped_axis
 from .theme import (CATEGORY, GREY, VERDICT, ChartError, captioned, caution, empty_chart, period_label, require,
                     shown, verdict_colour, verdict_of)
 
@@ -130,7 +130,7 @@ def drivers_chart(table: pd.DataFrame, *, title: str = "What drives the score", 
     if narrow(width):   # a phone: names on several lines
         df = df.assign(driver=wrapped(df["driver"], width))
         order = list(df["driver"])
-    height = max(100, (40 if narrow(width) else 28) * len(df))
+    height = max(100, row_height(df["driver"], 40 if narrow(width) else 28) * len(df))
     left = alt.Chart(df).encode(y=alt.Y("driver:N", title=None, sort=order, axis=wrapped_axis(width)), tooltip=tip)
     weight = (left.mark_bar(color=CATEGORY[0], opacity=0.85).encode(
         x=alt.X("relative_weight:Q", title="share of explained variance", axis=alt.Axis(format="%")))

@@ -16,6 +16,7 @@ from pathlib import Path
 import ipywidgets as w
 from IPython.display import HTML, Markdown, display
 
+from ..charts.page import PHONE_PX, phone_request, redraw_for
 from ..display import message_html, use_renderer
 from ..errors import WorkbenchError, one_of
 from ..parameters import URL_PARAMETERS, ParameterError, clip, from_url, notebook_parameter
@@ -115,6 +116,8 @@ class Panel:
         self.message = w.HTML("", _dom_classes=["cjw-message"]) if interactive else None
         self.k_min, self.renderer = notebook_parameter("k_min").default, "svg"
         self.width, self._refit, self._resize_listeners = None, None, []   # `width_class`; None: wide
+        if self.interactive and phone_request():
+            self.width = PHONE_PX   # a phone: the first picture in the phone layout
         self._given, self._dates = given, {"start_date": None, "end_date": None}
         try:
             self._start(given, renderer, k_min)
@@ -258,7 +261,7 @@ class Panel:
         """The browser reported the page's width: when its class changes (a phone, a narrowed window),
         the views whose chart takes `width` redraw for it (their tables come from the cache: no query)."""
         width = width_class(change["new"])
-        if width != self.width:
+        if redraw_for(self.width, width):
             self.width = width
             for callback in self._resize_listeners:
                 callback()

@@ -146,6 +146,9 @@ class View:
         else:   # every picture a new chart widget: a spec swapped into a drawn one was sometimes
             # never drawn by the page under load (seen with ~8 dashboards open; no console error)
             widget = alt.JupyterChart(out)
+        if self.chart is not None:   # the layout it was drawn for, for a page test to wait on
+            widget.remove_class("cjw-wide" if self.panel.width else "cjw-narrow")
+            widget.add_class("cjw-narrow" if self.panel.width else "cjw-wide")
         if widget is not old:
             widget.add_class("cjw-chart" if self.chart is not None else "cjw-table")
             self.body.children = (widget, self.caption)
@@ -182,8 +185,8 @@ class View:
         if any(problems):
             self.message.value = message_html(" ".join(p + " Showing the first option instead." for p in problems if p))
         self.panel.observe(redraw)
-        if self.chart is not None and "width" in inspect.signature(self.chart).parameters:
-            self.panel.on_resize(redraw)   # a phone: panels stacked, the process map top to bottom
+        if self.chart is not None:   # a phone: panels stacked, the process map top to bottom, titles wrapped
+            self.panel.on_resize(redraw)
         for widget in {id(x): x for x in self.widgets.values()}.values():
             widget.observe(lambda _change: redraw(), names="value")
         box = [w.HBox(self.own, layout=w.Layout(flex_flow="row wrap"))] if self.own else []

@@ -69,7 +69,7 @@ def record_run(con, cfg: IngestConfig, results: list[SourceResult], run_id: str,
     for f in plan.files:
         if f.restat:
             con.execute("UPDATE out.ingest_files SET mtime_ns = ? WHERE file_id = ?", [f.mtime_ns, f.old_id])
-    con.execute("CREATE TEMP TABLE __file_ids (source VARCHAR, file VARCHAR, file_id BIGINT)")
+    con.execute("CREATE TABLE __file_ids (source VARCHAR, file VARCHAR, file_id BIGINT)")
     if loaded:
         con.executemany("INSERT INTO out.ingest_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         [[f.file_id, f.source, f.kind, f.rel, f.blake2b, f.size, f.mtime_ns, f.counts["rows_read"],

@@ -164,7 +164,7 @@ def apply_rules(con, src, table: str, available: list[str]) -> int:
     if not items and rules.where is None:
         return 0
     before = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    sql = f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *{''.join(', ' + i for i in items)} FROM {table} WHERE {cond}"
+    sql = f"CREATE OR REPLACE TABLE {table} AS SELECT *{''.join(', ' + i for i in items)} FROM {table} WHERE {cond}"
     _bind(con, f"{where}: {' / '.join(k for k, _ in rules.refs) or 'id'}", sql)
     return before - con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 

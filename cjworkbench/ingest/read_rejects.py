@@ -88,7 +88,7 @@ def _number_lines(con, table: str, rejected: list[int], first_line: int) -> None
     gaps["g"] = gaps["r"] - gaps["n"] + 1 - first_line
     gaps = gaps.groupby("g", as_index=False)["n"].max()
     con.register("__gaps_df", gaps)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+    con.execute(f"""CREATE OR REPLACE TABLE {table} AS
         SELECT r.* EXCLUDE (__k), r.__k + {first_line} + coalesce(g.n, 0) AS __line
         FROM (SELECT *, rowid AS __k FROM __read) r ASOF LEFT JOIN __gaps_df g ON r.__k >= g.g
         ORDER BY r.__k""")

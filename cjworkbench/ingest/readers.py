@@ -106,7 +106,7 @@ def _read_csv(con, src: Source, path: Path, table: str, scan: Scan, opts: ReadOp
         opts_sql.append("delim=?")
         params.append(src.delimiter)
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __read AS SELECT * FROM read_csv(?, {', '.join(opts_sql)})",
+        con.execute(f"CREATE OR REPLACE TABLE __read AS SELECT * FROM read_csv(?, {', '.join(opts_sql)})",
                     params)
         rejected = _csv_rejects(con, src, path, skip=long_lines)
     finally:
@@ -179,7 +179,7 @@ def _read_jsonl(con, src: Source, path: Path, table: str, scan: Scan, opts: Read
     read_path, tmp, long_lines, _enc = _text_to_read(src, path, scan, opts)
     _clear_rejects(con)
     try:
-        con.execute("""CREATE OR REPLACE TEMP TABLE __read AS SELECT j FROM read_csv(?, columns={'j': 'VARCHAR'},
+        con.execute("""CREATE OR REPLACE TABLE __read AS SELECT j FROM read_csv(?, columns={'j': 'VARCHAR'},
                        delim=?, quote='', escape='', header=false, store_rejects=true, compression=?,
                        max_line_size=?)""",
                     [str(read_path), "\x1f", "gzip" if is_gzip(read_path) else "none", _max_line_size(opts.limits)])
@@ -211,7 +211,7 @@ def _read_jsonl(con, src: Source, path: Path, table: str, scan: Scan, opts: Read
     # '[0]' or '$' in a key is just part of its name
     cols = ", ".join(f"struct_extract_at(__s, {i + 1}) AS {quote_ident(name)}"
                      for i, name in enumerate(column_names(keys)))
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS SELECT {cols}, __line FROM (
+    con.execute(f"""CREATE OR REPLACE TABLE {table} AS SELECT {cols}, __line FROM (
                     SELECT json_transform(j, ?) AS __s, __line FROM __lines
                     WHERE {_IS_OBJECT} AND NOT contains(j, chr(0))) ORDER BY __line""",
                 [json.dumps({k: "VARCHAR" for k in keys})])
@@ -238,7 +238,7 @@ def _read_parquet(con, src: Source, path: Path, table: str, scan=None, opts=None
         (rows,) = con.execute("SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata(?)", [str(path)]).fetchone()
         ncols = len(con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall())
         _over_limits(src, path, ncols, rows, opts)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+    con.execute(f"""CREATE OR REPLACE TABLE {table} AS
                     SELECT COLUMNS(* EXCLUDE (file_row_number))::VARCHAR, file_row_number + 1 AS __line
                     FROM read_parquet(?, file_row_number=true) ORDER BY file_row_number""", [str(path)])
 
@@ -263,5 +263,5 @@ def _read_xes(con, src: Source, path: Path, table: str, scan=None, opts=None) ->
 
 def _stage_arrow(con, table: str, data: pa.Table) -> None:
     con.register("__arrow", data)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM __arrow ORDER BY __line")
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM __arrow ORDER BY __line")
     con.unregister("__arrow")

@@ -60,7 +60,7 @@ def pseudonymise(con, src: Source, table: str) -> None:
     present = [c for c in src.personal if c in export_columns(con, table)]
     if present:
         repl = ", ".join(f"cjw_pseudonym({q(c)}) AS {q(c)}" for c in present)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * REPLACE ({repl}) FROM {table}")
+        con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * REPLACE ({repl}) FROM {table}")
 
 
 def _text(src: Source, field: str) -> str | None:
@@ -192,7 +192,7 @@ def typed_table(con, src: Source, available: list[str], zone: str) -> None:
     reason = " ".join(f"WHEN {bad} THEN {p(r)}" for r, _f, bad, _v in checks)
     column = " ".join(f"WHEN {bad} THEN {p(export_column_of(src, f))}" for _r, f, bad, _v in checks)
     value = " ".join(f"WHEN {bad} THEN {v}" for _r, _f, bad, v in checks)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __typed AS SELECT *{f' REPLACE ({dates})' if dates else ''},
+    con.execute(f"""CREATE OR REPLACE TABLE __typed AS SELECT *{f' REPLACE ({dates})' if dates else ''},
         CASE WHEN __dup THEN 'duplicate' {reason} END AS __reason,
         CASE WHEN __dup THEN NULL {column} END AS __rcolumn,
         CASE WHEN __dup THEN NULL {value} END::VARCHAR AS __rvalue
@@ -224,7 +224,7 @@ def _mark_duplicates(con, available: list[str]) -> None:
     hash of all columns occurs more than once are compared column by column, so the result is
     exact (equal rows have equal hashes, NULLs alike) at the cost of a hash aggregate."""
     cols = ", ".join(q(c) for c in available)
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE __dups AS
+    con.execute(f"""CREATE OR REPLACE TABLE __dups AS
         WITH h AS (SELECT hash({cols}) AS __h FROM __src GROUP BY ALL HAVING count(*) > 1)
         SELECT (__fidx::BIGINT << 40) + __line AS __key FROM (
           SELECT __fidx, __line, row_number() OVER (PARTITION BY {cols} ORDER BY __fidx, __line) AS __k

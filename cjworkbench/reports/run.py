@@ -6,6 +6,7 @@ executed notebook is kept in `OUT/_failed/<label>/`, the index marks it with the
 page is the last good one of that period (said so) or a "this page could not be made" page. The
 period's folder is swapped in whole once every notebook has run; when every notebook failed
 nothing is swapped and earlier reports stay as they were. Runs into one `OUT` take turns (flock).
+The notebooks of a run share one kernel, cleared between them (`kernel.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..backends import database
 from ..periods import Window, period_window
 from . import parameters as report_parameters
 from .index import MANIFEST, manifest, write_index
+from .kernel import shared_kernel
 from .pages import ReportError, failed_page, headline_of, no_data_page, title, to_html
 
 try:
@@ -84,8 +86,9 @@ def failure(exc: Exception, nb_path: Path) -> str:
     return f"{where}: {ename}: {line}"
 
 
-def execute(nb_file: Path, out_file: Path, parameters: dict, *, timeout: float) -> None:
-    """Run one notebook with papermill (jupytext source converted first), writing `out_file`."""
+def execute(nb_file: Path, out_file: Path, parameters: dict, *, timeout: float, km=None) -> None:
+    """Run one notebook with papermill (jupytext source converted first), writing `out_file`; in the
+    started kernel `km` when given (`kernel.SharedKernel`), else in a kernel of its own."""
     import jupytext
     import nbformat
     import papermill as pm
@@ -94,7 +97,8 @@ def execute(nb_file: Path, out_file: Path, parameters: dict, *, timeout: float) 
     nbformat.write(jupytext.read(nb_file), source)
     try:
         pm.execute_notebook(source, out_file, parameters=parameters, kernel_name="python3", language="python",
-                            progress_bar=False, execution_timeout=timeout, start_timeout=120, cwd=str(nb_file.parent))
+                            progress_bar=False, execution_timeout=timeout, start_timeout=120, cwd=str(nb_file.parent),
+                            **({"km": km} if km is not None else {}))
     finally:
         source.unlink(missing_ok=True)
 
@@ -175,22 +179,24 @@ def _run_notebooks(files, build: Path, params: dict, cur: Window, out: Path, *, 
     import jupytext
 
     entries = []
-    for f in files:
-        started = time.perf_counter()
-        executed = build / f"{f.stem}.ipynb"
-        heading = title(jupytext.read(f), f.stem)
-        entry = {"name": f.stem, "title": heading, "html": f"{f.stem}.html"}
-        try:
-            execute(f, executed, params[f.stem], timeout=timeout)
-            (build / entry["html"]).write_text(to_html(executed, heading), encoding="utf-8")
-            entry["headline"] = headline_of(executed)   # for the index's summary across pages
-            executed.unlink()
-        except Exception as exc:  # noqa: BLE001  any failure of one notebook: keep it, say where, go on
-            entry.update(_keep_failed(out, cur, f, executed, exc, build, heading))
-            say(f"report {cur.label}: {f.stem} FAILED: {entry['reason']}")
-        else:
-            say(f"report {cur.label}: {f.stem} done in {time.perf_counter() - started:.1f} s")
-        entries.append({**entry, "seconds": round(time.perf_counter() - started, 1)})
+    with shared_kernel() as kernel:   # imports and the connection paid once per run (reports/kernel.py)
+        for f in files:
+            started = time.perf_counter()
+            executed = build / f"{f.stem}.ipynb"
+            heading = title(jupytext.read(f), f.stem)
+            entry = {"name": f.stem, "title": heading, "html": f"{f.stem}.html"}
+            try:
+                execute(f, executed, params[f.stem], timeout=timeout, km=kernel.ready(f.parent))
+                (build / entry["html"]).write_text(to_html(executed, heading), encoding="utf-8")
+                entry["headline"] = headline_of(executed)   # for the index's summary across pages
+                executed.unlink()
+            except Exception as exc:  # noqa: BLE001  any failure of one notebook: keep it, say where, go on
+                kernel.failed()
+                entry.update(_keep_failed(out, cur, f, executed, exc, build, heading))
+                say(f"report {cur.label}: {f.stem} FAILED: {entry['reason']}")
+            else:
+                say(f"report {cur.label}: {f.stem} done in {time.perf_counter() - started:.1f} s")
+            entries.append({**entry, "seconds": round(time.perf_counter() - started, 1)})
     return entries
 
 
