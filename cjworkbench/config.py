@@ -79,13 +79,14 @@ class Limits:
     max_line_bytes: int = 2_000_000           # a longer CSV/JSON line is rejected as `line too long`
     memory_limit: int = 4 * 10**9             # DuckDB memory while staging (beyond it DuckDB spills)
     temp_limit: int = 20 * 10**9              # DuckDB spill files beside the database
+    stage_in_memory: int = 2 * 10**9          # inputs staging within this (and half of memory_limit): in memory
     lock_wait_seconds: float = 600.0          # how long an ingest waits for another on the same database
     max_reject_share: float = 0.2             # a source rejecting more of its rows fails the ingest
 
 
 LIMITS = {f.name: f.default for f in fields(Limits)}
 _MIN_MEMORY = 64 * 10**6
-_SIZES = ("max_decompressed_bytes", "max_line_bytes", "memory_limit", "temp_limit")
+_SIZES = ("max_decompressed_bytes", "max_line_bytes", "memory_limit", "temp_limit", "stage_in_memory")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
 _UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
@@ -144,14 +145,11 @@ def parse_limits(raw: object) -> Limits:
                 raise ConfigError(f"limits.{key} must be {what}, got {value!r}.")
             values[key] = float(value)
             continue
-        if key in _SIZES:
-            number = parse_size(value)
-            what = "a size such as 500MB or 4GB, or a number of bytes"
-        else:
-            number = value if isinstance(value, int) and not isinstance(value, bool) else None
-            what = "a whole number"
-        if number is None or number < 1:
-            raise ConfigError(f"limits.{key} must be {what} (at least 1), got {value!r}.")
+        number = parse_size(value) if key in _SIZES else value if type(value) is int else None   # not a bool
+        what = "a size such as 500MB or 4GB, or a number of bytes" if key in _SIZES else "a whole number"
+        low = 0 if key == "stage_in_memory" else 1   # stage_in_memory 0: always stage on disk
+        if number is None or number < low:
+            raise ConfigError(f"limits.{key} must be {what} (at least {low}), got {value!r}.")
         if key == "memory_limit" and number < _MIN_MEMORY:
             raise ConfigError(f"limits.memory_limit must be at least 64MB (DuckDB allocates in blocks of "
                               f"32 MiB), got {value!r}.")

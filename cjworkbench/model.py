@@ -178,8 +178,7 @@ def _journey_steps_duckdb(con, columns: list[str]) -> None:
     `with_steps` runs four windows, each sorting every column of every event; here the journey
     window sorts six columns and the flags are hash aggregates; only the final storage order
     sorts whole rows. Above `CHUNK_ROWS` events that last join and sort run per range of segments
-    (in storage order), so their spill and memory grow with a chunk, not with the table: at 100 M
-    events one statement spilled 26 GB and ran out of memory."""
+    (in storage order), so their spill and memory grow with a chunk, not with the table."""
     kind, s = _scratch(con)
     for sql in _STEPS_SQL:
         con.raw_sql(sql.format(kind=kind, s=s))

@@ -251,6 +251,6 @@ def test_attribution_chart_is_a_typed_spec(tiny):
     assert layer[0]["mark"]["type"] == "bar" and layer[0]["encoding"]["x"]["field"] == "estimate"
     assert layer[0]["encoding"]["x"]["type"] == "quantitative" and layer[0]["encoding"]["y"]["field"] == "channel"
     assert {t["field"] for t in layer[0]["encoding"]["tooltip"]} >= {"estimate", "share", "low", "high"}
-    assert "purchase" in str(spec["vconcat"][0]["title"]) and "Lookback days: 30" in " ".join(spec["title"]["text"])
+    assert "(Purchase)" in str(spec["vconcat"][0]["title"]) and "Lookback days: 30" in " ".join(spec["title"]["text"])
     with pytest.raises(ChartError, match="attribution_table"):
         attribution_chart(df.drop(columns=["low"]))

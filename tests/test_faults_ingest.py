@@ -357,6 +357,33 @@ def _full_disk_case(folder: Path, db: Path) -> tuple[int, str, str]:
     return _ingest(big, db)
 
 
+def test_small_inputs_stage_in_memory_big_ones_in_a_scratch_database(tmp_path, monkeypatch):
+    """The staging place follows the input's size (`limits.stage_in_memory`, half of memory_limit);
+    both places load the same rows, and neither leaves a file behind."""
+    seen, real = [], pipeline._staging_connection
+
+    def spy(*args, **kw):
+        con = real(*args, **kw)
+        seen.append((kw["on_disk"], con.execute("SELECT path FROM duckdb_databases() "
+                                                 "WHERE database_name = 'staging'").fetchone()[0]))
+        return con
+
+    monkeypatch.setattr(pipeline, "_staging_connection", spy)
+    results = {}
+    for name, limits in (("memory", None), ("disk", {"stage_in_memory": 0}), ("small", {"stage_in_memory": "1kB"})):
+        folder = tmp_path / name
+        folder.mkdir()
+        cfg = _setup(folder, 40, limits=limits)   # ~1.6 kB of CSV
+        assert _ingest(cfg, folder / "db.duckdb")[0] == 0
+        results[name] = _count(folder / "db.duckdb")
+        assert _leftovers(folder) == []
+    assert [on_disk for on_disk, _ in seen] == [False, True, True]
+    assert seen[0][1] is None and seen[1][1].endswith("staging.duckdb")   # in memory: no path
+    assert results["memory"] == results["disk"] == results["small"] == 40
+    assert "limits.stage_in_memory must be a size" in str(pytest.raises(ConfigError, load_config, _setup(
+        tmp_path / "memory", 5, limits={"stage_in_memory": -1})).value)
+
+
 def test_too_little_free_disk_stops_before_reading_with_the_folder_and_the_need(tmp_path, monkeypatch):
     """The free-disk check names the folder, what is free and what the run needs; nothing changes."""
     db = tmp_path / "db.duckdb"

@@ -175,6 +175,8 @@ def _killed_at(step: str, cfg: Path, db: Path) -> None:
 def test_a_refresh_killed_at_any_step_leaves_the_last_good_database(tmp_path):
     base = tmp_path / "base"
     cfg = _folder(base, {"2024-03-01.csv": DAY1, "2024-03-02.csv": DAY2})
+    doc = yaml.safe_load(cfg.read_text())
+    cfg.write_text(yaml.safe_dump({**doc, "limits": {**doc.get("limits", {}), "stage_in_memory": 0}}))   # on disk
     run_ingest(cfg, base / "db.duckdb")
     good = _counts(base / "db.duckdb")
     procs = {}

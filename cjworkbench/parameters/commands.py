@@ -159,6 +159,10 @@ CONFIG_KEYS: dict[str, tuple[Parameter, ...]] = {
         _f("max_line_bytes", "size", 2_000_000, "a longer CSV/JSON line is rejected as `line too long`", low=1),
         _f("memory_limit", "size", 4 * 10**9, "DuckDB memory while staging (beyond it DuckDB spills)", low=1),
         _f("temp_limit", "size", 20 * 10**9, "DuckDB spill files beside the database", low=1),
+        _f("stage_in_memory", "size", 2 * 10**9, "inputs whose staged rows fit in this and in half of "
+           "memory_limit (about a CSV's size, 5x a gzip or Parquet file) stage in memory; bigger ones in a "
+           "compressed scratch database in the spill folder (~10 % more CPU, bounded disk); 0: always on disk",
+           low=0),
         _f("lock_wait_seconds", float, 600.0, "how long an ingest waits for another on the same database",
            low=0),
         _f("max_reject_share", float, 0.2, "share of a source's rows (exact repeats and rows left out by `where:` "
