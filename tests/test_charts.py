@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 
 import altair as alt
 import pandas as pd
@@ -539,6 +540,15 @@ def test_hotspot_and_process_map_times_read_in_words(tables):
     edges = chart_data(charts.transitions_chart(tables["transitions"]).to_dict(), "median_time")
     from cjworkbench import formats
     assert edges["median_time"].tolist() == [formats.duration(s) for s in edges["median_seconds"]]
+
+
+def test_the_process_maps_size_legend_reads_plain_numbers(tables):
+    """d3's tick format turns a bare "," into "2e+3" for a legend's steps; the legend says "2,000"."""
+    svg = vlc.vegalite_to_svg(charts.transitions_chart(tables["transitions"]).to_json())
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "transitions" in texts   # the size legend is drawn
+    assert not [t for t in texts if re.fullmatch(r"[\d.]+e[+-]\d+", t)], texts
+    assert any(t.replace(",", "").isdigit() and t != "0" for t in texts), texts
 
 
 # -- business language, one palette, honest small groups (issue #16) -----------------------------------

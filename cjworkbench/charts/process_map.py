@@ -248,7 +248,7 @@ def transitions_chart(table: pd.DataFrame, *, top: int = 30, rare_percent: float
     inner = base.transform_filter("!datum.boundary").mark_rule(opacity=0.8).encode(
         **xy("x", "y"), x2="x2:Q", y2="y2:Q", tooltip=tip,
         size=alt.Size("n_transitions:Q", title="transitions", scale=alt.Scale(range=[1, 14]),
-                      legend=alt.Legend(format=",")),
+                      legend=alt.Legend(format=",d")),   # "," alone reads "2e+3" (d3 tickFormat)
         color=alt.Color("time_band:O", title="median time between",
                         scale=alt.Scale(domain=[b for _, b in TIME_BANDS], scheme="viridis", reverse=True)))
     outer = base.transform_filter("datum.boundary").mark_rule(

@@ -197,7 +197,7 @@ class Panel:
             if value != ALL and value not in options:
                 self.problems.append(one_of(name, clip(value), options) + " Showing all instead.")
                 value = ALL
-            named = [(ALL, ALL), *named_options(options, labels(self))] if name == "channel" else [ALL, *options]
+            named = [(ALL, ALL), *named_options(options, labels(self))]   # words shown, raw values kept
             self.widgets[name] = w.Dropdown(options=named, value=value, style=STYLE,
                                             description=notebook_parameter(name).label)
         for widget in self.widgets.values():

@@ -78,7 +78,8 @@ NOTEBOOK_PARAMETERS: tuple[Parameter, ...] = (
     _p("anchor", str, "", "activity whose following paths are shown; empty: the first step of the database's "
        "funnel", ("journey_explorer",), label="After"),
     # overview
-    _p("top_hotspots", int, 12, "hotspots listed", ("overview",), low=5, high=30, label="Hotspots listed"),
+    _p("top_hotspots", int, 12, "hotspots listed per kind (activities, transitions, rework loops)", ("overview",),
+       low=5, high=30, label="Hotspots per kind"),
     # voc, personas_and_segments, what_changed
     _p("instrument", str, "", "the feedback shown: nps, csat, ces, review, complaint or social; empty: the first "
        "the database has", ("voc",), choices=("", *INSTRUMENTS), label="Feedback"),
