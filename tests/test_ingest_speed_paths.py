@@ -125,23 +125,33 @@ EVENTS = [("a", "j1", "2025-01-01 10:00", "home"), ("a", "j1", "2025-01-01 10:00
           ("b", "j5", "2025-01-01 09:00", "home"), ("b", "j5", "2025-01-01 09:10", "cart")]
 
 
-# 1: every segment (Basic, Gold, NULL) split into journey-number ranges; 12: Basic in one statement,
-# Gold split in two, NULL its own
-@pytest.mark.parametrize("chunk_rows", [None, 1, 12])
-def test_journey_steps_full_build_equals_the_ibis_definition(chunk_rows, monkeypatch):
-    if chunk_rows:
-        monkeypatch.setattr(model, "CHUNK_ROWS", chunk_rows)
+def _events_db(variant: str = "ingest") -> duckdb.DuckDBPyConnection:
+    """EVENTS three times over, a week apart, in an in-memory database with customers a, b and c."""
     raw = duckdb.connect()
     raw.execute(DDL["events"])
     raw.execute(DDL["customers"])
     for i, (c, j, ts, act) in enumerate(EVENTS * 3):   # three copies, later seqs: ties everywhere
-        day = dt.timedelta(days=7 * (i // len(EVENTS)))
+        day = dt.timedelta(days=7 * (i // len(EVENTS)) - (365 * 80 if variant == "before 1970" else 0))
+        seq = i % len(EVENTS) if variant == "repeated seq" else 100 - i
         raw.execute("INSERT INTO events (customer_id, journey_id, event_ts, event_date, activity, source, seq) "
                     "VALUES (?, ?, ?, ?, ?, 'web', ?)", [c, j and f"{j}-{i // len(EVENTS)}",
                                                          dt.datetime.fromisoformat(ts) + day,
-                                                         (dt.datetime.fromisoformat(ts) + day).date(), act, 100 - i])
+                                                         (dt.datetime.fromisoformat(ts) + day).date(), act, seq])
     raw.execute("INSERT INTO customers (customer_id, segment, source) VALUES ('a', 'Gold', 'crm'), ('b', 'Basic', 'crm'), "
                 "('c', NULL, 'crm')")
+    return raw
+
+
+# 1: every segment (Basic, Gold, NULL) split into journey-number ranges; 12: Basic in one statement,
+# Gold split in two, NULL its own
+# the customer flags order by one HUGEINT (microseconds * 2**64 + seq) when seq is unique: times
+# before 1970 are negative; a repeated seq (not from an ingest) takes the (event_ts, seq, journey) STRUCT
+@pytest.mark.parametrize("chunk_rows,variant", [(None, "ingest"), (1, "ingest"), (12, "ingest"),
+                                                (None, "before 1970"), (None, "repeated seq")])
+def test_journey_steps_full_build_equals_the_ibis_definition(chunk_rows, variant, monkeypatch):
+    if chunk_rows:
+        monkeypatch.setattr(model, "CHUNK_ROWS", chunk_rows)
+    raw = _events_db(variant)
     con = ibis.duckdb.from_connection(raw)
     ev = con.table("events").drop("attributes", "file_id")
     ev = ev.mutate(journey_key=ev.journey_id.fill_null(ev.customer_id))
@@ -154,6 +164,8 @@ def test_journey_steps_full_build_equals_the_ibis_definition(chunk_rows, monkeyp
     assert raw.execute("DESCRIBE journey_steps").fetchall() == raw.execute("DESCRIBE want").fetchall()
     got, want = raw.execute("SELECT * FROM journey_steps").fetchall(), raw.execute("SELECT * FROM want").fetchall()
     assert len(got) == 3 * len(EVENTS) and got == want
+    if variant != "ingest":
+        return
     # hand-worked: j1-0 in time order is b home 09:59, the 10:00 tie by seq (cart 99 before home 100),
     # a home 10:05, a cart 10:06; b's first home -> cart is at 09:00 in j5-0; a's journeys without an id
     # (journey "a") start on 01-02, after j1-0
@@ -179,3 +191,23 @@ def test_seq_follows_file_and_line_order(shuffled):
     got = con.execute("SELECT customer_id, seq FROM out.events WHERE source = 'web' ORDER BY seq").fetchall()
     want = [(f"c{i}", 42 + k) for k, i in enumerate(i for i in range(3000) if i % 13)]
     assert got == want
+
+
+def test_journeys_built_in_parts_equal_the_whole(monkeypatch):
+    """Above `CHUNK_ROWS` steps the journeys are built per range of journey numbers (a journey's
+    step list cannot spill): the same rows, in the same order, as one statement, including j1-*,
+    whose events belong to customers of two segments."""
+    tables = []
+    for chunk_rows in (None, 5):
+        if chunk_rows:
+            monkeypatch.setattr(model, "CHUNK_ROWS", chunk_rows)
+        raw = _events_db()
+        model.build_derived(ibis.duckdb.from_connection(raw))
+        tables.append(raw.execute("SELECT * FROM journeys").fetchall())
+        assert raw.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '__cjw%'").fetchone() == (0,)
+    whole, parts = tables
+    assert sorted(parts, key=str) == sorted(whole, key=str) and len(whole) == 16   # j1-j5 a copy, and "a" (no id)
+    # stored by segment (NULL last), then start; journeys starting at the same moment in either order
+    order = [(r[7] is None, r[7] or "", r[2]) for r in parts]
+    assert order == sorted(order)
+    assert [r for r in whole if r[0] == "j1-0"][0][5] == "home → cart → home → home → cart"
