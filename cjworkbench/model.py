@@ -218,15 +218,15 @@ def _journey_steps_duckdb(con, columns: list[str]) -> None:
 CHUNK_ROWS = 10_000_000   # rows one statement of a full DuckDB build joins, sorts or groups (about)
 
 
-def _segment_chunks(con, steps: str, jn: str) -> list[tuple]:
+def _segment_chunks(con, steps: str, jn: str) -> list[tuple | None]:
     """Consecutive parts of table `steps` (stored by segment, then journey number `jn`), each
     (first segment, last segment, first jn, jn past the last) with None for no bound: ranges of
     segments (NULL last, as `(None, None, ...)`) of at most `CHUNK_ROWS` rows, a bigger segment
     split into equal-width ranges of journey numbers (journeys are numbered by key, not by segment,
-    so each range holds about its share). One part without bounds when the table is small."""
+    so each range holds about its share). `[None]` (everything at once) when the table is small."""
     counts = con.con.execute(f"SELECT segment, count(*) FROM {steps} GROUP BY 1 ORDER BY 1 NULLS LAST").fetchall()
     if sum(n for _, n in counts) <= CHUNK_ROWS:
-        return [("*", "*", None, None)]
+        return [None]
     top = con.con.execute(f"SELECT max({jn}) FROM {steps}").fetchone()[0]
     chunks, run, rows = [], [], 0
 
@@ -251,11 +251,11 @@ def _segment_chunks(con, steps: str, jn: str) -> list[tuple]:
     return chunks
 
 
-def _chunk_sql(chunk: tuple, jn: str) -> tuple[str, list]:
+def _chunk_sql(chunk: tuple | None, jn: str) -> tuple[str, list]:
     """A chunk of `_segment_chunks` as a SQL condition and its parameters."""
-    first, last, lo, hi = chunk
-    if first == "*":
+    if chunk is None:
         return "true", []
+    first, last, lo, hi = chunk
     where, params = ("segment IS NULL", []) if first is None else ("segment >= ? AND segment <= ?", [first, last])
     if lo is not None:
         where, params = f"{where} AND {jn} >= ? AND {jn} < ?", params + [lo, hi]
