@@ -4,7 +4,7 @@
   (`ingest.local_time.hour_offsets`) instead of ICU on every row; hours with a DST change inside
   fall back to ICU. Checked minute by minute over DST days of zones with hour, half-hour and
   midnight transitions, against ICU row by row and hand-worked instants.
-* `journey_steps` rebuilt whole on DuckDB (`model._journey_steps_duckdb`) against the Ibis
+* `journey_steps` rebuilt whole on DuckDB (`full_build.build_journey_steps`) against the Ibis
   definition (`model.with_steps` + segment + journey_no), every column, type and row, in order.
 * `seq` from a streaming row number (`ingest.pipeline._load_numbered`), with the sorted fallback.
 """
@@ -22,8 +22,9 @@ from cjworkbench.ingest import run_ingest
 from cjworkbench.ingest.local_time import (business_date_lookup_sql, business_date_sql, hour_offsets,
                                            local_to_utc_sql)
 from cjworkbench.ingest.pipeline import _load_numbered
-from cjworkbench import model
-from cjworkbench.model import _journey_steps_duckdb, with_steps
+from cjworkbench import full_build, model
+from cjworkbench.full_build import build_journey_steps
+from cjworkbench.model import with_steps
 
 from .conftest import write_config
 
@@ -150,7 +151,7 @@ def _events_db(variant: str = "ingest") -> duckdb.DuckDBPyConnection:
                                                 (None, "before 1970"), (None, "repeated seq")])
 def test_journey_steps_full_build_equals_the_ibis_definition(chunk_rows, variant, monkeypatch):
     if chunk_rows:
-        monkeypatch.setattr(model, "CHUNK_ROWS", chunk_rows)
+        monkeypatch.setattr(full_build, "CHUNK_ROWS", chunk_rows)
     raw = _events_db(variant)
     con = ibis.duckdb.from_connection(raw)
     ev = con.table("events").drop("attributes", "file_id")
@@ -160,7 +161,7 @@ def test_journey_steps_full_build_equals_the_ibis_definition(chunk_rows, variant
     keys = ev.select("journey_key").distinct()
     steps = steps.inner_join(keys.mutate(journey_no=ibis.row_number().over(order_by="journey_key")), "journey_key")
     raw.execute(f"CREATE TABLE want AS {con.compile(steps.order_by(['segment', 'journey_key', 'pos']))}")
-    _journey_steps_duckdb(con, [c for c in ev.columns if c != "journey_key"])
+    build_journey_steps(con, [c for c in ev.columns if c != "journey_key"])
     assert raw.execute("DESCRIBE journey_steps").fetchall() == raw.execute("DESCRIBE want").fetchall()
     got, want = raw.execute("SELECT * FROM journey_steps").fetchall(), raw.execute("SELECT * FROM want").fetchall()
     assert len(got) == 3 * len(EVENTS) and got == want
@@ -200,7 +201,7 @@ def test_journeys_built_in_parts_equal_the_whole(monkeypatch):
     tables = []
     for chunk_rows in (None, 5):
         if chunk_rows:
-            monkeypatch.setattr(model, "CHUNK_ROWS", chunk_rows)
+            monkeypatch.setattr(full_build, "CHUNK_ROWS", chunk_rows)
         raw = _events_db()
         model.build_derived(ibis.duckdb.from_connection(raw))
         tables.append(raw.execute("SELECT * FROM journeys").fetchall())

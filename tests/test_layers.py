@@ -16,7 +16,7 @@ PKG = ROOT / "cjworkbench"
 LAYERS = [
     ("foundation", ["errors", "version", "contract", "periods", "privacy", "deprecation", "parameters",
                     "formats"]),
-    ("model", ["config", "model", "roles", "sessions", "db", "backends", "cache", "designs", "redact", "ingest", "identity", "export",
+    ("model", ["config", "model", "full_build", "roles", "sessions", "db", "backends", "cache", "designs", "redact", "ingest", "identity", "export",
                "demo"]),
     ("scope", ["scope", "units"]),
     ("analysis", ["analysis"]),

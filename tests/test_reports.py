@@ -207,6 +207,38 @@ def test_the_notebooks_of_a_run_share_one_kernel_cleared_between_them(demo_db, t
     assert [s for _, s in probes.values()] == ["[]", "[]", "[]"], probes   # no variable crosses notebooks
 
 
+def test_no_kernel_client_is_left_listening_after_its_notebook(tmp_path):
+    """nbclient leaves open the channels of a client it makes for a given kernel manager; ZeroMQ
+    then keeps reconnecting to the dead kernel's ports, and a server that later gets such a port
+    (Spark's result socket, CI of 2026-12-05) reads a ZeroMQ greeting. Each notebook's client is
+    closed once the next notebook starts, and all of them when the run ends."""
+    import nbformat
+    import papermill
+
+    from cjworkbench.reports.kernel import shared_kernel
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, tmp_path / "a.ipynb")
+    made, open_before_next = [], []
+    with shared_kernel() as kernel:
+        for i in range(2):
+            km = kernel.ready(tmp_path)
+            open_before_next.append([kc.channels_running for kc in made])
+            make = km.client
+
+            def client(make=make, **kwargs):
+                kc = make(**kwargs)
+                made.append(kc)
+                return kc
+            km.client = client
+            papermill.execute_notebook(str(tmp_path / "a.ipynb"), str(tmp_path / f"o{i}.ipynb"), km=km,
+                                       kernel_name="python3", progress_bar=False)
+            km.client = make
+    assert len(made) == 2 and open_before_next == [[], [False]]
+    assert [kc.channels_running for kc in made] == [False, False]
+
+
 def test_a_cell_that_hangs_times_out(demo_db, tmp_path, capsys):
     db, _ = demo_db
     slow = _notebooks(tmp_path / "slow", slow=SLOW)

@@ -6,6 +6,11 @@ notebook its user namespace is cleared (`InteractiveShell.reset`, so no variable
 seen by the next), while imported modules and the database's connection stay warm. After a
 notebook fails, times out or kills its kernel, the kernel's state is unknown: it is shut down and
 the next notebook gets a new one.
+
+nbclient leaves the channels of a client it made for a given kernel manager open, and ZeroMQ
+keeps reconnecting them to the kernel's ports after the kernel has gone: a port the system later
+hands to another server (Spark's result socket, say) then receives a ZeroMQ greeting. So every
+client the manager makes is recorded and its channels closed once its notebook is done.
 """
 
 from __future__ import annotations
@@ -27,10 +32,12 @@ class SharedKernel:
         self.km = None
         self.cwd: Path | None = None
         self.dirty = False   # a notebook has run in it since the last reset
+        self.clients: list = []   # the clients nbclient made of `km`: their channels closed after use
 
     def ready(self, cwd: Path):
         """The kernel manager for a notebook in `cwd`, with a clean namespace."""
         cwd = Path(cwd)
+        self._close_clients()   # the previous notebook's client is done
         if self.km is not None and (self.cwd != cwd or not run_sync(self.km.is_alive)()
                                     or (self.dirty and not self._reset())):
             self.stop()
@@ -38,6 +45,7 @@ class SharedKernel:
             from jupyter_client.manager import AsyncKernelManager
 
             self.km = AsyncKernelManager(kernel_name=self.kernel_name)
+            self.km.client = self._recording(self.km.client)
             run_sync(self.km.start_kernel)(cwd=str(cwd))
             self.cwd = cwd
         self.dirty = True
@@ -63,7 +71,21 @@ class SharedKernel:
         """The last notebook failed: its kernel's state is unknown, so the next one starts anew."""
         self.stop()
 
+    def _recording(self, make):
+        def client(**kwargs):
+            kc = make(**kwargs)
+            self.clients.append(kc)
+            return kc
+        return client
+
+    def _close_clients(self) -> None:
+        for kc in self.clients:
+            with contextlib.suppress(Exception):
+                kc.stop_channels()
+        self.clients = []
+
     def stop(self) -> None:
+        self._close_clients()
         if self.km is not None:
             with contextlib.suppress(Exception):
                 run_sync(self.km.shutdown_kernel)(now=True)
