@@ -71,8 +71,8 @@ def build_journey_steps(con, columns: list[str]) -> None:
         m.pos = 1 AS is_start, m.pos = 1 AND m.bits & 4 > 0 AS first_start_for_customer, m.segment, m.jn AS journey_no
         FROM events e JOIN (SELECT * FROM {s}__cjw_m WHERE {{where}}) m ON e.rowid = m.rid
         ORDER BY m.segment, m.jn, m.pos"""
-    for i, chunk in enumerate(_segment_chunks(con, f"{s}__cjw_m", "jn")):
-        where, params = _chunk_sql(chunk, "jn")
+    for i, chunk in enumerate(_segment_chunks(con, f"{s}__cjw_m")):
+        where, params = _chunk_sql(chunk)
         head = "CREATE OR REPLACE TABLE journey_steps AS" if i == 0 else "INSERT INTO journey_steps"
         con.con.execute(f"{head} {select.format(where=where)}", params)
     con.raw_sql(f"DROP TABLE {s}__cjw_m")
@@ -81,7 +81,7 @@ def build_journey_steps(con, columns: list[str]) -> None:
 CHUNK_ROWS = 10_000_000   # rows one statement of a full DuckDB build joins, sorts or groups (about)
 
 
-def _segment_chunks(con, steps: str, jn: str) -> list[tuple | None]:
+def _segment_chunks(con, steps: str) -> list[tuple | None]:
     """Consecutive parts of table `steps` (stored by segment, then journey number `jn`), each
     (first segment, last segment, first jn, jn past the last) with None for no bound: ranges of
     segments (NULL last, as `(None, None, ...)`) of at most `CHUNK_ROWS` rows, a bigger segment
@@ -90,7 +90,7 @@ def _segment_chunks(con, steps: str, jn: str) -> list[tuple | None]:
     counts = con.con.execute(f"SELECT segment, count(*) FROM {steps} GROUP BY 1 ORDER BY 1 NULLS LAST").fetchall()
     if sum(n for _, n in counts) <= CHUNK_ROWS:
         return [None]
-    top = con.con.execute(f"SELECT max({jn}) FROM {steps}").fetchone()[0]
+    top = con.con.execute(f"SELECT max(jn) FROM {steps}").fetchone()[0]
     chunks, run, rows = [], [], 0
 
     def close():
@@ -114,14 +114,14 @@ def _segment_chunks(con, steps: str, jn: str) -> list[tuple | None]:
     return chunks
 
 
-def _chunk_sql(chunk: tuple | None, jn: str) -> tuple[str, list]:
+def _chunk_sql(chunk: tuple | None) -> tuple[str, list]:
     """A chunk of `_segment_chunks` as a SQL condition and its parameters."""
     if chunk is None:
         return "true", []
     first, last, lo, hi = chunk
     where, params = ("segment IS NULL", []) if first is None else ("segment >= ? AND segment <= ?", [first, last])
     if lo is not None:
-        where, params = f"{where} AND {jn} >= ? AND {jn} < ?", params + [lo, hi]
+        where, params = f"{where} AND jn >= ? AND jn < ?", params + [lo, hi]
     return where, params
 
 
